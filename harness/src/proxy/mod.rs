@@ -1,0 +1,32 @@
+//! The TCP proxy between workers and services.
+//!
+//! Every worker gets its own proxy per service, so each connection belongs to one worker. The
+//! proxy stamps every connection event itself ([`event`]), accepts clients even when the
+//! upstream is down (each reconnect attempt is visible), and can silently drop the connections
+//! that exist while new ones still work.
+
+pub mod event;
+mod link;
+mod listener;
+mod server;
+
+pub use event::{CloseSide, ConnEvent, ConnEventKind, EventLog};
+pub use link::LinkCommand;
+pub use listener::{Proxy, ProxyConfig};
+pub use server::ProxyServer;
+
+use std::net::SocketAddr;
+
+/// What can go wrong when managing proxies.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("proxy `{0}` already exists")]
+    Exists(String),
+    #[error("proxy `{0}` not found")]
+    NotFound(String),
+}

@@ -1,0 +1,181 @@
+//! Everything the runner observes, as data.
+
+use serde::{Deserialize, Serialize};
+
+use crate::proxy::ConnEventKind;
+
+/// One observation with the moment it happened (nanoseconds since the run started).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub at_ns: u64,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// Which output stream of a process a line came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// How a process ended.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitStatus {
+    /// Exit code, when it exited by itself.
+    pub code: Option<i32>,
+    /// Signal number, when a signal ended it.
+    pub signal: Option<i32>,
+}
+
+impl ExitStatus {
+    /// A clean exit: code 0.
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+impl std::fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.code, self.signal) {
+            (Some(c), _) => write!(f, "exit code {c}"),
+            (None, Some(s)) => write!(f, "signal {s} ({})", signal_name(s)),
+            (None, None) => f.write_str("unknown status"),
+        }
+    }
+}
+
+/// The usual name of a signal number, for people.
+pub fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGSTOP => "SIGSTOP",
+        libc::SIGHUP => "SIGHUP",
+        _ => "signal",
+    }
+}
+
+/// The outcome of one enqueue, as the producer saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnqueueOutcome {
+    /// The broker confirmed it: the message must come out.
+    Acked,
+    /// The broker definitely did not take it (e.g. connection refused before sending).
+    Rejected,
+    /// Sent, but no confirmation arrived: it may or may not be in the queue.
+    Unknown,
+}
+
+/// What was observed. Tagged `type` in JSON.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    // --- services ---------------------------------------------------------------------------
+    /// A service process is up and answering (readiness reached).
+    ServiceReady {
+        service: String,
+        pid: u32,
+        addr: String,
+    },
+    /// A service process ended. `expected` is false when no step of the scenario caused it.
+    ServiceExited {
+        service: String,
+        pid: u32,
+        status: ExitStatus,
+        expected: bool,
+        last_log: Vec<String>,
+    },
+
+    // --- faults -----------------------------------------------------------------------------
+    /// A step took effect. `scheduled_ns` is when it was due; `at_ns` when it happened.
+    FaultApplied {
+        step: usize,
+        action: String,
+        target: String,
+        scheduled_ns: u64,
+    },
+    /// A step could not be carried out.
+    FaultFailed {
+        step: usize,
+        action: String,
+        target: String,
+        error: String,
+    },
+
+    // --- proxy ------------------------------------------------------------------------------
+    /// A connection event stamped by the proxy named `proxy`.
+    Connection {
+        proxy: String,
+        conn: u64,
+        #[serde(flatten)]
+        event: ConnEventKind,
+    },
+
+    // --- workers ----------------------------------------------------------------------------
+    WorkerStarted {
+        worker: String,
+        pid: u32,
+    },
+    /// A line the worker printed, verbatim.
+    WorkerLine {
+        worker: String,
+        stream: Stream,
+        line: String,
+    },
+    /// The worker reported a message as processed.
+    Processed {
+        worker: String,
+        id: String,
+    },
+    /// The worker announced a delay before its next connection attempt.
+    RetryAnnounced {
+        worker: String,
+        delay_ms: f64,
+    },
+    WorkerExited {
+        worker: String,
+        pid: u32,
+        status: ExitStatus,
+        /// True when the harness asked it to stop (SIGTERM at the end).
+        expected: bool,
+    },
+
+    // --- workload ---------------------------------------------------------------------------
+    /// One enqueue attempt and its outcome; `at_ns` is when it was sent.
+    Enqueued {
+        id: String,
+        seq: u64,
+        outcome: EnqueueOutcome,
+    },
+    /// What was left in a queue or list after the run, read over a direct connection.
+    QueueContents {
+        queue: String,
+        /// `input` or `processing`.
+        role: QueueRole,
+        ids: Vec<String>,
+    },
+
+    // --- run --------------------------------------------------------------------------------
+    /// The scripted part is over; the runner waits for the queue to drain.
+    DrainStarted,
+    /// The runner is stopping the workers.
+    ShutdownStarted,
+    /// A note from the runner (why it stopped waiting, what it could not do).
+    Note { message: String },
+}
+
+/// What a queue is for, when its leftovers are reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueRole {
+    /// Messages waiting to be taken.
+    Input,
+    /// Messages taken by a worker and not finished (a reliable queue's processing list).
+    Processing,
+}

@@ -1,0 +1,50 @@
+//! The timeline: every observation of a run, on one monotonic clock.
+//!
+//! The runner writes it; checks and reports only read it. It is saved as `timeline.json` next
+//! to the report so that a run can be judged and rendered again later.
+
+mod event;
+mod recorder;
+
+pub use event::{
+    signal_name, EnqueueOutcome, Event, EventKind, ExitStatus, QueueRole, Stream,
+};
+pub use recorder::{Recorder, WaitTimeout};
+
+use serde::{Deserialize, Serialize};
+
+/// Format version of a saved timeline; bumped on incompatible changes.
+pub const TIMELINE_VERSION: u32 = 1;
+
+/// Which worker and service a proxy stands between (connection attribution).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProxyRoute {
+    pub proxy: String,
+    pub worker: String,
+    pub service: String,
+    pub listen: String,
+}
+
+/// A recorded run: what the checks and reports are functions of.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    pub version: u32,
+    pub scenario: String,
+    pub seed: u64,
+    /// Proxy name -> (worker, service).
+    pub routes: Vec<ProxyRoute>,
+    /// Events ordered by timestamp.
+    pub events: Vec<Event>,
+}
+
+impl Timeline {
+    /// The route of a proxy, if known.
+    pub fn route(&self, proxy: &str) -> Option<&ProxyRoute> {
+        self.routes.iter().find(|r| r.proxy == proxy)
+    }
+
+    /// Timestamp of the last event (the run's length), 0 when empty.
+    pub fn end_ns(&self) -> u64 {
+        self.events.last().map_or(0, |e| e.at_ns)
+    }
+}
