@@ -1,0 +1,230 @@
+//! What TOML types cannot say: names that must exist, steps that must make sense in order.
+
+use super::error::{did_you_mean, ScenarioError};
+use super::model::{Action, Scenario};
+use super::schedule::step_times;
+
+/// Every semantic problem of a parsed scenario (empty when it is valid).
+pub fn validate(s: &Scenario, path: &str, text: &str) -> Vec<ScenarioError> {
+    let mut errors = Vec::new();
+    let whole = |msg: String| ScenarioError::at(path, text, None, msg);
+
+    if s.name.trim().is_empty()
+        || !s
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        errors.push(
+            whole(format!("invalid scenario name `{}`", s.name))
+                .with_help("use letters, digits, `-` and `_`: it names a directory and a test"),
+        );
+    }
+    if s.services.is_empty() {
+        errors.push(whole("no services: add a `[services.redis]` table".to_owned()));
+    }
+    if s.workers.is_empty() {
+        errors.push(whole(
+            "no workers: add a `[workers.w1]` table with `fixture` or `command`".to_owned(),
+        ));
+    }
+    for (name, w) in &s.workers {
+        match (&w.fixture, &w.command) {
+            (Some(_), Some(c)) => errors.push(
+                ScenarioError::at(
+                    path,
+                    text,
+                    Some(c.span()),
+                    format!("worker `{name}` has both `fixture` and `command`"),
+                )
+                .with_help("keep one of them"),
+            ),
+            (None, None) => errors.push(whole(format!(
+                "worker `{name}` needs `fixture = \"redis-worker\"` or `command = [\"prog\", \"arg\"]`"
+            ))),
+            (None, Some(c)) if c.get_ref().is_empty() => errors.push(ScenarioError::at(
+                path,
+                text,
+                Some(c.span()),
+                format!("worker `{name}`: `command` is empty"),
+            )),
+            _ => {}
+        }
+    }
+
+    let services: Vec<&str> = s.services.keys().map(String::as_str).collect();
+    match &s.workload.service {
+        Some(svc) if !s.services.contains_key(svc.get_ref()) => {
+            let mut e = ScenarioError::at(
+                path,
+                text,
+                Some(svc.span()),
+                format!("unknown service `{}`", svc.get_ref()),
+            );
+            e = e.with_help(
+                did_you_mean(svc.get_ref(), services.iter().copied())
+                    .unwrap_or_else(|| format!("services: {}", services.join(", "))),
+            );
+            errors.push(e);
+        }
+        None if s.services.len() > 1 => errors.push(whole(format!(
+            "`workload.service` is required when there are several services ({})",
+            services.join(", ")
+        ))),
+        _ => {}
+    }
+    if s.workload.messages == 0 {
+        errors.push(whole("`workload.messages` must be at least 1".to_owned()));
+    }
+    if !(s.workload.rate.is_finite() && s.workload.rate > 0.0) {
+        errors.push(whole(format!(
+            "`workload.rate` must be a positive number of messages per second, not {}",
+            s.workload.rate
+        )));
+    }
+
+    // Steps: timing, targets, and whether each action makes sense in the state it finds.
+    let mut running: Vec<(String, bool, bool)> = s
+        .services
+        .keys()
+        .map(|k| (k.clone(), true, true)) // (name, process running, proxies up)
+        .collect();
+    let times = step_times(&s.steps);
+    let mut previous = None;
+    for (i, step) in s.steps.iter().enumerate() {
+        let span = Some(step.target.span());
+        let n = i + 1;
+        match (step.at, step.after) {
+            (Some(_), Some(_)) => errors.push(ScenarioError::at(
+                path,
+                text,
+                span.clone(),
+                format!("step {n} has both `at` and `after`"),
+            )),
+            (None, None) => errors.push(ScenarioError::at(
+                path,
+                text,
+                span.clone(),
+                format!("step {n} needs `at = \"1s\"` (from the start) or `after = \"1s\"` (from the previous step)"),
+            )),
+            _ => {}
+        }
+        if let (Some(prev), Some(t)) = (previous, times.get(i)) {
+            if *t < prev {
+                errors.push(ScenarioError::at(
+                    path,
+                    text,
+                    span.clone(),
+                    format!("step {n} is scheduled at {t}, before step {} ({prev})", n - 1),
+                ).with_help("steps run in file order: use `after` or reorder them"));
+            }
+        }
+        previous = times.get(i).copied();
+
+        let target = step.target.get_ref();
+        let Some(state) = running.iter_mut().find(|(k, _, _)| k == target) else {
+            errors.push(
+                ScenarioError::at(path, text, span, format!("unknown target `{target}`"))
+                    .with_help(
+                        did_you_mean(target, services.iter().copied())
+                            .unwrap_or_else(|| format!("targets: {}", services.join(", "))),
+                    ),
+            );
+            continue;
+        };
+        let problem = match step.action {
+            Action::Kill | Action::Terminate if !state.1 => Some("it is already stopped"),
+            Action::Restart if state.1 => Some("it is running (kill or terminate it first)"),
+            Action::Down if !state.2 => Some("its proxies are already down"),
+            Action::Up if state.2 => Some("its proxies are already up"),
+            _ => None,
+        };
+        if let Some(why) = problem {
+            errors.push(ScenarioError::at(
+                path,
+                text,
+                span,
+                format!("step {n}: cannot {} `{target}`: {why}", step.action.name()),
+            ));
+        }
+        match step.action {
+            Action::Kill | Action::Terminate => state.1 = false,
+            Action::Restart => state.1 = true,
+            Action::Down => state.2 = false,
+            Action::Up => state.2 = true,
+        }
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::load::parse_str;
+
+    fn with_steps(steps: &str) -> String {
+        format!(
+            r#"name = "t"
+[services.redis]
+kind = "redis"
+[workers.w1]
+fixture = "redis-worker"
+[workload]
+messages = 10
+rate = 100
+{steps}"#
+        )
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        match parse_str("s.toml", text) {
+            Ok(_) => vec![],
+            Err(e) => e
+                .errors
+                .iter()
+                .map(|e| format!("{e} {}", e.help.clone().unwrap_or_default()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_valid_schedule_has_no_errors() {
+        let t = with_steps(
+            "[[steps]]\nat = \"1s\"\naction = \"kill\"\ntarget = \"redis\"\n[[steps]]\nafter = \"1s\"\naction = \"restart\"\ntarget = \"redis\"\n",
+        );
+        assert_eq!(errors(&t), Vec::<String>::new());
+    }
+
+    #[test]
+    fn unknown_target_points_at_it_and_suggests() {
+        let t = with_steps("[[steps]]\nat = \"1s\"\naction = \"kill\"\ntarget = \"rediss\"\n");
+        let e = errors(&t);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].starts_with("s.toml:12:10: unknown target `rediss`"), "{e:?}");
+        assert!(e[0].contains("did you mean `redis`?"), "{e:?}");
+    }
+
+    #[test]
+    fn restart_of_a_running_service_is_rejected() {
+        let t = with_steps("[[steps]]\nat = \"1s\"\naction = \"restart\"\ntarget = \"redis\"\n");
+        let e = errors(&t);
+        assert!(e[0].contains("cannot restart `redis`: it is running"), "{e:?}");
+    }
+
+    #[test]
+    fn steps_out_of_order_are_rejected() {
+        let t = with_steps(
+            "[[steps]]\nat = \"2s\"\naction = \"kill\"\ntarget = \"redis\"\n[[steps]]\nat = \"1s\"\naction = \"restart\"\ntarget = \"redis\"\n",
+        );
+        let e = errors(&t);
+        assert!(e.iter().any(|m| m.contains("before step 1")), "{e:?}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let t = with_steps(
+            "[[steps]]\naction = \"kill\"\ntarget = \"nope\"\n[[steps]]\nat = \"1s\"\nafter = \"1s\"\naction = \"up\"\ntarget = \"redis\"\n",
+        )
+        .replace("rate = 100", "rate = 0");
+        assert_eq!(errors(&t).len(), 5, "{:?}", errors(&t));
+    }
+}
