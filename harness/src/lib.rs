@@ -9,6 +9,7 @@ pub mod check;
 pub mod clock;
 pub mod error;
 pub mod fault;
+pub mod process;
 pub mod proxy;
 pub mod report;
 pub mod runner;

@@ -1,1 +1,82 @@
-//! TODO
+//! Managed services: one trait for a broker the scenario starts, stops and breaks.
+//!
+//! Implementations: [`local`] (child processes on loopback, private data dirs). A container
+//! runtime comes later with the same trait.
+
+pub mod local;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+/// A broker under the scenario's control.
+///
+/// Every method that stops the service marks the exit as expected before signalling, so the
+/// exit watcher can tell a scripted death from an unexpected one.
+#[async_trait]
+pub trait Service: Send + Sync {
+    /// The scenario's name for it.
+    fn name(&self) -> &str;
+    /// `host:port` where it listens now.
+    fn addr(&self) -> String;
+    /// The process id while running.
+    fn pid(&self) -> Option<u32>;
+    /// Whether it is running.
+    fn is_running(&self) -> bool;
+    /// Starts it (first start or restart on the same port and data) and waits until it answers.
+    async fn start(&mut self) -> Result<(), RuntimeError>;
+    /// SIGKILL; returns when it is gone.
+    async fn kill(&mut self) -> Result<(), RuntimeError>;
+    /// SIGTERM, SIGKILL after `grace`; returns when it is gone.
+    async fn terminate(&mut self, grace: Duration) -> Result<(), RuntimeError>;
+    /// The last lines it logged.
+    fn last_log(&self) -> Vec<String>;
+}
+
+/// What can go wrong with a service.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("`{binary}` not found on PATH; install it with `{install}`")]
+    MissingBinary {
+        binary: &'static str,
+        install: &'static str,
+    },
+    #[error("cannot start {service}: {source}")]
+    Spawn {
+        service: String,
+        source: std::io::Error,
+    },
+    #[error("{service} exited during start-up with {status}; last log lines:\n{log}")]
+    DiedAtStart {
+        service: String,
+        status: crate::timeline::ExitStatus,
+        log: String,
+    },
+    #[error("{service} did not answer within {timeout:?} of starting; last log lines:\n{log}")]
+    NotReady {
+        service: String,
+        timeout: Duration,
+        log: String,
+    },
+    #[error("cannot {action} {service}: {why}")]
+    InvalidState {
+        service: String,
+        action: &'static str,
+        why: &'static str,
+    },
+    #[error("cannot signal {service}: {source}")]
+    Signal {
+        service: String,
+        source: std::io::Error,
+    },
+    #[error("cannot create a data directory: {0}")]
+    TempDir(std::io::Error),
+}
+
+/// A free TCP port on loopback, as the kernel hands them out.
+///
+/// The port is free when this returns; callers retry with another one if a race takes it.
+pub fn free_port() -> std::io::Result<u16> {
+    let l = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+    Ok(l.local_addr()?.port())
+}

@@ -1,0 +1,180 @@
+//! Child processes the harness owns: brokers and workers.
+//!
+//! Every child runs in its own process group (so a signal reaches a shell script's children
+//! too) and gets SIGKILL from the kernel if rebound dies (parent-death signal), so nothing is
+//! left running even when rebound is killed. Output is delivered line by line to a callback,
+//! and the exit status is observable without polling.
+
+use std::io;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::Command;
+use tokio::sync::watch;
+
+use crate::timeline::{ExitStatus, Stream};
+
+/// Called with each output line (without its newline) as it arrives.
+pub type LineSink = std::sync::Arc<dyn Fn(Stream, String) + Send + Sync>;
+
+/// A running (or finished) child process.
+pub struct Child {
+    pid: u32,
+    exit: watch::Receiver<Option<ExitStatus>>,
+}
+
+/// Starts `cmd` with stdin closed and stdout/stderr sent line by line to `sink`.
+pub fn spawn(mut cmd: Command, sink: LineSink) -> io::Result<Child> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    // SAFETY: only async-signal-safe calls (setpgid, prctl, getppid) between fork and exec.
+    unsafe {
+        cmd.as_std_mut().pre_exec(|| {
+            if libc::setpgid(0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // The parent may have died between fork and prctl: then nobody would kill us.
+            if libc::getppid() == 1 {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn()?;
+    let pid = child
+        .id()
+        .ok_or_else(|| io::Error::other("child exited before its pid was read"))?;
+    let readers = [
+        child.stdout.take().map(|r| read_lines(r, Stream::Stdout, sink.clone())),
+        child.stderr.take().map(|r| read_lines(r, Stream::Stderr, sink.clone())),
+    ];
+    let (tx, rx) = watch::channel(None);
+    tokio::spawn(async move {
+        let status = child.wait().await;
+        // Let the readers deliver the last lines before the exit is announced.
+        for r in readers.into_iter().flatten() {
+            let _ = r.await;
+        }
+        let status = match status {
+            Ok(s) => ExitStatus {
+                code: s.code(),
+                signal: s.signal(),
+            },
+            Err(_) => ExitStatus::default(),
+        };
+        let _ = tx.send(Some(status));
+    });
+    Ok(Child { pid, exit: rx })
+}
+
+fn read_lines<R: AsyncRead + Unpin + Send + 'static>(
+    r: R,
+    stream: Stream,
+    sink: LineSink,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut reader = BufReader::new(r);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {
+                    while matches!(buf.last(), Some(b'\n' | b'\r')) {
+                        buf.pop();
+                    }
+                    sink(stream, String::from_utf8_lossy(&buf).into_owned());
+                }
+            }
+        }
+    })
+}
+
+impl Child {
+    /// The process id (also its process group id).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The exit status, if it has exited.
+    pub fn exited(&self) -> Option<ExitStatus> {
+        self.exit.borrow().clone()
+    }
+
+    /// A receiver that changes once, when the process exits.
+    pub fn exit_watch(&self) -> watch::Receiver<Option<ExitStatus>> {
+        self.exit.clone()
+    }
+
+    /// Sends `signal` to the child's process group; a no-op once it has exited (its pid may
+    /// belong to somebody else by then).
+    pub fn signal(&self, signal: i32) -> io::Result<()> {
+        if self.exited().is_some() {
+            return Ok(());
+        }
+        let pgid = libc::pid_t::try_from(self.pid).map_err(io::Error::other)?;
+        // SAFETY: kill(2) with a negative pid signals the group we created for this child.
+        if unsafe { libc::kill(-pgid, signal) } != 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::ESRCH) {
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for the exit, at most `timeout`.
+    pub async fn wait_exit(&self, timeout: Duration) -> Option<ExitStatus> {
+        let mut rx = self.exit.clone();
+        let waited = tokio::time::timeout(timeout, rx.wait_for(|s| s.is_some())).await;
+        match waited {
+            Ok(Ok(s)) => s.clone(),
+            _ => self.exited(),
+        }
+    }
+
+    /// SIGTERM, then SIGKILL if it is still there after `grace`. Returns the exit status and
+    /// whether SIGKILL was needed.
+    pub async fn terminate(&self, grace: Duration) -> io::Result<(ExitStatus, bool)> {
+        self.signal(libc::SIGTERM)?;
+        if let Some(s) = self.wait_exit(grace).await {
+            return Ok((s, false));
+        }
+        Ok((self.kill().await?, true))
+    }
+
+    /// SIGKILL and wait for the exit.
+    pub async fn kill(&self) -> io::Result<ExitStatus> {
+        self.signal(libc::SIGKILL)?;
+        self.wait_exit(Duration::from_secs(10))
+            .await
+            .ok_or_else(|| io::Error::other(format!("pid {} survived SIGKILL for 10 s", self.pid)))
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        // Whatever happens to the run, the process does not outlive its handle.
+        let _ = self.signal(libc::SIGKILL);
+    }
+}
+
+/// Whether `program` can be found on PATH (or is a path to an existing file).
+pub fn find_program(program: &str) -> Option<std::path::PathBuf> {
+    if program.contains('/') {
+        let p = std::path::PathBuf::from(program);
+        return p.is_file().then_some(p);
+    }
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| std::path::Path::new(d).join(program))
+        .find(|p| p.is_file())
+}
