@@ -147,6 +147,11 @@ impl Action {
         }
     }
 
+    /// The action with that name.
+    pub fn from_name(name: &str) -> Option<Action> {
+        Action::ALL.iter().copied().find(|a| a.name() == name)
+    }
+
     /// Whether the action makes the target unavailable (opens an outage).
     pub fn breaks(self) -> bool {
         matches!(self, Action::Kill | Action::Terminate | Action::Down)

@@ -1,1 +1,164 @@
-//! TODO
+//! Workers under test: launched with their environment, watched line by line, stopped with
+//! SIGTERM at the end.
+
+pub mod fixture;
+mod output;
+pub mod template;
+
+pub use output::LinePatterns;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::process::Command;
+
+use crate::process::{self, Child};
+use crate::scenario::WorkerSpec;
+use crate::timeline::{EventKind, ExitStatus, Recorder};
+
+/// What can go wrong launching or stopping a worker.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("fixture `{name}` not found (searched {searched}); build it with `cargo build -p rebound-fixtures`")]
+    FixtureNotFound { name: String, searched: String },
+    #[error("program `{0}` not found on PATH")]
+    ProgramNotFound(String),
+    #[error("in `{text}`: {why}")]
+    Template { text: String, why: String },
+    #[error("cannot start worker `{worker}`: {source}")]
+    Spawn {
+        worker: String,
+        source: std::io::Error,
+    },
+    #[error("cannot signal worker `{worker}`: {source}")]
+    Signal {
+        worker: String,
+        source: std::io::Error,
+    },
+}
+
+/// A running worker.
+pub struct Worker {
+    name: String,
+    child: Child,
+    stopping: Arc<AtomicBool>,
+}
+
+/// The program and arguments a worker spec runs.
+pub fn command_line(spec: &WorkerSpec) -> Result<(String, Vec<String>), WorkerError> {
+    let (program, mut args) = match (&spec.fixture, &spec.command) {
+        (Some(f), _) => (
+            fixture::resolve(f.get_ref())?.display().to_string(),
+            Vec::new(),
+        ),
+        (None, Some(c)) => {
+            let mut parts = c.get_ref().iter().cloned();
+            let program = parts.next().unwrap_or_default();
+            if process::find_program(&program).is_none() {
+                return Err(WorkerError::ProgramNotFound(program));
+            }
+            (program, parts.collect())
+        }
+        (None, None) => return Err(WorkerError::ProgramNotFound(String::new())),
+    };
+    args.extend(spec.args.iter().cloned());
+    Ok((program, args))
+}
+
+impl Worker {
+    /// Starts worker `name` with `env` (already expanded) and records its output and exit.
+    pub fn launch(
+        name: &str,
+        spec: &WorkerSpec,
+        env: &BTreeMap<String, String>,
+        recorder: &Recorder,
+    ) -> Result<Self, WorkerError> {
+        let (program, args) = command_line(spec)?;
+        let mut cmd = Command::new(&program);
+        cmd.args(&args).envs(env);
+        if let Some(cwd) = &spec.cwd {
+            cmd.current_dir(cwd);
+        }
+        let patterns = Arc::new(LinePatterns::default());
+        let rec = recorder.clone();
+        let worker = name.to_owned();
+        let sink: process::LineSink = Arc::new(move |stream, line| {
+            // One timestamp for the line and what it means: both happened at once.
+            let at = rec.clock().now_ns();
+            let meaning = patterns.interpret(&worker, &line);
+            rec.record_at(
+                at,
+                EventKind::WorkerLine {
+                    worker: worker.clone(),
+                    stream,
+                    line,
+                },
+            );
+            if let Some(kind) = meaning {
+                rec.record_at(at, kind);
+            }
+        });
+        let child = process::spawn(cmd, sink).map_err(|source| WorkerError::Spawn {
+            worker: name.to_owned(),
+            source,
+        })?;
+        recorder.record(EventKind::WorkerStarted {
+            worker: name.to_owned(),
+            pid: child.pid(),
+        });
+        let stopping = Arc::new(AtomicBool::new(false));
+        watch_exit(name, &child, stopping.clone(), recorder.clone());
+        Ok(Self {
+            name: name.to_owned(),
+            child,
+            stopping,
+        })
+    }
+
+    /// The worker's name in the scenario.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.pid()
+    }
+
+    /// Its exit status, once it has exited.
+    pub fn exited(&self) -> Option<ExitStatus> {
+        self.child.exited()
+    }
+
+    /// SIGTERM, then SIGKILL after `grace`; the exit is recorded as expected.
+    pub async fn stop(&self, grace: Duration) -> Result<ExitStatus, WorkerError> {
+        self.stopping.store(true, Ordering::SeqCst);
+        let (status, _killed) =
+            self.child
+                .terminate(grace)
+                .await
+                .map_err(|source| WorkerError::Signal {
+                    worker: self.name.clone(),
+                    source,
+                })?;
+        Ok(status)
+    }
+}
+
+fn watch_exit(name: &str, child: &Child, stopping: Arc<AtomicBool>, recorder: Recorder) {
+    let mut rx = child.exit_watch();
+    let worker = name.to_owned();
+    let pid = child.pid();
+    tokio::spawn(async move {
+        if let Ok(status) = rx.wait_for(|s| s.is_some()).await.map(|s| s.clone()) {
+            recorder.record(EventKind::WorkerExited {
+                worker,
+                pid,
+                status: status.unwrap_or_default(),
+                expected: stopping.load(Ordering::SeqCst),
+            });
+        }
+    });
+}

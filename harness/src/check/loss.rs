@@ -1,0 +1,84 @@
+//! Loss, duplicates and unexpected messages, from the ledger.
+
+use super::{CheckResult, Ledger, Whereabouts};
+use crate::scenario::{Duplicates, Expect};
+
+const SHOWN: usize = 10;
+
+/// `no_loss`, `duplicates`, `unexpected`.
+pub fn checks(expect: &Expect, l: &Ledger) -> Vec<CheckResult> {
+    let lost = l.lost.len() as u64;
+    let loss = if lost <= expect.lost {
+        CheckResult::new(
+            "no_loss",
+            true,
+            format!(
+                "{} acknowledged, {} processed, {lost} lost (allowed {})",
+                l.acknowledged, l.processed, expect.lost
+            ),
+        )
+    } else {
+        let (mut input, mut processing, mut gone) = (0, 0, 0);
+        for x in &l.lost {
+            match x.whereabouts {
+                Whereabouts::InputQueue { .. } => input += 1,
+                Whereabouts::Processing { .. } => processing += 1,
+                Whereabouts::Gone => gone += 1,
+            }
+        }
+        let ids: Vec<&str> = l.lost.iter().take(SHOWN).map(|x| x.id.as_str()).collect();
+        CheckResult::new(
+            "no_loss",
+            false,
+            format!(
+                "{lost} of {} acknowledged messages never processed (allowed {}): {input} still in the input queue, {processing} stuck in a processing list, {gone} gone; first: {}",
+                l.acknowledged,
+                expect.lost,
+                ids.join(", ")
+            ),
+        )
+    };
+
+    let dups = l.duplicated.len();
+    let dup_ids: Vec<String> = l
+        .duplicated
+        .iter()
+        .take(SHOWN)
+        .map(|d| format!("{} x{}", d.id, d.times))
+        .collect();
+    let duplicates = match expect.duplicates {
+        Duplicates::Allow => CheckResult::new(
+            "duplicates",
+            true,
+            if dups == 0 {
+                "no message processed twice".to_owned()
+            } else {
+                format!("{dups} processed more than once (allowed): {}", dup_ids.join(", "))
+            },
+        ),
+        Duplicates::Forbid => CheckResult::new(
+            "duplicates",
+            dups == 0,
+            if dups == 0 {
+                "no message processed twice".to_owned()
+            } else {
+                format!("{dups} processed more than once (forbidden): {}", dup_ids.join(", "))
+            },
+        ),
+    };
+
+    let unexpected = CheckResult::new(
+        "unexpected",
+        l.unexpected.is_empty(),
+        if l.unexpected.is_empty() {
+            "every processed message was enqueued by this run".to_owned()
+        } else {
+            format!(
+                "{} processed but never enqueued: {}",
+                l.unexpected.len(),
+                l.unexpected.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ")
+            )
+        },
+    );
+    vec![loss, duplicates, unexpected]
+}

@@ -1,0 +1,88 @@
+//! After each restore, every affected worker reconnected and resumed within the limit.
+
+use super::{ms, CheckResult, OutageRecovery};
+use crate::scenario::Expect;
+use crate::timeline::{EventKind, Timeline};
+
+/// `reconnect`.
+pub fn check(expect: &Expect, timeline: &Timeline, outages: &[OutageRecovery]) -> CheckResult {
+    let limit = expect.reconnect_within.as_nanos();
+    let mut lines = Vec::new();
+    let mut passed = true;
+    for OutageRecovery { outage: o, recovery: r } in outages {
+        let Some(restored) = o.restored_at_ns else {
+            lines.push(format!(
+                "{} {} at {:.0} ms was never restored (not judged)",
+                o.target,
+                o.fault,
+                ms(o.down_at_ns)
+            ));
+            continue;
+        };
+        let by = o.restored_by.as_deref().unwrap_or("restore");
+        let head = format!(
+            "{}: {} {} at {:.0} ms, {by} at {:.0} ms",
+            r.worker,
+            o.target,
+            o.fault,
+            ms(o.down_at_ns),
+            ms(restored)
+        );
+        let reconnect_ok = r.reconnected_at_ns.is_some_and(|t| t - restored <= limit);
+        let resume_ok =
+            !r.work_pending || r.resumed_at_ns.is_some_and(|t| t - restored <= limit);
+        if reconnect_ok && resume_ok {
+            let resumed = match r.resumed_at_ns {
+                Some(t) => format!(", resumed after {:.1} ms", ms(t - restored)),
+                None => ", nothing left to process".to_owned(),
+            };
+            lines.push(format!(
+                "{head}: reconnected after {:.1} ms ({} attempts){resumed}",
+                ms(r.reconnected_at_ns.unwrap_or(restored) - restored),
+                r.attempts
+            ));
+            continue;
+        }
+        passed = false;
+        let mut why = Vec::new();
+        match r.reconnected_at_ns {
+            None => why.push(format!("never reconnected ({} attempts)", r.attempts)),
+            Some(t) if !reconnect_ok => why.push(format!(
+                "reconnected only after {:.1} ms",
+                ms(t - restored)
+            )),
+            _ => {}
+        }
+        if !resume_ok {
+            match r.resumed_at_ns {
+                None => why.push("never processed another message".to_owned()),
+                Some(t) => why.push(format!("resumed only after {:.1} ms", ms(t - restored))),
+            }
+        }
+        if let Some(exit) = early_exit(timeline, &r.worker) {
+            why.push(exit);
+        }
+        lines.push(format!(
+            "{head}: {} (limit {})",
+            why.join("; "),
+            expect.reconnect_within
+        ));
+    }
+    if lines.is_empty() {
+        lines.push("no outage in this run".to_owned());
+    }
+    CheckResult::new("reconnect", passed, lines.join("\n"))
+}
+
+/// "the worker exited with ... at ... ms", when it died on its own.
+fn early_exit(timeline: &Timeline, worker: &str) -> Option<String> {
+    timeline.events.iter().find_map(|e| match &e.kind {
+        EventKind::WorkerExited {
+            worker: w,
+            status,
+            expected: false,
+            ..
+        } if w == worker => Some(format!("the worker exited with {status} at {:.0} ms", ms(e.at_ns))),
+        _ => None,
+    })
+}

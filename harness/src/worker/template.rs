@@ -1,0 +1,68 @@
+//! `${name}` templates in worker environments.
+
+use std::collections::BTreeMap;
+
+use super::WorkerError;
+
+/// Replaces every `${var}` in `text` with its value from `vars`; an unknown variable is an error
+/// that lists the known ones. `$$` stands for a literal `$`.
+pub fn expand(text: &str, vars: &BTreeMap<String, String>) -> Result<String, WorkerError> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(body) = after.strip_prefix('{') {
+            let end = body.find('}').ok_or_else(|| WorkerError::Template {
+                text: text.to_owned(),
+                why: "unclosed `${`".to_owned(),
+            })?;
+            let name = &body[..end];
+            let value = vars.get(name).ok_or_else(|| WorkerError::Template {
+                text: text.to_owned(),
+                why: format!(
+                    "unknown variable `{name}` (known: {})",
+                    vars.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            })?;
+            out.push_str(value);
+            rest = &body[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars() -> BTreeMap<String, String> {
+        [("redis.url", "redis://127.0.0.1:1/0"), ("queue", "jobs")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn expands_known_variables() {
+        assert_eq!(
+            expand("${redis.url} q=${queue} $$HOME $x", &vars()).unwrap(),
+            "redis://127.0.0.1:1/0 q=jobs $HOME $x"
+        );
+    }
+
+    #[test]
+    fn unknown_and_unclosed_are_errors() {
+        let e = expand("${rabbit.url}", &vars()).unwrap_err().to_string();
+        assert!(e.contains("unknown variable `rabbit.url`"), "{e}");
+        assert!(e.contains("queue, redis.url"), "{e}");
+        assert!(expand("${queue", &vars()).is_err());
+    }
+}

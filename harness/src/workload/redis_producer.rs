@@ -1,0 +1,84 @@
+//! LPUSH producer for Redis lists.
+
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::AsyncConnectionConfig;
+
+use super::{message_id, payload};
+use crate::timeline::{EnqueueOutcome, EventKind, Recorder};
+
+/// What to enqueue, where, and when.
+#[derive(Clone, Debug)]
+pub struct ProducerPlan {
+    /// `host:port` of the service, direct (not through a proxy).
+    pub addr: String,
+    pub queue: String,
+    pub messages: u64,
+    /// Messages per second.
+    pub rate: f64,
+    /// When to send the first message, in run-clock nanoseconds.
+    pub start_ns: u64,
+}
+
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(250);
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Enqueues every message of the plan on schedule and records one `Enqueued` event each.
+///
+/// Each message gets exactly one attempt: a refused connection means `rejected` (nothing was
+/// sent); an error after sending means `unknown` (it may be in the list). Pacing follows the
+/// schedule, so a slow attempt does not shift the messages after it.
+pub async fn produce_redis(plan: ProducerPlan, recorder: Recorder) {
+    let clock = recorder.clock();
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT));
+    let client = match redis::Client::open(format!("redis://{}/", plan.addr)) {
+        Ok(c) => c,
+        Err(e) => {
+            recorder.record(EventKind::Note {
+                message: format!("producer cannot use address {}: {e}", plan.addr),
+            });
+            return;
+        }
+    };
+    let mut conn: Option<MultiplexedConnection> = None;
+    let interval_ns = 1e9 / plan.rate;
+    for seq in 0..plan.messages {
+        let due = plan.start_ns + (seq as f64 * interval_ns) as u64;
+        tokio::time::sleep_until(clock.instant_at(due).into()).await;
+        let sent_at = clock.now_ns();
+        if conn.is_none() {
+            conn = client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await
+                .ok();
+        }
+        let outcome = match conn.as_mut() {
+            None => EnqueueOutcome::Rejected,
+            Some(c) => {
+                let pushed: redis::RedisResult<u64> = redis::cmd("LPUSH")
+                    .arg(&plan.queue)
+                    .arg(payload(seq))
+                    .query_async(c)
+                    .await;
+                match pushed {
+                    Ok(_) => EnqueueOutcome::Acked,
+                    Err(_) => {
+                        conn = None;
+                        EnqueueOutcome::Unknown
+                    }
+                }
+            }
+        };
+        recorder.record_at(
+            sent_at,
+            EventKind::Enqueued {
+                id: message_id(seq),
+                seq,
+                outcome,
+            },
+        );
+    }
+}
