@@ -162,6 +162,8 @@ pub enum EventKind {
     },
 
     // --- run --------------------------------------------------------------------------------
+    /// Setup is done (services ready, workers connected): step times count from here.
+    ScriptStarted,
     /// The scripted part is over; the runner waits for the queue to drain.
     DrainStarted,
     /// The runner is stopping the workers.

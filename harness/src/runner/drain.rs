@@ -1,0 +1,77 @@
+//! Waiting, after the scripted part, until every acknowledged message has been processed.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use crate::timeline::{EnqueueOutcome, EventKind, Recorder};
+
+/// Why the drain wait ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Drained {
+    /// Every acknowledged message was processed.
+    All,
+    /// Every worker has exited: nothing more can be processed.
+    WorkersGone,
+    /// The limit ran out with `remaining` messages unprocessed.
+    TimedOut { remaining: usize },
+}
+
+/// Waits until every acknowledged message was processed, every worker exited, or `limit`.
+/// Event-driven: it follows the recorder instead of polling. Call after the producer finished.
+pub async fn wait_drained(recorder: &Recorder, workers: usize, limit: Duration) -> Drained {
+    let mut live = recorder.subscribe();
+    let mut pending: HashSet<String> = HashSet::new();
+    let mut exited = 0usize;
+    let mut processed: HashSet<String> = HashSet::new();
+    for e in recorder.snapshot() {
+        match e.kind {
+            EventKind::Enqueued {
+                id,
+                outcome: EnqueueOutcome::Acked,
+                ..
+            } => {
+                pending.insert(id);
+            }
+            EventKind::Processed { id, .. } => {
+                processed.insert(id);
+            }
+            EventKind::WorkerExited { .. } => exited += 1,
+            _ => {}
+        }
+    }
+    pending.retain(|id| !processed.contains(id));
+    let wait = async {
+        loop {
+            if pending.is_empty() {
+                return Drained::All;
+            }
+            if exited >= workers {
+                return Drained::WorkersGone;
+            }
+            match live.recv().await {
+                Ok(e) => match e.kind {
+                    EventKind::Processed { id, .. } => {
+                        pending.remove(&id);
+                    }
+                    EventKind::WorkerExited { .. } => exited += 1,
+                    _ => {}
+                },
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    // Missed some: recount from the record.
+                    for e in recorder.snapshot() {
+                        if let EventKind::Processed { id, .. } = e.kind {
+                            pending.remove(&id);
+                        }
+                    }
+                }
+                Err(_) => return Drained::TimedOut { remaining: pending.len() },
+            }
+        }
+    };
+    match tokio::time::timeout(limit, wait).await {
+        Ok(d) => d,
+        Err(_) => Drained::TimedOut {
+            remaining: pending.len(),
+        },
+    }
+}

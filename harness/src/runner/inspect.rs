@@ -1,0 +1,60 @@
+//! Reading what is left in the broker after the run, over a direct connection.
+
+use std::time::Duration;
+
+use redis::AsyncConnectionConfig;
+
+use crate::timeline::{EventKind, QueueRole, Recorder};
+
+/// Records the contents of the input list and of every `<queue>:*` list (processing lists of
+/// reliable-queue workers) as `QueueContents` events, so the loss check can say where each
+/// missing message is.
+pub async fn redis_leftovers(addr: &str, queue: &str, recorder: &Recorder) {
+    if let Err(e) = read(addr, queue, recorder).await {
+        recorder.record(EventKind::Note {
+            message: format!("could not read leftover messages from {addr}: {e}"),
+        });
+    }
+}
+
+async fn read(addr: &str, queue: &str, recorder: &Recorder) -> redis::RedisResult<()> {
+    let client = redis::Client::open(format!("redis://{addr}/"))?;
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(1)))
+        .set_response_timeout(Some(Duration::from_secs(5)));
+    let mut conn = client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await?;
+    let mut lists = vec![(queue.to_owned(), QueueRole::Input)];
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{queue}:*"))
+        .query_async(&mut conn)
+        .await?;
+    lists.extend(keys.into_iter().map(|k| (k, QueueRole::Processing)));
+    for (name, role) in lists {
+        let kind: String = redis::cmd("TYPE").arg(&name).query_async(&mut conn).await?;
+        if kind != "list" && role == QueueRole::Processing {
+            continue;
+        }
+        let items: Vec<String> = redis::cmd("LRANGE")
+            .arg(&name)
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn)
+            .await?;
+        recorder.record(EventKind::QueueContents {
+            queue: name,
+            role,
+            ids: items.iter().map(|p| id_of(p)).collect(),
+        });
+    }
+    Ok(())
+}
+
+/// The message id in a payload: its JSON `id`, or the whole payload.
+pub fn id_of(payload: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(payload)
+        .ok()
+        .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| payload.to_owned())
+}
