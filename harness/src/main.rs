@@ -1,1 +1,155 @@
-fn main(){}
+//! `rebound`: run, validate and list fault scenarios for queue workers.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use rebound::runner::{run, RunOptions};
+use rebound::scenario::{load_file, Scenario};
+
+#[derive(Parser)]
+#[command(name = "rebound", version, about = "Proves that queue workers survive broker failures")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run scenarios and write a report directory per scenario.
+    Run {
+        /// Scenario files, or directories of `*.toml` files.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Where reports go: DIR/<scenario>/report.json and timeline.json.
+        #[arg(long, default_value = "reports")]
+        report_dir: PathBuf,
+        /// Extra argument for every worker (repeatable), e.g. `--worker-arg=--no-reconnect`.
+        #[arg(long = "worker-arg", allow_hyphen_values = true)]
+        worker_args: Vec<String>,
+        /// Seed for random decisions (overrides the scenario's).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Check scenario files and print every problem at once.
+    Validate {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Validate { paths } => match load_all(&paths) {
+            Some(scenarios) => {
+                for (path, _) in &scenarios {
+                    println!("ok {}", path.display());
+                }
+                ExitCode::SUCCESS
+            }
+            None => ExitCode::FAILURE,
+        },
+        Command::Run {
+            paths,
+            report_dir,
+            worker_args,
+            seed,
+        } => {
+            let Some(scenarios) = load_all(&paths) else {
+                return ExitCode::FAILURE;
+            };
+            let options = RunOptions {
+                extra_worker_args: worker_args,
+                seed,
+            };
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let mut failed = 0;
+            for (_, scenario) in &scenarios {
+                if !runtime.block_on(run_one(scenario, &options, &report_dir)) {
+                    failed += 1;
+                }
+            }
+            println!(
+                "{} passed, {failed} failed",
+                scenarios.len() - failed
+            );
+            if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+async fn run_one(scenario: &Scenario, options: &RunOptions, report_dir: &Path) -> bool {
+    let out = match run(scenario, options).await {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("ERROR {}: {e}", scenario.name);
+            return false;
+        }
+    };
+    match rebound::report::write(report_dir, &scenario.description, &out.timeline, &out.verdict) {
+        Ok(report) => {
+            print!("{}", rebound::report::summary(&report));
+            println!(
+                "  report: {}",
+                report_dir.join(&scenario.name).join("report.json").display()
+            );
+        }
+        Err(e) => eprintln!("error: {e}"),
+    }
+    out.verdict.passed
+}
+
+/// Loads every scenario; prints every problem of every file and returns None if any.
+fn load_all(paths: &[PathBuf]) -> Option<Vec<(PathBuf, Scenario)>> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            match std::fs::read_dir(p) {
+                Ok(entries) => {
+                    let mut found: Vec<PathBuf> = entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                        .collect();
+                    found.sort();
+                    files.extend(found);
+                }
+                Err(e) => {
+                    eprintln!("error: cannot read directory {}: {e}", p.display());
+                    return None;
+                }
+            }
+        } else {
+            files.push(p.clone());
+        }
+    }
+    let mut ok = true;
+    let mut scenarios = Vec::new();
+    for f in files {
+        match load_file(&f) {
+            Ok(s) => scenarios.push((f, s)),
+            Err(errors) => {
+                ok = false;
+                for e in errors.errors {
+                    eprintln!("{:?}", miette::Report::new(e));
+                }
+            }
+        }
+    }
+    ok.then_some(scenarios)
+}

@@ -1,1 +1,342 @@
-//! TODO
+//! The runner: the only part that touches processes, sockets and time. It sets the stage,
+//! plays the schedule, drains, stops everything and hands the recorded timeline to the checks.
+//!
+//! Everything it starts is owned by a value whose `Drop` kills it, so an error or a panic
+//! anywhere in a run leaves nothing running.
+
+mod drain;
+mod inspect;
+
+pub use drain::Drained;
+pub use inspect::id_of;
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use crate::check::{judge, Verdict};
+use crate::fault;
+use crate::proxy::{ProxyConfig, ProxyServer};
+use crate::runtime::local::LocalRedis;
+use crate::runtime::{RuntimeError, Service};
+use crate::scenario::{step_times, Scenario, ServiceKind};
+use crate::timeline::{EventKind, ProxyRoute, Recorder, Timeline, TIMELINE_VERSION};
+use crate::worker::{template, Worker, WorkerError};
+use crate::workload::{produce_redis, ProducerPlan};
+use crate::Clock;
+
+/// Knobs that are not part of the scenario file.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Appended to every worker's arguments (e.g. `--no-reconnect` for a negative control).
+    pub extra_worker_args: Vec<String>,
+    /// Overrides the scenario's seed.
+    pub seed: Option<u64>,
+}
+
+/// A finished run.
+pub struct RunOutput {
+    pub timeline: Timeline,
+    pub verdict: Verdict,
+    /// Every process id the run started (services and workers), for leak checks.
+    pub pids: Vec<u32>,
+}
+
+/// What stops a run before it can be judged.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Worker(#[from] WorkerError),
+    #[error(transparent)]
+    Proxy(#[from] crate::proxy::ProxyError),
+}
+
+/// How long a worker may take to open its first connection before the run goes on without it.
+const FIRST_CONNECT: Duration = Duration::from_secs(10);
+
+/// Runs a scenario end to end and judges it.
+pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput, RunError> {
+    let seed = options
+        .seed
+        .or(scenario.seed)
+        .unwrap_or_else(rand::random::<u64>);
+    let clock = Clock::start();
+    let recorder = Recorder::new(clock);
+    let limits = &scenario.limits;
+    let mut pids = Vec::new();
+
+    // Services.
+    let mut services: BTreeMap<String, Box<dyn Service>> = BTreeMap::new();
+    for (name, spec) in &scenario.services {
+        let mut svc: Box<dyn Service> = match spec.kind {
+            ServiceKind::Redis => Box::new(LocalRedis::new(
+                name,
+                spec.durability,
+                spec.args.clone(),
+                limits.ready.into(),
+                recorder.clone(),
+            )?),
+        };
+        svc.start().await?;
+        pids.extend(svc.pid());
+        services.insert(name.clone(), svc);
+    }
+
+    // One proxy per worker and service; their events go on the timeline as they happen.
+    let proxies = ProxyServer::new(clock);
+    forward_proxy_events(&proxies, &recorder);
+    let mut routes = Vec::new();
+    for worker in scenario.workers.keys() {
+        for (service, svc) in &services {
+            let name = format!("{worker}.{service}");
+            let p = proxies
+                .create(ProxyConfig {
+                    name: name.clone(),
+                    listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+                    upstream: svc.addr(),
+                    enabled: true,
+                })
+                .await?;
+            routes.push(ProxyRoute {
+                proxy: name,
+                worker: worker.clone(),
+                service: service.clone(),
+                listen: p.listen_addr().to_string(),
+            });
+        }
+    }
+
+    // Workers.
+    let mut workers = Vec::new();
+    for (name, spec) in &scenario.workers {
+        let env = worker_env(scenario, name, &routes, &services)?;
+        let mut spec = spec.clone();
+        spec.args.extend(options.extra_worker_args.iter().cloned());
+        let w = Worker::launch(name, &spec, &env, &recorder)?;
+        pids.push(w.pid());
+        workers.push(w);
+    }
+    for route in &routes {
+        let proxy = route.proxy.clone();
+        let first = recorder
+            .wait_for(
+                &format!("{} to connect to {}", route.worker, route.service),
+                FIRST_CONNECT,
+                |e| matches!(&e.kind, EventKind::Connection { proxy: p, event: crate::proxy::ConnEventKind::UpstreamConnected { .. }, .. } if *p == proxy),
+            )
+            .await;
+        if let Err(e) = first {
+            recorder.record(EventKind::Note {
+                message: e.to_string(),
+            });
+        }
+    }
+
+    // The script: producer and steps, timed from here.
+    let t0 = recorder.record(EventKind::ScriptStarted);
+    let workload_service = scenario.workload_service().to_owned();
+    let direct_addr = services
+        .get(&workload_service)
+        .map(|s| s.addr())
+        .unwrap_or_default();
+    let producer = tokio::spawn(produce_redis(
+        ProducerPlan {
+            addr: direct_addr.clone(),
+            queue: scenario.workload.queue.clone(),
+            messages: scenario.workload.messages,
+            rate: scenario.workload.rate,
+            start_ns: t0 + scenario.workload.start.as_nanos(),
+        },
+        recorder.clone(),
+    ));
+    for (i, (step, due)) in scenario
+        .steps
+        .iter()
+        .zip(step_times(&scenario.steps))
+        .enumerate()
+    {
+        let scheduled_ns = t0 + due.as_nanos();
+        tokio::time::sleep_until(clock.instant_at(scheduled_ns).into()).await;
+        let target = step.target.get_ref();
+        let Some(svc) = services.get_mut(target) else {
+            recorder.record(EventKind::FaultFailed {
+                step: i,
+                action: step.action.name().to_owned(),
+                target: target.clone(),
+                error: "no such service".to_owned(),
+            });
+            continue;
+        };
+        let target_proxies = routes
+            .iter()
+            .filter(|r| &r.service == target)
+            .filter_map(|r| proxies.get(&r.proxy))
+            .collect();
+        fault::apply(
+            i,
+            step,
+            scheduled_ns,
+            fault::Target {
+                service: svc.as_mut(),
+                proxies: target_proxies,
+            },
+            limits.shutdown_grace.into(),
+            &recorder,
+        )
+        .await;
+        pids.extend(svc.pid());
+    }
+    if producer.await.is_err() {
+        recorder.record(EventKind::Note {
+            message: "the producer task failed".to_owned(),
+        });
+    }
+
+    // Drain, then stop the workers.
+    recorder.record(EventKind::DrainStarted);
+    let drained = drain::wait_drained(&recorder, workers.len(), limits.drain.into()).await;
+    if let Drained::TimedOut { remaining } = drained {
+        recorder.record(EventKind::Note {
+            message: format!(
+                "{remaining} acknowledged messages still unprocessed after waiting {}",
+                limits.drain
+            ),
+        });
+    }
+    recorder.record(EventKind::ShutdownStarted);
+    let grace: Duration = limits.shutdown_grace.into();
+    let stops = workers.iter().map(|w| w.stop(grace));
+    for (w, r) in workers.iter().zip(futures::future::join_all(stops).await) {
+        if let Err(e) = r {
+            recorder.record(EventKind::Note {
+                message: format!("stopping {}: {e}", w.name()),
+            });
+        }
+    }
+    proxies.shutdown();
+
+    // What is left in the broker, then stop the services.
+    match services.get(&workload_service) {
+        Some(svc) if svc.is_running() => {
+            inspect::redis_leftovers(&direct_addr, &scenario.workload.queue, &recorder).await
+        }
+        _ => {
+            recorder.record(EventKind::Note {
+                message: format!(
+                    "{workload_service} is down at the end: leftover messages cannot be read"
+                ),
+            });
+        }
+    }
+    for svc in services.values_mut() {
+        if svc.is_running() {
+            if let Err(e) = svc.terminate(grace).await {
+                recorder.record(EventKind::Note {
+                    message: format!("stopping {}: {e}", svc.name()),
+                });
+            }
+        }
+    }
+    // Exit watchers record asynchronously; wait until every started process is on record.
+    for pid in &pids {
+        let pid = *pid;
+        let recorded = recorder
+            .wait_for(&format!("the exit of pid {pid}"), grace, |e| {
+                matches!(e.kind, EventKind::WorkerExited { pid: p, .. } | EventKind::ServiceExited { pid: p, .. } if p == pid)
+            })
+            .await;
+        if let Err(e) = recorded {
+            recorder.record(EventKind::Note {
+                message: e.to_string(),
+            });
+        }
+    }
+
+    let timeline = Timeline {
+        version: TIMELINE_VERSION,
+        scenario: scenario.name.clone(),
+        seed,
+        routes,
+        events: recorder.snapshot(),
+    };
+    let verdict = judge(scenario, &timeline);
+    Ok(RunOutput {
+        timeline,
+        verdict,
+        pids,
+    })
+}
+
+/// Copies every proxy event onto the timeline with the proxy's own timestamp.
+fn forward_proxy_events(proxies: &ProxyServer, recorder: &Recorder) {
+    let mut live = proxies.events().subscribe();
+    let log = proxies.events().clone();
+    let recorder = recorder.clone();
+    tokio::spawn(async move {
+        let mut next = 0u64;
+        loop {
+            let batch = match live.recv().await {
+                Ok(e) if e.seq == next => vec![e],
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    log.read_from(next)
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
+            for e in batch {
+                if e.seq < next {
+                    continue;
+                }
+                next = e.seq + 1;
+                recorder.record_at(
+                    e.at_ns,
+                    EventKind::Connection {
+                        proxy: e.proxy,
+                        conn: e.conn,
+                        event: e.kind,
+                    },
+                );
+            }
+        }
+    });
+}
+
+/// The worker's environment: contract defaults, then the scenario's templates expanded.
+fn worker_env(
+    scenario: &Scenario,
+    worker: &str,
+    routes: &[ProxyRoute],
+    services: &BTreeMap<String, Box<dyn Service>>,
+) -> Result<BTreeMap<String, String>, WorkerError> {
+    let mut vars = BTreeMap::new();
+    vars.insert("queue".to_owned(), scenario.workload.queue.clone());
+    vars.insert("worker".to_owned(), worker.to_owned());
+    for r in routes.iter().filter(|r| r.worker == worker) {
+        vars.insert(format!("{}.addr", r.service), r.listen.clone());
+        vars.insert(format!("{}.url", r.service), format!("redis://{}/0", r.listen));
+        if let Some(s) = services.get(&r.service) {
+            vars.insert(
+                format!("{}.direct_url", r.service),
+                format!("redis://{}/0", s.addr()),
+            );
+        }
+    }
+    let mut env = BTreeMap::new();
+    env.insert("WORKER_ID".to_owned(), worker.to_owned());
+    env.insert("QUEUE".to_owned(), scenario.workload.queue.clone());
+    let redis: Vec<_> = scenario
+        .services
+        .iter()
+        .filter(|(_, s)| s.kind == ServiceKind::Redis)
+        .collect();
+    if let [(name, _)] = redis.as_slice() {
+        env.insert("REDIS_URL".to_owned(), vars[&format!("{name}.url")].clone());
+    }
+    if let Some(spec) = scenario.workers.get(worker) {
+        for (k, v) in &spec.env {
+            env.insert(k.clone(), template::expand(v, &vars)?);
+        }
+    }
+    Ok(env)
+}

@@ -68,6 +68,12 @@ impl Recorder {
         v
     }
 
+    /// Events recorded from now on. Subscribe, then read [`snapshot`](Self::snapshot), to miss
+    /// nothing.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.live.subscribe()
+    }
+
     /// Waits until an event matching `pred` has been recorded (including before the call).
     /// `what` says what was awaited, for the timeout message.
     pub async fn wait_for(

@@ -1,0 +1,46 @@
+//! The short human summary printed after each scenario.
+
+use std::fmt::Write;
+
+use super::json::Report;
+
+/// A few lines: verdict, message counts, each failed check with its detail, each outage.
+pub fn summary(r: &Report) -> String {
+    let mut s = String::new();
+    let verdict = if r.passed { "PASS" } else { "FAIL" };
+    let l = &r.ledger;
+    let _ = writeln!(
+        s,
+        "{verdict} {}  ({:.1} s, seed {})",
+        r.scenario,
+        r.duration_ms / 1e3,
+        r.seed
+    );
+    let _ = writeln!(
+        s,
+        "  messages: {} attempted, {} acknowledged, {} processed, {} lost, {} duplicated, {} unexpected",
+        l.attempted, l.acknowledged, l.processed, l.lost, l.duplicated, l.unexpected
+    );
+    for o in &r.outages {
+        let after = |what: &str, v: Option<f64>| match (v, o.restored_at_ms) {
+            (Some(v), Some(f)) => format!("{what} after {:.0} ms", v - f),
+            (None, Some(_)) => format!("never {what}"),
+            (_, None) => "never restored".to_owned(),
+        };
+        let _ = writeln!(
+            s,
+            "  outage: {} {} at {:.0} ms -> {} {}, {} ({} attempts)",
+            o.target,
+            o.fault,
+            o.down_at_ms,
+            o.worker,
+            after("reconnected", o.reconnected_at_ms),
+            after("resumed", o.resumed_at_ms),
+            o.attempts
+        );
+    }
+    for c in r.checks.iter().filter(|c| !c.passed) {
+        let _ = writeln!(s, "  failed {}: {}", c.name, c.detail.replace('\n', "\n    "));
+    }
+    s
+}
