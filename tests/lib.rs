@@ -1,1 +1,86 @@
+//! Shared pieces of the scenario suite: finding scenario files, building the fixtures, running
+//! a scenario, and checking that nothing it started is left running.
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use rebound::report;
+use rebound::runner::{run, RunOptions, RunOutput};
+use rebound::scenario::{load_file, Scenario};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// Every `scenarios/*.toml`, sorted, as (test name, path).
+pub fn scenario_files() -> Vec<(String, PathBuf)> {
+    let dir = root().join("scenarios");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .filter_map(|p| Some((p.file_stem()?.to_str()?.to_owned(), p)))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Builds the fixture binaries with the profile of this test binary, so the scenarios run the
+/// current code. Cargo does not build another package's binaries for a test on its own.
+pub fn build_fixtures() -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let release = std::env::current_exe()
+        .map(|p| p.components().any(|c| c.as_os_str() == "release"))
+        .unwrap_or(false);
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--quiet", "-p", "rebound-fixtures", "--bins"])
+        .arg("--manifest-path")
+        .arg(root().join("Cargo.toml"));
+    if release {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("building the fixtures failed: {status}"))
+    }
+}
+
+/// Loads a scenario, panicking with the rendered errors if it is invalid.
+pub fn load(path: &Path) -> Scenario {
+    load_file(path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs a scenario on a fresh runtime, writes its report under `target/rebound-reports/<dir>`,
+/// and checks that every process it started is gone.
+pub fn run_scenario(scenario: &Scenario, options: &RunOptions, report_dir: &str) -> Result<RunOutput, String> {
+    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let out = rt
+        .block_on(run(scenario, options))
+        .map_err(|e| format!("{}: {e}", scenario.name))?;
+    drop(rt);
+    let dir = root().join("target").join("rebound-reports").join(report_dir);
+    let written = report::write(&dir, &scenario.description, &out.timeline, &out.verdict)
+        .map_err(|e| e.to_string())?;
+    print!("{}", report::summary(&written));
+    let alive: Vec<String> = out.pids.iter().filter_map(|p| still_running(*p)).collect();
+    if !alive.is_empty() {
+        return Err(format!("left running after the run: {}", alive.join(", ")));
+    }
+    Ok(out)
+}
+
+/// `Some("pid (cmd)")` when that process still exists and is not a zombie.
+fn still_running(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Field 3 is the state; the command is in parentheses before it.
+    let after = stat.rsplit_once(')')?.1;
+    let state = after.split_whitespace().next()?;
+    let cmd = stat.split_once('(')?.1.rsplit_once(')')?.0;
+    (state != "Z").then(|| format!("{pid} ({cmd})"))
+}
