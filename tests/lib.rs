@@ -58,13 +58,20 @@ pub fn load(path: &Path) -> Scenario {
 
 /// Runs a scenario on a fresh runtime, writes its report under `target/rebound-reports/<dir>`,
 /// and checks that every process it started is gone.
-pub fn run_scenario(scenario: &Scenario, options: &RunOptions, report_dir: &str) -> Result<RunOutput, String> {
+pub fn run_scenario(
+    scenario: &Scenario,
+    options: &RunOptions,
+    report_dir: &str,
+) -> Result<RunOutput, String> {
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let out = rt
         .block_on(run(scenario, options))
         .map_err(|e| format!("{}: {e}", scenario.name))?;
     drop(rt);
-    let dir = root().join("target").join("rebound-reports").join(report_dir);
+    let dir = root()
+        .join("target")
+        .join("rebound-reports")
+        .join(report_dir);
     let written = report::write(&dir, &scenario.description, &out.timeline, &out.verdict)
         .map_err(|e| e.to_string())?;
     print!("{}", report::summary(&written));

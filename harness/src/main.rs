@@ -9,7 +9,11 @@ use rebound::runner::{run, RunOptions};
 use rebound::scenario::{load_file, Scenario};
 
 #[derive(Parser)]
-#[command(name = "rebound", version, about = "Proves that queue workers survive broker failures")]
+#[command(
+    name = "rebound",
+    version,
+    about = "Proves that queue workers survive broker failures"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -81,10 +85,7 @@ fn main() -> ExitCode {
                     failed += 1;
                 }
             }
-            println!(
-                "{} passed, {failed} failed",
-                scenarios.len() - failed
-            );
+            println!("{} passed, {failed} failed", scenarios.len() - failed);
             if failed == 0 {
                 ExitCode::SUCCESS
             } else {
@@ -102,12 +103,20 @@ async fn run_one(scenario: &Scenario, options: &RunOptions, report_dir: &Path) -
             return false;
         }
     };
-    match rebound::report::write(report_dir, &scenario.description, &out.timeline, &out.verdict) {
+    match rebound::report::write(
+        report_dir,
+        &scenario.description,
+        &out.timeline,
+        &out.verdict,
+    ) {
         Ok(report) => {
             print!("{}", rebound::report::summary(&report));
             println!(
                 "  report: {}",
-                report_dir.join(&scenario.name).join("report.json").display()
+                report_dir
+                    .join(&scenario.name)
+                    .join("report.json")
+                    .display()
             );
         }
         Err(e) => eprintln!("error: {e}"),

@@ -71,7 +71,9 @@ pub fn ledger(timeline: &Timeline) -> Ledger {
             EventKind::Processed { id, .. } => *processed.entry(id.as_str()).or_default() += 1,
             EventKind::QueueContents { queue, role, ids } => {
                 for id in ids {
-                    leftovers.entry(id.as_str()).or_insert((*role, queue.as_str()));
+                    leftovers
+                        .entry(id.as_str())
+                        .or_insert((*role, queue.as_str()));
                 }
             }
             _ => {}
@@ -194,7 +196,11 @@ mod tests {
         assert_eq!(l.attempted, 7);
         assert_eq!(l.acknowledged, 5);
         assert_eq!(l.processed, 4);
-        let lost: Vec<_> = l.lost.iter().map(|x| (x.id.as_str(), &x.whereabouts)).collect();
+        let lost: Vec<_> = l
+            .lost
+            .iter()
+            .map(|x| (x.id.as_str(), &x.whereabouts))
+            .collect();
         assert_eq!(
             lost,
             vec![

@@ -53,7 +53,10 @@ pub fn checks(expect: &Expect, l: &Ledger) -> Vec<CheckResult> {
             if dups == 0 {
                 "no message processed twice".to_owned()
             } else {
-                format!("{dups} processed more than once (allowed): {}", dup_ids.join(", "))
+                format!(
+                    "{dups} processed more than once (allowed): {}",
+                    dup_ids.join(", ")
+                )
             },
         ),
         Duplicates::Forbid => CheckResult::new(
@@ -62,7 +65,10 @@ pub fn checks(expect: &Expect, l: &Ledger) -> Vec<CheckResult> {
             if dups == 0 {
                 "no message processed twice".to_owned()
             } else {
-                format!("{dups} processed more than once (forbidden): {}", dup_ids.join(", "))
+                format!(
+                    "{dups} processed more than once (forbidden): {}",
+                    dup_ids.join(", ")
+                )
             },
         ),
     };
@@ -76,7 +82,12 @@ pub fn checks(expect: &Expect, l: &Ledger) -> Vec<CheckResult> {
             format!(
                 "{} processed but never enqueued: {}",
                 l.unexpected.len(),
-                l.unexpected.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ")
+                l.unexpected
+                    .iter()
+                    .take(SHOWN)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         },
     );

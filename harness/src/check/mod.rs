@@ -73,12 +73,10 @@ pub fn judge(scenario: &Scenario, timeline: &Timeline) -> Verdict {
     let outages: Vec<OutageRecovery> = outage_list
         .iter()
         .flat_map(|o| {
-            recoveries(timeline, o)
-                .into_iter()
-                .map(|r| OutageRecovery {
-                    outage: o.clone(),
-                    recovery: r,
-                })
+            recoveries(timeline, o).into_iter().map(|r| OutageRecovery {
+                outage: o.clone(),
+                recovery: r,
+            })
         })
         .collect();
 

@@ -9,7 +9,11 @@ pub fn check(expect: &Expect, timeline: &Timeline, outages: &[OutageRecovery]) -
     let limit = expect.reconnect_within.as_nanos();
     let mut lines = Vec::new();
     let mut passed = true;
-    for OutageRecovery { outage: o, recovery: r } in outages {
+    for OutageRecovery {
+        outage: o,
+        recovery: r,
+    } in outages
+    {
         let Some(restored) = o.restored_at_ns else {
             lines.push(format!(
                 "{} {} at {:.0} ms was never restored (not judged)",
@@ -29,8 +33,7 @@ pub fn check(expect: &Expect, timeline: &Timeline, outages: &[OutageRecovery]) -
             ms(restored)
         );
         let reconnect_ok = r.reconnected_at_ns.is_some_and(|t| t - restored <= limit);
-        let resume_ok =
-            !r.work_pending || r.resumed_at_ns.is_some_and(|t| t - restored <= limit);
+        let resume_ok = !r.work_pending || r.resumed_at_ns.is_some_and(|t| t - restored <= limit);
         if reconnect_ok && resume_ok {
             let resumed = match r.resumed_at_ns {
                 Some(t) => format!(", resumed after {:.1} ms", ms(t - restored)),
@@ -47,10 +50,9 @@ pub fn check(expect: &Expect, timeline: &Timeline, outages: &[OutageRecovery]) -
         let mut why = Vec::new();
         match r.reconnected_at_ns {
             None => why.push(format!("never reconnected ({} attempts)", r.attempts)),
-            Some(t) if !reconnect_ok => why.push(format!(
-                "reconnected only after {:.1} ms",
-                ms(t - restored)
-            )),
+            Some(t) if !reconnect_ok => {
+                why.push(format!("reconnected only after {:.1} ms", ms(t - restored)))
+            }
             _ => {}
         }
         if !resume_ok {
@@ -82,7 +84,10 @@ fn early_exit(timeline: &Timeline, worker: &str) -> Option<String> {
             status,
             expected: false,
             ..
-        } if w == worker => Some(format!("the worker exited with {status} at {:.0} ms", ms(e.at_ns))),
+        } if w == worker => Some(format!(
+            "the worker exited with {status} at {:.0} ms",
+            ms(e.at_ns)
+        )),
         _ => None,
     })
 }

@@ -52,8 +52,14 @@ pub fn spawn(mut cmd: Command, sink: LineSink) -> io::Result<Child> {
         .id()
         .ok_or_else(|| io::Error::other("child exited before its pid was read"))?;
     let readers = [
-        child.stdout.take().map(|r| read_lines(r, Stream::Stdout, sink.clone())),
-        child.stderr.take().map(|r| read_lines(r, Stream::Stderr, sink.clone())),
+        child
+            .stdout
+            .take()
+            .map(|r| read_lines(r, Stream::Stdout, sink.clone())),
+        child
+            .stderr
+            .take()
+            .map(|r| read_lines(r, Stream::Stderr, sink.clone())),
     ];
     let (tx, rx) = watch::channel(None);
     tokio::spawn(async move {

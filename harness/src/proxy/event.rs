@@ -103,7 +103,9 @@ impl EventLog {
     /// Every event at or after `cursor`, in order.
     pub fn read_from(&self, cursor: u64) -> Vec<ConnEvent> {
         let events = lock(&self.inner.events);
-        let start = usize::try_from(cursor).unwrap_or(usize::MAX).min(events.len());
+        let start = usize::try_from(cursor)
+            .unwrap_or(usize::MAX)
+            .min(events.len());
         events[start..].to_vec()
     }
 

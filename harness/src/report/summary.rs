@@ -40,7 +40,12 @@ pub fn summary(r: &Report) -> String {
         );
     }
     for c in r.checks.iter().filter(|c| !c.passed) {
-        let _ = writeln!(s, "  failed {}: {}", c.name, c.detail.replace('\n', "\n    "));
+        let _ = writeln!(
+            s,
+            "  failed {}: {}",
+            c.name,
+            c.detail.replace('\n', "\n    ")
+        );
     }
     s
 }

@@ -64,7 +64,11 @@ pub async fn wait_drained(recorder: &Recorder, workers: usize, limit: Duration) 
                         }
                     }
                 }
-                Err(_) => return Drained::TimedOut { remaining: pending.len() },
+                Err(_) => {
+                    return Drained::TimedOut {
+                        remaining: pending.len(),
+                    }
+                }
             }
         }
     };

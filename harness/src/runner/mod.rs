@@ -314,7 +314,10 @@ fn worker_env(
     vars.insert("worker".to_owned(), worker.to_owned());
     for r in routes.iter().filter(|r| r.worker == worker) {
         vars.insert(format!("{}.addr", r.service), r.listen.clone());
-        vars.insert(format!("{}.url", r.service), format!("redis://{}/0", r.listen));
+        vars.insert(
+            format!("{}.url", r.service),
+            format!("redis://{}/0", r.listen),
+        );
         if let Some(s) = services.get(&r.service) {
             vars.insert(
                 format!("{}.direct_url", r.service),

@@ -111,7 +111,10 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap(), Dur::from_millis(250));
         assert_eq!(parse_duration("1.5s").unwrap(), Dur::from_millis(1500));
         assert_eq!(parse_duration("2m").unwrap(), Dur::from_secs(120));
-        assert_eq!(parse_duration("100us").unwrap().0, Duration::from_micros(100));
+        assert_eq!(
+            parse_duration("100us").unwrap().0,
+            Duration::from_micros(100)
+        );
     }
 
     #[test]

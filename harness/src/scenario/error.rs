@@ -96,7 +96,10 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 }
 
 /// "did you mean `x`?" for the closest candidate, when it is close enough.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     candidates
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(word, c), c))

@@ -21,7 +21,9 @@ pub fn validate(s: &Scenario, path: &str, text: &str) -> Vec<ScenarioError> {
         );
     }
     if s.services.is_empty() {
-        errors.push(whole("no services: add a `[services.redis]` table".to_owned()));
+        errors.push(whole(
+            "no services: add a `[services.redis]` table".to_owned(),
+        ));
     }
     if s.workers.is_empty() {
         errors.push(whole(
@@ -111,12 +113,18 @@ pub fn validate(s: &Scenario, path: &str, text: &str) -> Vec<ScenarioError> {
         }
         if let (Some(prev), Some(t)) = (previous, times.get(i)) {
             if *t < prev {
-                errors.push(ScenarioError::at(
-                    path,
-                    text,
-                    span.clone(),
-                    format!("step {n} is scheduled at {t}, before step {} ({prev})", n - 1),
-                ).with_help("steps run in file order: use `after` or reorder them"));
+                errors.push(
+                    ScenarioError::at(
+                        path,
+                        text,
+                        span.clone(),
+                        format!(
+                            "step {n} is scheduled at {t}, before step {} ({prev})",
+                            n - 1
+                        ),
+                    )
+                    .with_help("steps run in file order: use `after` or reorder them"),
+                );
             }
         }
         previous = times.get(i).copied();
@@ -199,7 +207,10 @@ rate = 100
         let t = with_steps("[[steps]]\nat = \"1s\"\naction = \"kill\"\ntarget = \"rediss\"\n");
         let e = errors(&t);
         assert_eq!(e.len(), 1, "{e:?}");
-        assert!(e[0].starts_with("s.toml:12:10: unknown target `rediss`"), "{e:?}");
+        assert!(
+            e[0].starts_with("s.toml:12:10: unknown target `rediss`"),
+            "{e:?}"
+        );
         assert!(e[0].contains("did you mean `redis`?"), "{e:?}");
     }
 
@@ -207,7 +218,10 @@ rate = 100
     fn restart_of_a_running_service_is_rejected() {
         let t = with_steps("[[steps]]\nat = \"1s\"\naction = \"restart\"\ntarget = \"redis\"\n");
         let e = errors(&t);
-        assert!(e[0].contains("cannot restart `redis`: it is running"), "{e:?}");
+        assert!(
+            e[0].contains("cannot restart `redis`: it is running"),
+            "{e:?}"
+        );
     }
 
     #[test]

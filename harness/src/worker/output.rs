@@ -15,7 +15,8 @@ impl Default for LinePatterns {
     fn default() -> Self {
         Self {
             processed: Regex::new(r"^processed (?P<id>\S+)\s*$").expect("static pattern"),
-            retry: Regex::new(r"retrying in (?P<ms>[0-9]+(?:\.[0-9]+)?)\s*ms").expect("static pattern"),
+            retry: Regex::new(r"retrying in (?P<ms>[0-9]+(?:\.[0-9]+)?)\s*ms")
+                .expect("static pattern"),
         }
     }
 }

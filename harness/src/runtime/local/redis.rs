@@ -205,7 +205,10 @@ impl Service for LocalRedis {
     }
 
     fn pid(&self) -> Option<u32> {
-        self.child.as_ref().filter(|c| c.exited().is_none()).map(Child::pid)
+        self.child
+            .as_ref()
+            .filter(|c| c.exited().is_none())
+            .map(Child::pid)
     }
 
     fn is_running(&self) -> bool {

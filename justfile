@@ -1,0 +1,23 @@
+# rebound's everyday commands. Install just with `pip install rust-just` or `cargo install just`.
+
+# Run the scenario suite and the unit tests (what CI runs).
+test:
+    cargo test --workspace
+
+# Run every scenario in scenarios/ and write reports to reports/.
+scenarios *ARGS:
+    cargo build --quiet -p rebound -p rebound-fixtures
+    ./target/debug/rebound run scenarios/ --report-dir reports {{ARGS}}
+
+# Check every scenario file.
+validate:
+    cargo run --quiet -p rebound -- validate scenarios/
+
+# Formatting and lints, as CI checks them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# What CI does, from a fresh machine.
+ci:
+    bash .ci/run
