@@ -100,3 +100,6 @@ pub fn judge(scenario: &Scenario, timeline: &Timeline) -> Verdict {
 pub(crate) fn ms(ns: u64) -> f64 {
     ns as f64 / 1e6
 }
+
+#[cfg(test)]
+mod tests;
