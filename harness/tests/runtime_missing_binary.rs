@@ -1,0 +1,26 @@
+//! A missing redis-server is a clear error that says how to install it. (Its own test binary:
+//! it changes PATH for the whole process.)
+
+use std::time::Duration;
+
+use rebound::runtime::local::LocalRedis;
+use rebound::scenario::Durability;
+use rebound::timeline::Recorder;
+use rebound::Clock;
+
+#[test]
+fn missing_redis_server_says_how_to_install_it() {
+    std::env::set_var("PATH", "/nonexistent");
+    let err = LocalRedis::new(
+        "redis",
+        Durability::AofAlways,
+        vec![],
+        Duration::from_secs(1),
+        Recorder::new(Clock::start()),
+    )
+    .err()
+    .expect("no redis-server on an empty PATH");
+    let msg = err.to_string();
+    assert!(msg.contains("`redis-server` not found on PATH"), "{msg}");
+    assert!(msg.contains("apt-get install redis-server"), "{msg}");
+}
