@@ -51,6 +51,42 @@ async fn read(addr: &str, queue: &str, recorder: &Recorder) -> redis::RedisResul
     Ok(())
 }
 
+/// Records what is left in a RabbitMQ queue as a `QueueContents` event. Run after the workers
+/// stopped, so their unacknowledged messages are back in the queue. Messages are read with
+/// `basic_get` and never acknowledged: closing the channel puts them back.
+pub async fn amqp_leftovers(url: &str, queue: &str, recorder: &Recorder) {
+    if let Err(e) = read_amqp(url, queue, recorder).await {
+        recorder.record(EventKind::Note {
+            message: format!("could not read leftover messages from {queue}: {e}"),
+        });
+    }
+}
+
+async fn read_amqp(url: &str, queue: &str, recorder: &Recorder) -> Result<(), String> {
+    use lapin::options::BasicGetOptions;
+    let connect = lapin::Connection::connect(url, lapin::ConnectionProperties::default());
+    let conn = tokio::time::timeout(Duration::from_secs(2), connect)
+        .await
+        .map_err(|_| "connect timed out".to_owned())?
+        .map_err(|e| e.to_string())?;
+    let channel = conn.create_channel().await.map_err(|e| e.to_string())?;
+    let mut ids = Vec::new();
+    while let Some(m) = channel
+        .basic_get(queue.into(), BasicGetOptions { no_ack: false })
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        ids.push(id_of(&String::from_utf8_lossy(&m.delivery.data)));
+    }
+    recorder.record(EventKind::QueueContents {
+        queue: queue.to_owned(),
+        role: QueueRole::Input,
+        ids,
+    });
+    let _ = conn.close(200, "inspected".into()).await;
+    Ok(())
+}
+
 /// The message id in a payload: its JSON `id`, or the whole payload.
 pub fn id_of(payload: &str) -> String {
     serde_json::from_str::<serde_json::Value>(payload)

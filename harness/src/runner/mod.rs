@@ -17,12 +17,12 @@ use std::time::Duration;
 use crate::check::{judge, Verdict};
 use crate::fault;
 use crate::proxy::{ProxyConfig, ProxyServer};
-use crate::runtime::local::LocalRedis;
-use crate::runtime::{RuntimeError, Service};
-use crate::scenario::{step_times, Scenario, ServiceKind};
+use crate::runtime::local::{LocalRabbitmq, LocalRedis};
+use crate::runtime::{client_url, RuntimeError, Service};
+use crate::scenario::{step_times, Durability, Scenario, ServiceKind};
 use crate::timeline::{EventKind, ProxyRoute, Recorder, Timeline, TIMELINE_VERSION};
 use crate::worker::{template, Worker, WorkerError};
-use crate::workload::{produce_redis, ProducerPlan};
+use crate::workload::{produce_amqp, produce_redis, ProducerPlan};
 use crate::Clock;
 
 /// Knobs that are not part of the scenario file.
@@ -73,8 +73,13 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
         let mut svc: Box<dyn Service> = match spec.kind {
             ServiceKind::Redis => Box::new(LocalRedis::new(
                 name,
-                spec.durability,
+                spec.durability(),
                 spec.args.clone(),
+                limits.ready.into(),
+                recorder.clone(),
+            )?),
+            ServiceKind::Rabbitmq => Box::new(LocalRabbitmq::new(
+                name,
                 limits.ready.into(),
                 recorder.clone(),
             )?),
@@ -137,20 +142,23 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
     // The script: producer and steps, timed from here.
     let t0 = recorder.record(EventKind::ScriptStarted);
     let workload_service = scenario.workload_service().to_owned();
-    let direct_addr = services
+    let workload_spec = &scenario.services[&workload_service];
+    let direct_url = services
         .get(&workload_service)
-        .map(|s| s.addr())
+        .map(|s| client_url(workload_spec.kind, &s.addr()))
         .unwrap_or_default();
-    let producer = tokio::spawn(produce_redis(
-        ProducerPlan {
-            addr: direct_addr.clone(),
-            queue: scenario.workload.queue.clone(),
-            messages: scenario.workload.messages,
-            rate: scenario.workload.rate,
-            start_ns: t0 + scenario.workload.start.as_nanos(),
-        },
-        recorder.clone(),
-    ));
+    let plan = ProducerPlan {
+        url: direct_url.clone(),
+        queue: scenario.workload.queue.clone(),
+        messages: scenario.workload.messages,
+        rate: scenario.workload.rate,
+        start_ns: t0 + scenario.workload.start.as_nanos(),
+        durable: workload_spec.durability() != Durability::Transient,
+    };
+    let producer = match workload_spec.kind {
+        ServiceKind::Redis => tokio::spawn(produce_redis(plan, recorder.clone())),
+        ServiceKind::Rabbitmq => tokio::spawn(produce_amqp(plan, recorder.clone())),
+    };
     for (i, (step, due)) in scenario
         .steps
         .iter()
@@ -219,9 +227,14 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
 
     // What is left in the broker, then stop the services.
     match services.get(&workload_service) {
-        Some(svc) if svc.is_running() => {
-            inspect::redis_leftovers(&direct_addr, &scenario.workload.queue, &recorder).await
-        }
+        Some(svc) if svc.is_running() => match workload_spec.kind {
+            ServiceKind::Redis => {
+                inspect::redis_leftovers(&svc.addr(), &scenario.workload.queue, &recorder).await
+            }
+            ServiceKind::Rabbitmq => {
+                inspect::amqp_leftovers(&direct_url, &scenario.workload.queue, &recorder).await
+            }
+        },
         _ => {
             recorder.record(EventKind::Note {
                 message: format!(

@@ -73,6 +73,14 @@ pub enum RuntimeError {
     TempDir(std::io::Error),
 }
 
+/// The URL a client uses to reach a service of `kind` at `addr` (`host:port`).
+pub fn client_url(kind: crate::scenario::ServiceKind, addr: &str) -> String {
+    match kind {
+        crate::scenario::ServiceKind::Redis => format!("redis://{addr}/0"),
+        crate::scenario::ServiceKind::Rabbitmq => format!("amqp://guest:guest@{addr}/%2f"),
+    }
+}
+
 /// A free TCP port on loopback, as the kernel hands them out.
 ///
 /// The port is free when this returns; callers retry with another one if a race takes it.

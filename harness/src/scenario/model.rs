@@ -40,17 +40,41 @@ pub struct Scenario {
 #[serde(rename_all = "kebab-case")]
 pub enum ServiceKind {
     Redis,
+    Rabbitmq,
 }
 
 /// How hard the broker tries to keep acknowledged data across a crash.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Durability {
     /// Redis: AOF with `appendfsync always`: an acknowledged write survives SIGKILL.
-    #[default]
     AofAlways,
-    /// No persistence: a killed broker forgets everything (useful to show what loss looks like).
+    /// Redis: no persistence: a killed broker forgets everything (shows what loss looks like).
     None,
+    /// RabbitMQ: durable queue and persistent messages, confirmed only once on disk.
+    Durable,
+    /// RabbitMQ: transient queue and messages: a broker restart forgets them.
+    Transient,
+}
+
+impl Durability {
+    /// The choices that make sense for a kind of service; the first is the default.
+    pub fn choices(kind: ServiceKind) -> &'static [Durability] {
+        match kind {
+            ServiceKind::Redis => &[Durability::AofAlways, Durability::None],
+            ServiceKind::Rabbitmq => &[Durability::Durable, Durability::Transient],
+        }
+    }
+
+    /// The name used in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Durability::AofAlways => "aof-always",
+            Durability::None => "none",
+            Durability::Durable => "durable",
+            Durability::Transient => "transient",
+        }
+    }
 }
 
 /// A broker the scenario starts.
@@ -58,11 +82,22 @@ pub enum Durability {
 #[serde(deny_unknown_fields)]
 pub struct ServiceSpec {
     pub kind: ServiceKind,
-    #[serde(default)]
-    pub durability: Durability,
+    /// Defaults to the safe choice for the kind: `aof-always` (Redis), `durable` (RabbitMQ).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub durability: Option<Spanned<Durability>>,
     /// Extra command-line arguments for the server.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
+}
+
+impl ServiceSpec {
+    /// The durability in force: the one written, or the kind's default.
+    pub fn durability(&self) -> Durability {
+        self.durability
+            .as_ref()
+            .map(|d| *d.get_ref())
+            .unwrap_or(Durability::choices(self.kind)[0])
+    }
 }
 
 /// A worker under test: a fixture from `fixtures/` or any command.

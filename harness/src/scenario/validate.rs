@@ -1,7 +1,7 @@
 //! What TOML types cannot say: names that must exist, steps that must make sense in order.
 
 use super::error::{did_you_mean, ScenarioError};
-use super::model::{Action, Scenario};
+use super::model::{Action, Durability, Scenario};
 use super::schedule::step_times;
 
 /// Every semantic problem of a parsed scenario (empty when it is valid).
@@ -29,6 +29,32 @@ pub fn validate(s: &Scenario, path: &str, text: &str) -> Vec<ScenarioError> {
         errors.push(whole(
             "no workers: add a `[workers.w1]` table with `fixture` or `command`".to_owned(),
         ));
+    }
+    for (name, svc) in &s.services {
+        if let Some(d) = &svc.durability {
+            let choices = Durability::choices(svc.kind);
+            if !choices.contains(d.get_ref()) {
+                errors.push(
+                    ScenarioError::at(
+                        path,
+                        text,
+                        Some(d.span()),
+                        format!(
+                            "durability `{}` does not apply to service `{name}`",
+                            d.get_ref().name()
+                        ),
+                    )
+                    .with_help(format!(
+                        "choose one of: {}",
+                        choices
+                            .iter()
+                            .map(|c| c.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                );
+            }
+        }
     }
     for (name, w) in &s.workers {
         match (&w.fixture, &w.command) {

@@ -82,6 +82,8 @@ pub enum EventKind {
         service: String,
         pid: u32,
         addr: String,
+        /// From spawning the process to the first good answer.
+        startup_ns: u64,
     },
     /// A service process ended. `expected` is false when no step of the scenario caused it.
     ServiceExited {

@@ -2,9 +2,31 @@
 //! connection, each attempt recorded with its outcome. That record is the ledger the loss
 //! check compares with what the workers processed.
 
+mod amqp_producer;
 mod redis_producer;
 
-pub use redis_producer::{produce_redis, ProducerPlan};
+pub use amqp_producer::{declare as declare_amqp_queue, produce_amqp};
+pub use redis_producer::produce_redis;
+
+/// What to enqueue, where, and when.
+#[derive(Clone, Debug)]
+pub struct ProducerPlan {
+    /// URL of the service, direct (not through a proxy): `redis://...` or `amqp://...`.
+    pub url: String,
+    pub queue: String,
+    pub messages: u64,
+    /// Messages per second.
+    pub rate: f64,
+    /// When to send the first message, in run-clock nanoseconds.
+    pub start_ns: u64,
+    /// RabbitMQ: durable queue and persistent messages.
+    pub durable: bool,
+}
+
+/// When message `seq` is due, in run-clock nanoseconds.
+pub fn due_ns(plan: &ProducerPlan, seq: u64) -> u64 {
+    plan.start_ns + (seq as f64 * 1e9 / plan.rate) as u64
+}
 
 /// The id of message `seq`; unique within a run.
 pub fn message_id(seq: u64) -> String {

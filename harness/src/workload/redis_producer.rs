@@ -5,21 +5,8 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::AsyncConnectionConfig;
 
-use super::{message_id, payload};
+use super::{due_ns, message_id, payload, ProducerPlan};
 use crate::timeline::{EnqueueOutcome, EventKind, Recorder};
-
-/// What to enqueue, where, and when.
-#[derive(Clone, Debug)]
-pub struct ProducerPlan {
-    /// `host:port` of the service, direct (not through a proxy).
-    pub addr: String,
-    pub queue: String,
-    pub messages: u64,
-    /// Messages per second.
-    pub rate: f64,
-    /// When to send the first message, in run-clock nanoseconds.
-    pub start_ns: u64,
-}
 
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(250);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -34,20 +21,18 @@ pub async fn produce_redis(plan: ProducerPlan, recorder: Recorder) {
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(CONNECT_TIMEOUT))
         .set_response_timeout(Some(RESPONSE_TIMEOUT));
-    let client = match redis::Client::open(format!("redis://{}/", plan.addr)) {
+    let client = match redis::Client::open(plan.url.as_str()) {
         Ok(c) => c,
         Err(e) => {
             recorder.record(EventKind::Note {
-                message: format!("producer cannot use address {}: {e}", plan.addr),
+                message: format!("producer cannot use {}: {e}", plan.url),
             });
             return;
         }
     };
     let mut conn: Option<MultiplexedConnection> = None;
-    let interval_ns = 1e9 / plan.rate;
     for seq in 0..plan.messages {
-        let due = plan.start_ns + (seq as f64 * interval_ns) as u64;
-        tokio::time::sleep_until(clock.instant_at(due).into()).await;
+        tokio::time::sleep_until(clock.instant_at(due_ns(&plan, seq)).into()).await;
         let sent_at = clock.now_ns();
         if conn.is_none() {
             conn = client

@@ -1,0 +1,237 @@
+//! `rabbitmq-server` as a private node: its own node name, AMQP, distribution and epmd ports,
+//! and data and log directories, all kept across restarts so durable data survives.
+//!
+//! Run as root, the node runs as the `rabbitmq` user (the server refuses root's cookie and the
+//! Debian wrapper would `su`, escaping our process group), so its directories belong to that
+//! user. The node gets its own `epmd` on a private port, owned like any other child: the shared
+//! system epmd is neither used nor left behind.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::process::Command;
+
+use super::managed::Managed;
+use crate::process::{self, Child};
+use crate::runtime::{free_port, RuntimeError, Service};
+use crate::timeline::Recorder;
+
+/// Where Debian puts the real start script (the one on PATH is a wrapper that `su`s).
+const DEBIAN_SCRIPT: &str = "/usr/lib/rabbitmq/bin/rabbitmq-server";
+
+/// A private RabbitMQ node on loopback.
+pub struct LocalRabbitmq {
+    proc: Managed,
+    script: PathBuf,
+    node: String,
+    amqp_port: u16,
+    dist_port: u16,
+    epmd_port: u16,
+    epmd: Option<Child>,
+    dir: tempfile::TempDir,
+    run_as: Option<(u32, u32)>,
+    ready_timeout: Duration,
+}
+
+impl LocalRabbitmq {
+    /// Prepares (does not start) a node; fails when rabbitmq-server or epmd is missing.
+    pub fn new(
+        name: &str,
+        ready_timeout: Duration,
+        recorder: Recorder,
+    ) -> Result<Self, RuntimeError> {
+        let missing = || RuntimeError::MissingBinary {
+            binary: "rabbitmq-server",
+            install:
+                "sudo apt-get install rabbitmq-server (Debian/Ubuntu) or brew install rabbitmq",
+        };
+        let script = if Path::new(DEBIAN_SCRIPT).is_file() {
+            PathBuf::from(DEBIAN_SCRIPT)
+        } else {
+            process::find_program("rabbitmq-server").ok_or_else(missing)?
+        };
+        if process::find_program("epmd").is_none() {
+            return Err(missing());
+        }
+        // SAFETY: geteuid has no preconditions.
+        let run_as = if unsafe { libc::geteuid() } == 0 {
+            Some(user_ids("rabbitmq").ok_or(RuntimeError::InvalidState {
+                service: name.to_owned(),
+                action: "start",
+                why: "running as root, but there is no `rabbitmq` user to run the node as",
+            })?)
+        } else {
+            None
+        };
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("rebound-{name}-"))
+            .tempdir()
+            .map_err(RuntimeError::TempDir)?;
+        for sub in ["home", "mnesia", "log"] {
+            std::fs::create_dir(dir.path().join(sub)).map_err(RuntimeError::TempDir)?;
+        }
+        std::fs::write(dir.path().join("enabled_plugins"), "[].\n")
+            .map_err(RuntimeError::TempDir)?;
+        if let Some((uid, gid)) = run_as {
+            for p in [
+                dir.path().to_path_buf(),
+                dir.path().join("home"),
+                dir.path().join("mnesia"),
+                dir.path().join("log"),
+                dir.path().join("enabled_plugins"),
+            ] {
+                std::os::unix::fs::chown(&p, Some(uid), Some(gid))
+                    .map_err(RuntimeError::TempDir)?;
+            }
+        }
+        let node = format!("rebound-{name}-{:08x}@localhost", rand::random::<u32>());
+        Ok(Self {
+            proc: Managed::new(name, recorder),
+            script,
+            node,
+            amqp_port: 0,
+            dist_port: 0,
+            epmd_port: 0,
+            epmd: None,
+            dir,
+            run_as,
+            ready_timeout,
+        })
+    }
+
+    /// The Erlang node name (unique per instance), to find its processes.
+    pub fn node_name(&self) -> &str {
+        &self.node
+    }
+
+    /// The AMQP URL of the node's default vhost, direct (not proxied).
+    pub fn url(&self) -> String {
+        format!("amqp://guest:guest@{}/%2f", self.addr())
+    }
+
+    fn command(&self) -> Command {
+        let d = self.dir.path();
+        let mut cmd = Command::new(&self.script);
+        cmd.current_dir(d.join("home"))
+            .env("HOME", d.join("home"))
+            .env("RABBITMQ_NODENAME", &self.node)
+            .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
+            .env("RABBITMQ_NODE_PORT", self.amqp_port.to_string())
+            .env("RABBITMQ_DIST_PORT", self.dist_port.to_string())
+            .env("ERL_EPMD_PORT", self.epmd_port.to_string())
+            .env("RABBITMQ_MNESIA_BASE", d.join("mnesia"))
+            .env("RABBITMQ_LOG_BASE", d.join("log"))
+            .env("RABBITMQ_PID_FILE", d.join("node.pid"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", d.join("enabled_plugins"))
+            .env("RABBITMQ_LOGS", "-")
+            // Erlang distribution on loopback only, like everything rebound starts.
+            .env(
+                "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS",
+                "-kernel inet_dist_use_interface {127,0,0,1}",
+            );
+        if let Some((uid, gid)) = self.run_as {
+            cmd.uid(uid).gid(gid);
+        }
+        cmd
+    }
+
+    /// The node's own epmd, started once and kept across node restarts.
+    fn ensure_epmd(&mut self) -> Result<(), RuntimeError> {
+        if self.epmd.as_ref().is_some_and(|e| e.exited().is_none()) {
+            return Ok(());
+        }
+        let mut cmd = Command::new("epmd");
+        cmd.arg("-port")
+            .arg(self.epmd_port.to_string())
+            .env("ERL_EPMD_ADDRESS", "127.0.0.1");
+        let child = process::spawn(cmd, std::sync::Arc::new(|_, _| {})).map_err(|source| {
+            RuntimeError::Spawn {
+                service: format!("{} (epmd)", self.proc.name()),
+                source,
+            }
+        })?;
+        self.epmd = Some(child);
+        Ok(())
+    }
+
+    async fn spawn(&mut self) -> Result<(), RuntimeError> {
+        self.ensure_epmd()?;
+        let cmd = self.command();
+        let url = self.url();
+        self.proc
+            .start(cmd, self.addr(), self.ready_timeout, || {
+                handshake(url.clone())
+            })
+            .await
+    }
+}
+
+/// One readiness probe: a full AMQP handshake, bounded.
+async fn handshake(url: String) -> bool {
+    let connect = lapin::Connection::connect(&url, lapin::ConnectionProperties::default());
+    match tokio::time::timeout(Duration::from_secs(2), connect).await {
+        Ok(Ok(conn)) => {
+            let _ = conn.close(200, "ready".into()).await;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// uid and gid of a user, from /etc/passwd.
+fn user_ids(user: &str) -> Option<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut f = line.split(':');
+        (f.next()? == user).then_some(())?;
+        let _password = f.next()?;
+        Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
+    })
+}
+
+#[async_trait]
+impl Service for LocalRabbitmq {
+    fn name(&self) -> &str {
+        self.proc.name()
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.amqp_port)
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.proc.pid()
+    }
+
+    fn is_running(&self) -> bool {
+        self.proc.is_running()
+    }
+
+    async fn start(&mut self) -> Result<(), RuntimeError> {
+        if self.amqp_port == 0 {
+            let port = || {
+                free_port().map_err(|source| RuntimeError::Spawn {
+                    service: self.proc.name().to_owned(),
+                    source,
+                })
+            };
+            self.amqp_port = port()?;
+            self.dist_port = port()?;
+            self.epmd_port = port()?;
+        }
+        self.spawn().await
+    }
+
+    async fn kill(&mut self) -> Result<(), RuntimeError> {
+        self.proc.kill().await
+    }
+
+    async fn terminate(&mut self, grace: Duration) -> Result<(), RuntimeError> {
+        self.proc.terminate(grace).await
+    }
+
+    fn last_log(&self) -> Vec<String> {
+        self.proc.last_log()
+    }
+}

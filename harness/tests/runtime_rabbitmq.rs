@@ -1,0 +1,120 @@
+//! The local RabbitMQ runtime against a real rabbitmq-server node.
+
+use std::time::Duration;
+
+use lapin::options::{BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions};
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+use rebound::runtime::local::LocalRabbitmq;
+use rebound::runtime::Service;
+use rebound::timeline::{EventKind, Recorder};
+use rebound::workload::declare_amqp_queue;
+use rebound::Clock;
+
+/// Processes whose command line mentions `needle` (our node name is unique).
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) {
+            found.push(format!(
+                "{}: {cmdline}",
+                entry.file_name().to_string_lossy()
+            ));
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn durable_messages_survive_kill_and_restart_and_nothing_is_left() {
+    let recorder = Recorder::new(Clock::start());
+    let mut svc = LocalRabbitmq::new("rabbitmq", Duration::from_secs(60), recorder.clone())
+        .expect("rabbitmq-server is installed");
+    svc.start().await.expect("start");
+    let node = svc.node_name().to_owned();
+    let startup = recorder.snapshot().iter().find_map(|e| match e.kind {
+        EventKind::ServiceReady { startup_ns, .. } => Some(startup_ns),
+        _ => None,
+    });
+    println!(
+        "node start to AMQP handshake: {:?}",
+        startup.map(Duration::from_nanos)
+    );
+
+    // A confirmed persistent message in a durable queue.
+    let conn = Connection::connect(&svc.url(), ConnectionProperties::default())
+        .await
+        .expect("connect");
+    let ch = conn.create_channel().await.expect("channel");
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirms");
+    declare_amqp_queue(&ch, "jobs", true)
+        .await
+        .expect("declare");
+    let confirm = ch
+        .basic_publish(
+            "".into(),
+            "jobs".into(),
+            BasicPublishOptions::default(),
+            b"m-1",
+            BasicProperties::default().with_delivery_mode(2),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("confirm");
+    assert!(confirm.is_ack());
+
+    svc.kill().await.expect("kill");
+    svc.start().await.expect("restart");
+    let conn = Connection::connect(&svc.url(), ConnectionProperties::default())
+        .await
+        .expect("reconnect after restart");
+    let ch = conn.create_channel().await.expect("channel");
+    let got = ch
+        .basic_get("jobs".into(), BasicGetOptions { no_ack: true })
+        .await
+        .expect("basic_get");
+    assert_eq!(
+        got.map(|m| m.delivery.data),
+        Some(b"m-1".to_vec()),
+        "a confirmed persistent message survives SIGKILL"
+    );
+    drop(conn);
+
+    svc.terminate(Duration::from_secs(10))
+        .await
+        .expect("terminate");
+    let exited = recorder
+        .wait_for("the node's exit", Duration::from_secs(10), |e| {
+            matches!(&e.kind, EventKind::ServiceExited { expected: true, status, .. } if status.code == Some(0))
+        })
+        .await;
+    assert!(
+        exited.is_ok(),
+        "SIGTERM stops the node cleanly: {:?}",
+        recorder
+            .snapshot()
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::ServiceExited { .. }))
+            .collect::<Vec<_>>()
+    );
+    drop(svc);
+    // Dropping the handle ends the private epmd as well.
+    let left = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let left = processes_mentioning(&node);
+            if left.is_empty() {
+                return left;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| processes_mentioning(&node));
+    assert!(left.is_empty(), "left running: {left:?}");
+}
