@@ -182,14 +182,11 @@ async fn forward(
     let result = match ended {
         Ended::Dir(DirEnd::Closed(side, reason)) => (side, reason),
         Ended::Dir(DirEnd::Reset(stream, reason)) => {
-            // RST towards the peer that the toxic's stream writes to (Toxiproxy resets that
-            // connection; the other one is closed normally).
-            let target = match stream {
-                Stream::Upstream => &upstream,
-                Stream::Downstream => &client,
-            };
-            let _ = target.set_zero_linger();
-            (CloseSide::Proxy, reason)
+            // As in Toxiproxy, the client sees "connection reset by peer" whichever stream the
+            // toxic is on; the upstream is reset as well (SO_LINGER 0 on both, then close).
+            let _ = client.set_zero_linger();
+            let _ = upstream.set_zero_linger();
+            (CloseSide::Proxy, format!("{reason} ({})", stream.as_str()))
         }
         Ended::Command(LinkCommand::Close { reason }) => (CloseSide::Proxy, reason),
         Ended::Command(LinkCommand::SilentDrop { reason }) => {
