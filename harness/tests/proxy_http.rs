@@ -50,7 +50,10 @@ async fn proxy_lifecycle_shapes_and_status_codes() {
     .await;
     assert_eq!(status, 200);
     let patched = json(&patched);
-    assert_eq!(patched["attributes"]["latency"], 100, "unchanged attributes kept");
+    assert_eq!(
+        patched["attributes"]["latency"], 100,
+        "unchanged attributes kept"
+    );
     assert_eq!(patched["attributes"]["jitter"], 3);
 
     let (status, all) = http(api, "GET", "/proxies", None).await;
@@ -96,27 +99,87 @@ async fn every_bad_request_is_a_4xx_in_toxiproxy_shape_and_the_server_keeps_serv
     let cases: Vec<(&str, String, Option<String>, u16)> = vec![
         ("POST", "/proxies".into(), Some("{not json".into()), 400),
         ("POST", "/proxies".into(), Some("[1,2]".into()), 400),
-        ("POST", "/proxies".into(), Some(r#"{"upstream":"x:1"}"#.into()), 400),
-        ("POST", "/proxies".into(), Some(r#"{"name":"z"}"#.into()), 400),
-        ("POST", "/proxies".into(), Some(r#"{"name":"z","upstream":"x:1","enabled":"yes"}"#.into()), 400),
+        (
+            "POST",
+            "/proxies".into(),
+            Some(r#"{"upstream":"x:1"}"#.into()),
+            400,
+        ),
+        (
+            "POST",
+            "/proxies".into(),
+            Some(r#"{"name":"z"}"#.into()),
+            400,
+        ),
+        (
+            "POST",
+            "/proxies".into(),
+            Some(r#"{"name":"z","upstream":"x:1","enabled":"yes"}"#.into()),
+            400,
+        ),
         ("POST", "/proxies".into(), Some(ok.clone()), 409),
         ("POST", "/proxies".into(), Some(in_use), 409),
-        ("POST", "/proxies".into(), Some(r#"{"name":"z","upstream":"x:1","listen":"nonsense"}"#.into()), 400),
+        (
+            "POST",
+            "/proxies".into(),
+            Some(r#"{"name":"z","upstream":"x:1","listen":"nonsense"}"#.into()),
+            400,
+        ),
         ("GET", "/proxies/nope".into(), None, 404),
         ("PATCH", "/proxies/nope".into(), Some("{}".into()), 404),
         ("DELETE", "/proxies/nope".into(), None, 404),
         ("GET", "/proxies/nope/toxics".into(), None, 404),
-        ("POST", "/proxies/p/toxics".into(), Some(r#"{"type":"frobnicate"}"#.into()), 400),
-        ("POST", "/proxies/p/toxics".into(), Some(r#"{"attributes":{}}"#.into()), 400),
-        ("POST", "/proxies/p/toxics".into(), Some(r#"{"type":"latency","stream":"sideways"}"#.into()), 400),
-        ("POST", "/proxies/p/toxics".into(), Some(r#"{"type":"latency","attributes":{"latency":-5}}"#.into()), 400),
-        ("POST", "/proxies/p/toxics".into(), Some(r#"{"type":"latency","attributes":{"latency":"slow"}}"#.into()), 400),
-        ("POST", "/proxies/p/toxics".into(), Some(r#"{"type":"latency","toxicity":2}"#.into()), 400),
+        (
+            "POST",
+            "/proxies/p/toxics".into(),
+            Some(r#"{"type":"frobnicate"}"#.into()),
+            400,
+        ),
+        (
+            "POST",
+            "/proxies/p/toxics".into(),
+            Some(r#"{"attributes":{}}"#.into()),
+            400,
+        ),
+        (
+            "POST",
+            "/proxies/p/toxics".into(),
+            Some(r#"{"type":"latency","stream":"sideways"}"#.into()),
+            400,
+        ),
+        (
+            "POST",
+            "/proxies/p/toxics".into(),
+            Some(r#"{"type":"latency","attributes":{"latency":-5}}"#.into()),
+            400,
+        ),
+        (
+            "POST",
+            "/proxies/p/toxics".into(),
+            Some(r#"{"type":"latency","attributes":{"latency":"slow"}}"#.into()),
+            400,
+        ),
+        (
+            "POST",
+            "/proxies/p/toxics".into(),
+            Some(r#"{"type":"latency","toxicity":2}"#.into()),
+            400,
+        ),
         ("POST", "/proxies/p/toxics".into(), Some("{{{".into()), 400),
         ("GET", "/proxies/p/toxics/nope".into(), None, 404),
-        ("PATCH", "/proxies/p/toxics/nope".into(), Some("{}".into()), 404),
+        (
+            "PATCH",
+            "/proxies/p/toxics/nope".into(),
+            Some("{}".into()),
+            404,
+        ),
         ("DELETE", "/proxies/p/toxics/nope".into(), None, 404),
-        ("POST", "/populate".into(), Some(r#"[{"name":"a"}]"#.into()), 400),
+        (
+            "POST",
+            "/populate".into(),
+            Some(r#"[{"name":"a"}]"#.into()),
+            400,
+        ),
         ("POST", "/populate".into(), Some("{".into()), 400),
         ("GET", "/no/such/path".into(), None, 404),
         ("PUT", "/proxies".into(), None, 405),
@@ -131,7 +194,10 @@ async fn every_bad_request_is_a_4xx_in_toxiproxy_shape_and_the_server_keeps_serv
     }
     // A duplicate toxic is a conflict.
     let lat = r#"{"type":"latency","attributes":{"latency":1}}"#;
-    assert_eq!(http(api, "POST", "/proxies/p/toxics", Some(lat)).await.0, 200);
+    assert_eq!(
+        http(api, "POST", "/proxies/p/toxics", Some(lat)).await.0,
+        200
+    );
     let (status, text) = http(api, "POST", "/proxies/p/toxics", Some(lat)).await;
     assert_eq!(status, 409);
     insta::assert_json_snapshot!("error_toxic_exists", json(&text));
@@ -145,7 +211,14 @@ async fn every_bad_request_is_a_4xx_in_toxiproxy_shape_and_the_server_keeps_serv
     .await;
     assert_eq!(status, 400);
     // Browsers are refused, as in Toxiproxy.
-    let (status, _) = http_with(api, "GET", "/proxies", None, &[("User-Agent", "Mozilla/5.0")]).await;
+    let (status, _) = http_with(
+        api,
+        "GET",
+        "/proxies",
+        None,
+        &[("User-Agent", "Mozilla/5.0")],
+    )
+    .await;
     assert_eq!(status, 403);
     // Still serving.
     assert_eq!(http(api, "GET", "/proxies", None).await.0, 200);
@@ -178,10 +251,14 @@ async fn reset_peer_over_http_resets_the_client() {
     )
     .await;
     assert_eq!(status, 200);
-    let mut c = TcpStream::connect(proxy.listen_addr()).await.expect("connect");
+    let mut c = TcpStream::connect(proxy.listen_addr())
+        .await
+        .expect("connect");
     c.write_all(b"hello").await.expect("write");
     let mut buf = [0u8; 16];
-    let r = tokio::time::timeout(WAIT, c.read(&mut buf)).await.expect("read timed out");
+    let r = tokio::time::timeout(WAIT, c.read(&mut buf))
+        .await
+        .expect("read timed out");
     match r {
         Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
         Ok(n) => panic!("expected a reset, read {n} bytes"),
@@ -194,15 +271,26 @@ async fn events_stream_as_ndjson_with_a_cursor_and_silent_drop_over_http() {
     let srv = server(5);
     let proxy = proxy_to(&srv, "p", up).await;
     let api = start_api(srv.clone()).await;
-    let mut c = TcpStream::connect(proxy.listen_addr()).await.expect("connect");
+    let mut c = TcpStream::connect(proxy.listen_addr())
+        .await
+        .expect("connect");
     c.write_all(b"ping").await.expect("write");
     let mut buf = [0u8; 4];
     c.read_exact(&mut buf).await.expect("echo");
-    let (status, text) = http(api, "POST", "/proxies/p/silent_drop", Some(r#"{"reason":"nat"}"#)).await;
+    let (status, text) = http(
+        api,
+        "POST",
+        "/proxies/p/silent_drop",
+        Some(r#"{"reason":"nat"}"#),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(json(&text)["dropped"], 1);
     wait_event(srv.events(), 0, |e| {
-        matches!(e.kind, rebound::proxy::ConnEventKind::SilentlyDropped { .. })
+        matches!(
+            e.kind,
+            rebound::proxy::ConnEventKind::SilentlyDropped { .. }
+        )
     })
     .await;
     // Nothing passes any more, and the client is not told.
@@ -214,10 +302,16 @@ async fn events_stream_as_ndjson_with_a_cursor_and_silent_drop_over_http() {
     assert_eq!(status, 200);
     let lines: Vec<Value> = text.lines().map(json).collect();
     let kinds: Vec<&str> = lines.iter().filter_map(|l| l["event"].as_str()).collect();
-    assert_eq!(kinds, ["accepted", "upstream_connected", "silently_dropped"]);
+    assert_eq!(
+        kinds,
+        ["accepted", "upstream_connected", "silently_dropped"]
+    );
     let (_, tail) = http(api, "GET", "/events?cursor=2", None).await;
     assert_eq!(tail.lines().count(), 1);
     let (_, other) = http(api, "GET", "/events?cursor=0&proxy=other", None).await;
     assert_eq!(other, "");
-    assert_eq!(http(api, "GET", "/seed", None).await.1.trim(), r#"{"seed":5}"#);
+    assert_eq!(
+        http(api, "GET", "/seed", None).await.1.trim(),
+        r#"{"seed":5}"#
+    );
 }

@@ -38,7 +38,9 @@ fn latency(ms: u64, jitter: u64, stream: Stream) -> ToxicSpec {
 async fn latency_adds_its_target_within_2ms_and_applies_to_open_connections() {
     let srv = server(21);
     let proxy = proxy_to(&srv, "p", echo_server().await).await;
-    let mut c = TcpStream::connect(proxy.listen_addr()).await.expect("connect");
+    let mut c = TcpStream::connect(proxy.listen_addr())
+        .await
+        .expect("connect");
     c.set_nodelay(true).expect("nodelay");
     let base = roundtrip(&mut c, b"warm").await;
     proxy
@@ -63,8 +65,12 @@ async fn latency_adds_its_target_within_2ms_and_applies_to_open_connections() {
 async fn latency_is_not_serialised() {
     let srv = server(22);
     let proxy = proxy_to(&srv, "p", echo_server().await).await;
-    proxy.add_toxic(latency(50, 0, Stream::Upstream)).expect("add");
-    let mut c = TcpStream::connect(proxy.listen_addr()).await.expect("connect");
+    proxy
+        .add_toxic(latency(50, 0, Stream::Upstream))
+        .expect("add");
+    let mut c = TcpStream::connect(proxy.listen_addr())
+        .await
+        .expect("connect");
     c.set_nodelay(true).expect("nodelay");
     let start = Instant::now();
     let mut interval = tokio::time::interval(Duration::from_millis(5));
@@ -92,7 +98,9 @@ async fn bandwidth_within_5_percent() {
         ))
         .expect("add");
     let start = Instant::now();
-    let mut c = TcpStream::connect(proxy.listen_addr()).await.expect("connect");
+    let mut c = TcpStream::connect(proxy.listen_addr())
+        .await
+        .expect("connect");
     let got = read_to_end(&mut c).await.expect("read");
     let took = start.elapsed().as_secs_f64();
     assert_eq!(got, payload);
@@ -116,7 +124,9 @@ async fn limit_data_closes_after_exactly_n_bytes() {
                 Stream::Downstream,
             ))
             .expect("add");
-        let mut c = TcpStream::connect(proxy.listen_addr()).await.expect("connect");
+        let mut c = TcpStream::connect(proxy.listen_addr())
+            .await
+            .expect("connect");
         let got = read_to_end(&mut c).await.expect("read");
         assert_eq!(got.len(), n);
         assert_eq!(got, payload[..n]);
@@ -129,10 +139,15 @@ async fn limit_data_closes_after_exactly_n_bytes() {
             Stream::Upstream,
         ))
         .expect("add");
-    let mut c = TcpStream::connect(proxy.listen_addr()).await.expect("connect");
+    let mut c = TcpStream::connect(proxy.listen_addr())
+        .await
+        .expect("connect");
     c.write_all(b"0123456789abcdef").await.expect("write");
     let got = read_to_end(&mut c).await.unwrap_or_default();
-    assert!(got.len() <= 10 && got == b"0123456789"[..got.len()], "{got:?}");
+    assert!(
+        got.len() <= 10 && got == b"0123456789"[..got.len()],
+        "{got:?}"
+    );
     let closed = wait_event(srv.events(), 0, |e| e.proxy == "up" && is_closed(e)).await;
     match closed.kind {
         ConnEventKind::Closed { bytes_up, by, .. } => {
@@ -147,7 +162,9 @@ async fn limit_data_closes_after_exactly_n_bytes() {
 async fn timeout_holds_then_closes_and_zero_blackholes_until_removed() {
     let srv = server(25);
     let proxy = proxy_to(&srv, "p", echo_server().await).await;
-    let mut c = TcpStream::connect(proxy.listen_addr()).await.expect("connect");
+    let mut c = TcpStream::connect(proxy.listen_addr())
+        .await
+        .expect("connect");
     roundtrip(&mut c, b"before").await;
     proxy
         .add_toxic(ToxicSpec::new(
@@ -166,7 +183,9 @@ async fn timeout_holds_then_closes_and_zero_blackholes_until_removed() {
     proxy
         .add_toxic(ToxicSpec::new(ToxicKind::Timeout { timeout: 0 }, Stream::Upstream).named("bh"))
         .expect("add");
-    let mut c = TcpStream::connect(proxy.listen_addr()).await.expect("connect");
+    let mut c = TcpStream::connect(proxy.listen_addr())
+        .await
+        .expect("connect");
     c.write_all(b"into the void").await.expect("write");
     let mut buf = [0u8; 8];
     let r = tokio::time::timeout(Duration::from_millis(200), c.read(&mut buf)).await;
@@ -186,7 +205,9 @@ async fn slow_close_delays_the_eof() {
         ))
         .expect("add");
     let start = Instant::now();
-    let mut c = TcpStream::connect(proxy.listen_addr()).await.expect("connect");
+    let mut c = TcpStream::connect(proxy.listen_addr())
+        .await
+        .expect("connect");
     let got = read_to_end(&mut c).await.expect("read");
     assert_eq!(got, b"bye");
     assert!(start.elapsed() >= Duration::from_millis(150));
@@ -197,9 +218,14 @@ async fn idle_drop_silently_drops_idle_connections() {
     let srv = server(27);
     let proxy = proxy_to(&srv, "p", echo_server().await).await;
     proxy
-        .add_toxic(ToxicSpec::new(ToxicKind::IdleDrop { idle: 100 }, Stream::Downstream))
+        .add_toxic(ToxicSpec::new(
+            ToxicKind::IdleDrop { idle: 100 },
+            Stream::Downstream,
+        ))
         .expect("add");
-    let mut c = TcpStream::connect(proxy.listen_addr()).await.expect("connect");
+    let mut c = TcpStream::connect(proxy.listen_addr())
+        .await
+        .expect("connect");
     roundtrip(&mut c, b"active").await;
     let last = srv.clock().now_ns();
     let dropped = wait_event(srv.events(), 0, |e| {
@@ -224,7 +250,9 @@ async fn hit_pattern(seed: u64, n: usize) -> Vec<bool> {
         .expect("add");
     let mut out = Vec::new();
     for _ in 0..n {
-        let mut c = TcpStream::connect(proxy.listen_addr()).await.expect("connect");
+        let mut c = TcpStream::connect(proxy.listen_addr())
+            .await
+            .expect("connect");
         c.write_all(b"x").await.expect("write");
         let mut buf = [0u8; 1];
         let n = tokio::time::timeout(WAIT, c.read(&mut buf))
