@@ -400,7 +400,7 @@ async fn events(
     let ndjson = HeaderValue::from_static("application/x-ndjson");
     if !q.follow {
         let events = server.events().read_from(q.cursor);
-        let next = events.last().map_or(q.cursor.max(0), |e| e.seq + 1);
+        let next = events.last().map_or(q.cursor, |e| e.seq + 1);
         let next = next.max(q.cursor.min(server.events().len()));
         let body: String = events.iter().filter(|e| keep(e)).map(ndjson_line).collect();
         let mut resp = ([(header::CONTENT_TYPE, ndjson)], body).into_response();

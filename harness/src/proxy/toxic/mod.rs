@@ -512,7 +512,7 @@ impl Pipeline {
     pub(crate) fn fire_timers(&mut self, now: Instant) {
         for i in 0..self.stages.len() {
             let stage = &mut self.stages[i];
-            if !stage.active || !stage.behaviour.deadline().is_some_and(|d| d <= now) {
+            if !stage.active || stage.behaviour.deadline().is_none_or(|d| d > now) {
                 continue;
             }
             let mut out = Vec::new();
