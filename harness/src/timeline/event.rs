@@ -167,9 +167,7 @@ pub enum EventKind {
     /// The runner is stopping the workers.
     ShutdownStarted,
     /// A note from the runner (why it stopped waiting, what it could not do).
-    Note {
-        message: String,
-    },
+    Note { message: String },
 }
 
 /// What a queue is for, when its leftovers are reported.

@@ -6,7 +6,9 @@
 mod event;
 mod recorder;
 
-pub use event::{signal_name, EnqueueOutcome, Event, EventKind, ExitStatus, QueueRole, Stream};
+pub use event::{
+    signal_name, EnqueueOutcome, Event, EventKind, ExitStatus, QueueRole, Stream,
+};
 pub use recorder::{Recorder, WaitTimeout};
 
 use serde::{Deserialize, Serialize};
