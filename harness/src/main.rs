@@ -41,6 +41,19 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Run the proxy standalone: a drop-in Toxiproxy server (same HTTP API and toxics) with
+    /// rebound's extensions (connection event stream, silent drop, idle drop, seed).
+    Proxy {
+        /// Address of the HTTP API. Loopback unless you say otherwise.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+        /// Port of the HTTP API (Toxiproxy's default is 8474; 0 picks a free port).
+        #[arg(long, default_value_t = 8474)]
+        port: u16,
+        /// Seed for jitter and toxicity decisions (random when omitted; printed at start).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -50,6 +63,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Command::Proxy { host, port, seed } => serve_proxy(host, port, seed),
         Command::Validate { paths } => match load_all(&paths) {
             Some(scenarios) => {
                 for (path, _) in &scenarios {
@@ -91,6 +105,32 @@ fn main() -> ExitCode {
             } else {
                 ExitCode::FAILURE
             }
+        }
+    }
+}
+
+fn serve_proxy(host: std::net::IpAddr, port: u16, seed: Option<u64>) -> ExitCode {
+    let seed = seed.unwrap_or_else(rand::random::<u64>);
+    let served = tokio::runtime::Runtime::new().and_then(|rt| {
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind((host, port)).await?;
+            let addr = listener.local_addr()?;
+            println!("rebound proxy: Toxiproxy API on http://{addr} (seed {seed})");
+            let server = rebound::proxy::ProxyServer::with_seed(rebound::Clock::start(), seed);
+            tokio::select! {
+                r = rebound::proxy::api::serve(listener, server.clone()) => r,
+                _ = tokio::signal::ctrl_c() => {
+                    server.shutdown();
+                    Ok(())
+                }
+            }
+        })
+    });
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: rebound proxy on {host}:{port}: {e}");
+            ExitCode::FAILURE
         }
     }
 }

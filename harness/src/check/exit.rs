@@ -12,10 +12,12 @@ pub fn clean_exit(scenario: &Scenario, timeline: &Timeline) -> CheckResult {
             .events
             .iter()
             .filter_map(|e| match &e.kind {
+                // A worker a step killed is the scenario's doing, not the worker's.
                 EventKind::WorkerExited {
                     worker,
                     status,
                     expected,
+                    by_step: false,
                     ..
                 } if worker == name => Some((e.at_ns, status, *expected)),
                 _ => None,

@@ -107,6 +107,7 @@ impl T {
                     signal: None,
                 },
                 expected,
+                by_step: false,
             },
         )
     }
@@ -244,6 +245,7 @@ fn clean_exit_fires_on_early_exit_and_on_unclean_shutdown() {
                 signal: Some(9),
             },
             expected: true,
+            by_step: false,
         },
     );
     let c = check(&judge(&scenario(), &killed.build()), "clean_exit").clone();

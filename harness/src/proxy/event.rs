@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+use super::toxic::ToxicSpec;
+
 /// Which peer ended a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -43,6 +45,13 @@ pub enum ConnEventKind {
     /// The connection was silently dropped: it stays open but nothing passes any more and no
     /// peer is told (the NAT / firewall idle-timeout case).
     SilentlyDropped { reason: String },
+    /// A toxic was added to the proxy (proxy-level event: `conn` is 0). It applies to open
+    /// connections too, so the timeline shows when a fault took effect on the wire.
+    ToxicAdded { toxic: ToxicSpec },
+    /// A toxic's attributes or toxicity changed (proxy-level event: `conn` is 0).
+    ToxicUpdated { toxic: ToxicSpec },
+    /// A toxic was removed (proxy-level event: `conn` is 0).
+    ToxicRemoved { name: String },
 }
 
 /// One event with its place in the log and its timestamp.
@@ -54,7 +63,7 @@ pub struct ConnEvent {
     pub at_ns: u64,
     /// Name of the proxy that saw it.
     pub proxy: String,
-    /// Connection id, unique within the proxy server.
+    /// Connection id, unique within the proxy server; 0 for proxy-level events (toxics).
     pub conn: u64,
     #[serde(flatten)]
     pub kind: ConnEventKind,

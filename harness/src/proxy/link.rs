@@ -1,18 +1,24 @@
 //! One proxied connection: dial the upstream, pump bytes both ways, report how it ended.
 //!
 //! Each link runs in its own task, so a slow or silent upstream never blocks other accepts
-//! (Toxiproxy dials inside its accept loop; rebound does not).
+//! (Toxiproxy dials inside its accept loop; rebound does not). Both directions run inside that
+//! one task. A direction without active toxics takes the fast path: read into its buffer, write
+//! it out, nothing else per chunk (no channel, no lock, no allocation); the toxic set is a
+//! `watch` value whose change wakes the direction, which then builds its toxic pipeline.
 
+use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use super::event::{CloseSide, ConnEventKind};
 use super::listener::Shared;
+use super::toxic::{self, Item, Pipeline, Stream, ToxicSet};
 
 /// What the owner of a link wants it to do now.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,7 +31,20 @@ pub enum LinkCommand {
     Close { reason: String },
 }
 
-const BUF_SIZE: usize = 32 * 1024;
+/// Read buffer per direction. Allocated with capacity only, so an idle connection's buffers
+/// stay untouched (not resident) until bytes arrive.
+const BUF_SIZE: usize = 16 * 1024;
+
+/// Default time a dial may take before the attempt counts as failed.
+pub const DEFAULT_DIAL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Per-link counters, readable after the direction futures are gone.
+struct Counters {
+    up: AtomicU64,
+    down: AtomicU64,
+    /// Clock nanoseconds of the last byte either way (for idle_drop).
+    last_activity: AtomicU64,
+}
 
 /// Runs one connection to its end and records every step in the proxy's log.
 pub(crate) async fn run(
@@ -55,46 +74,8 @@ pub(crate) async fn run(
             upstream: upstream_addr,
         },
     );
-
-    let bytes_up = AtomicU64::new(0);
-    let bytes_down = AtomicU64::new(0);
-    let (mut cr, mut cw) = client.into_split();
-    let (mut ur, mut uw) = upstream.into_split();
-
-    let ended = tokio::select! {
-        e = pump(&mut cr, &mut uw, &bytes_up) => Ended::Peer(CloseSide::Client, e),
-        e = pump(&mut ur, &mut cw, &bytes_down) => Ended::Peer(CloseSide::Upstream, e),
-        cmd = next_command(&mut ctl) => Ended::Command(cmd),
-    };
-    let (by, reason) = match ended {
-        Ended::Peer(side, reason) => (side, reason),
-        Ended::Command(LinkCommand::Close { reason }) => (CloseSide::Proxy, reason),
-        Ended::Command(LinkCommand::SilentDrop { reason }) => {
-            shared.record(id, ConnEventKind::SilentlyDropped { reason });
-            silent(&mut cr, &mut ur, &mut ctl).await
-        }
-        Ended::Command(LinkCommand::Forward) => unreachable_forward(),
-    };
-    shared.record(
-        id,
-        ConnEventKind::Closed {
-            by,
-            reason,
-            bytes_up: bytes_up.load(Ordering::Relaxed),
-            bytes_down: bytes_down.load(Ordering::Relaxed),
-        },
-    );
-    // Dropping the halves closes both sockets.
-}
-
-enum Ended {
-    Peer(CloseSide, String),
-    Command(LinkCommand),
-}
-
-fn unreachable_forward() -> (CloseSide, String) {
-    // next_command never yields Forward; keep a sane answer rather than panic.
-    (CloseSide::Proxy, "link stopped".to_owned())
+    let (by, reason, up, down) = forward(&shared, id, client, upstream, &mut ctl).await;
+    shared.finish(id, by, reason, up, down);
 }
 
 fn fail(shared: &Shared, id: u64, upstream: &str, error: String) {
@@ -105,34 +86,281 @@ fn fail(shared: &Shared, id: u64, upstream: &str, error: String) {
             error,
         },
     );
-    shared.record(
+    shared.finish(
         id,
-        ConnEventKind::Closed {
-            by: CloseSide::Proxy,
-            reason: "upstream unreachable".to_owned(),
-            bytes_up: 0,
-            bytes_down: 0,
-        },
+        CloseSide::Proxy,
+        "upstream unreachable".to_owned(),
+        0,
+        0,
     );
 }
 
-/// Copies until EOF or error; returns why it stopped.
-async fn pump<R, W>(r: &mut R, w: &mut W, counter: &AtomicU64) -> String
-where
-    R: AsyncReadExt + Unpin,
-    W: AsyncWriteExt + Unpin,
-{
-    let mut buf = vec![0u8; BUF_SIZE];
-    loop {
-        let n = match r.read(&mut buf).await {
-            Ok(0) => return "eof".to_owned(),
-            Ok(n) => n,
-            Err(e) => return e.to_string(),
+/// How a link's forwarding ended.
+enum Ended {
+    Dir(DirEnd),
+    Command(LinkCommand),
+    Idle(Duration),
+}
+
+/// How one direction ended.
+enum DirEnd {
+    /// A peer closed or failed; the connection ends (both sockets are closed).
+    Closed(CloseSide, String),
+    /// A toxic of this stream asked for a reset of the stream's destination.
+    Reset(Stream, String),
+}
+
+/// Forwards until something ends the connection; returns who ended it, why, and the bytes
+/// that passed up and down.
+async fn forward(
+    shared: &Arc<Shared>,
+    id: u64,
+    mut client: TcpStream,
+    mut upstream: TcpStream,
+    ctl: &mut watch::Receiver<LinkCommand>,
+) -> (CloseSide, String, u64, u64) {
+    let counters = Counters {
+        up: AtomicU64::new(0),
+        down: AtomicU64::new(0),
+        last_activity: AtomicU64::new(shared.clock.now_ns()),
+    };
+    let ended = {
+        let (mut cr, mut cw) = client.split();
+        let (mut ur, mut uw) = upstream.split();
+        let up = direction(
+            shared,
+            id,
+            Stream::Upstream,
+            &mut cr,
+            &mut uw,
+            &counters.up,
+            &counters,
+        );
+        let down = direction(
+            shared,
+            id,
+            Stream::Downstream,
+            &mut ur,
+            &mut cw,
+            &counters.down,
+            &counters,
+        );
+        let mut up = pin!(up);
+        let mut down = pin!(down);
+        let mut toxics = shared.toxics_rx();
+        let mut idle = idle_setting(shared, id, &toxics.borrow_and_update());
+        let ended = loop {
+            let idle_deadline = idle.map(|d| {
+                let last = shared
+                    .clock
+                    .instant_at(counters.last_activity.load(Ordering::Relaxed));
+                last + d
+            });
+            tokio::select! {
+                e = &mut up => break Ended::Dir(e),
+                e = &mut down => break Ended::Dir(e),
+                cmd = next_command(ctl) => break Ended::Command(cmd),
+                r = toxics.changed() => {
+                    if r.is_err() {
+                        break Ended::Command(LinkCommand::Close { reason: "proxy stopped".to_owned() });
+                    }
+                    idle = idle_setting(shared, id, &toxics.borrow_and_update());
+                }
+                _ = sleep_until_opt(idle_deadline) => {
+                    if let (Some(d), Some(deadline)) = (idle, idle_deadline) {
+                        let last = shared.clock.instant_at(counters.last_activity.load(Ordering::Relaxed));
+                        if last + d <= deadline {
+                            break Ended::Idle(d);
+                        }
+                    }
+                }
+            }
         };
-        if let Err(e) = w.write_all(&buf[..n]).await {
-            return format!("write failed: {e}");
+        ended
+    };
+    let totals = |c: &Counters| (c.up.load(Ordering::Relaxed), c.down.load(Ordering::Relaxed));
+    let result = match ended {
+        Ended::Dir(DirEnd::Closed(side, reason)) => (side, reason),
+        Ended::Dir(DirEnd::Reset(stream, reason)) => {
+            // As in Toxiproxy, the client sees "connection reset by peer" whichever stream the
+            // toxic is on; the upstream is reset as well (SO_LINGER 0 on both, then close).
+            let _ = client.set_zero_linger();
+            let _ = upstream.set_zero_linger();
+            (CloseSide::Proxy, format!("{reason} ({})", stream.as_str()))
         }
-        counter.fetch_add(n as u64, Ordering::Relaxed);
+        Ended::Command(LinkCommand::Close { reason }) => (CloseSide::Proxy, reason),
+        Ended::Command(LinkCommand::SilentDrop { reason }) => {
+            shared.record(id, ConnEventKind::SilentlyDropped { reason });
+            silent(&mut client, &mut upstream, ctl).await
+        }
+        Ended::Idle(d) => {
+            shared.record(
+                id,
+                ConnEventKind::SilentlyDropped {
+                    reason: format!("idle_drop toxic: idle for {} ms", d.as_millis()),
+                },
+            );
+            silent(&mut client, &mut upstream, ctl).await
+        }
+        Ended::Command(LinkCommand::Forward) => (CloseSide::Proxy, "link stopped".to_owned()),
+    };
+    let (up, down) = totals(&counters);
+    (result.0, result.1, up, down)
+    // Dropping the streams closes both sockets.
+}
+
+/// The idle time after which this link is dropped, if an idle_drop toxic applies to it.
+fn idle_setting(shared: &Shared, id: u64, set: &ToxicSet) -> Option<Duration> {
+    set.toxics.iter().find_map(|t| {
+        let d = toxic::idle_time(&t.spec.kind)?;
+        toxic::rolls_active(shared.seed, id, t).then_some(d)
+    })
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What woke a direction in toxic mode.
+enum Wake {
+    Changed(bool),
+    Wrote(std::io::Result<usize>),
+    Timer,
+    Read(std::io::Result<usize>),
+}
+
+/// One direction of a link: from `src` to `dst`, through the toxics of `stream`.
+#[allow(clippy::too_many_arguments)]
+async fn direction(
+    shared: &Shared,
+    id: u64,
+    stream: Stream,
+    src: &mut ReadHalf<'_>,
+    dst: &mut WriteHalf<'_>,
+    counter: &AtomicU64,
+    counters: &Counters,
+) -> DirEnd {
+    let (src_side, dst_side) = match stream {
+        Stream::Upstream => (CloseSide::Client, CloseSide::Upstream),
+        Stream::Downstream => (CloseSide::Upstream, CloseSide::Client),
+    };
+    let mut buf: Vec<u8> = Vec::with_capacity(BUF_SIZE);
+    let mut rx = shared.toxics_rx();
+    let mut pipeline = Pipeline::new(stream, id, shared.seed);
+    pipeline.sync(&rx.borrow_and_update(), Instant::now());
+    let mut proxy_alive = true;
+    let mut src_done = false;
+    let touch = || {
+        counters
+            .last_activity
+            .store(shared.clock.now_ns(), Ordering::Relaxed)
+    };
+    loop {
+        {
+            let alive_now = proxy_alive;
+            let rx_ref = &mut rx;
+            let mut changed = pin!(async move {
+                if alive_now {
+                    rx_ref.changed().await.is_ok()
+                } else {
+                    std::future::pending().await
+                }
+            });
+            loop {
+                if pipeline.is_passthrough() && !src_done {
+                    // Fast path.
+                    buf.clear();
+                    let r = tokio::select! {
+                        biased;
+                        alive = &mut changed => { proxy_alive = alive; break; }
+                        r = src.read_buf(&mut buf) => r,
+                    };
+                    match r {
+                        Ok(0) => return DirEnd::Closed(src_side, "eof".to_owned()),
+                        Ok(n) => {
+                            touch();
+                            if let Err(e) = dst.write_all(&buf[..n]).await {
+                                return DirEnd::Closed(dst_side, format!("write failed: {e}"));
+                            }
+                            counter.fetch_add(n as u64, Ordering::Relaxed);
+                        }
+                        Err(e) => return DirEnd::Closed(src_side, e.to_string()),
+                    }
+                    continue;
+                }
+                // Toxic path.
+                let now = Instant::now();
+                pipeline.fire_timers(now);
+                if let Some(head) = pipeline.due_head(now) {
+                    match head {
+                        Item::Data { .. } => {}
+                        Item::Close { by, reason, .. } => {
+                            return DirEnd::Closed(*by, std::mem::take(reason));
+                        }
+                        Item::Reset { reason, .. } => {
+                            return DirEnd::Reset(stream, std::mem::take(reason));
+                        }
+                    }
+                }
+                let can_read = !src_done && pipeline.has_room();
+                let wake = pipeline.next_wake();
+                let head_due = wake.is_some_and(|w| w <= now)
+                    && matches!(pipeline.due_head(now), Some(Item::Data { .. }));
+                let ev = {
+                    let write = async {
+                        match pipeline.due_head(now) {
+                            Some(Item::Data { data, off, .. }) if head_due => {
+                                dst.write(&data[*off..]).await
+                            }
+                            _ => std::future::pending().await,
+                        }
+                    };
+                    tokio::select! {
+                        biased;
+                        alive = &mut changed => Wake::Changed(alive),
+                        r = write => Wake::Wrote(r),
+                        _ = sleep_until_opt(wake.filter(|w| *w > now)) => Wake::Timer,
+                        r = async { buf.clear(); src.read_buf(&mut buf).await }, if can_read => Wake::Read(r),
+                    }
+                };
+                match ev {
+                    Wake::Changed(alive) => {
+                        proxy_alive = alive;
+                        break;
+                    }
+                    Wake::Wrote(Ok(0)) => {
+                        return DirEnd::Closed(dst_side, "write returned 0".to_owned())
+                    }
+                    Wake::Wrote(Ok(n)) => {
+                        touch();
+                        counter.fetch_add(n as u64, Ordering::Relaxed);
+                        pipeline.advance(n);
+                    }
+                    Wake::Wrote(Err(e)) => {
+                        return DirEnd::Closed(dst_side, format!("write failed: {e}"))
+                    }
+                    Wake::Timer => {}
+                    Wake::Read(Ok(0)) => {
+                        src_done = true;
+                        pipeline.push_close(src_side, "eof".to_owned(), Instant::now());
+                    }
+                    Wake::Read(Ok(n)) => {
+                        touch();
+                        pipeline.push_data(buf[..n].to_vec(), Instant::now());
+                    }
+                    Wake::Read(Err(e)) => {
+                        src_done = true;
+                        pipeline.push_close(src_side, e.to_string(), Instant::now());
+                    }
+                }
+            }
+        }
+        if proxy_alive {
+            pipeline.sync(&rx.borrow_and_update(), Instant::now());
+        }
     }
 }
 
@@ -154,7 +382,7 @@ async fn next_command(ctl: &mut watch::Receiver<LinkCommand>) -> LinkCommand {
 /// Waits until the link is told to close; returns the reason.
 async fn closed(ctl: &mut watch::Receiver<LinkCommand>) -> String {
     loop {
-        if let LinkCommand::Close { reason } = next_command(ctl).await {
+        if let LinkCommand::Close { reason } = ctl.borrow_and_update().clone() {
             return reason;
         }
         if ctl.changed().await.is_err() {
@@ -165,18 +393,14 @@ async fn closed(ctl: &mut watch::Receiver<LinkCommand>) -> String {
 
 /// The silently dropped state: read and discard from both peers, write nothing, tell nobody.
 /// Ends when the client gives up (or the proxy closes the link); the upstream closing is hidden.
-async fn silent<C, U>(
-    client: &mut C,
-    upstream: &mut U,
+async fn silent(
+    client: &mut TcpStream,
+    upstream: &mut TcpStream,
     ctl: &mut watch::Receiver<LinkCommand>,
-) -> (CloseSide, String)
-where
-    C: AsyncReadExt + Unpin,
-    U: AsyncReadExt + Unpin,
-{
+) -> (CloseSide, String) {
     let mut upstream_open = true;
-    let mut cbuf = vec![0u8; BUF_SIZE];
-    let mut ubuf = vec![0u8; BUF_SIZE];
+    let mut cbuf = vec![0u8; 4096];
+    let mut ubuf = vec![0u8; 4096];
     loop {
         tokio::select! {
             r = client.read(&mut cbuf) => match r {
@@ -193,6 +417,3 @@ where
         }
     }
 }
-
-/// Default time a dial may take before the attempt counts as failed.
-pub const DEFAULT_DIAL_TIMEOUT: Duration = Duration::from_secs(2);

@@ -1,4 +1,4 @@
-//! One proxy: a listen address, an upstream, and the links between them.
+//! One proxy: a listen address, an upstream, its toxics, and the links between them.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -6,12 +6,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::event::{lock, ConnEventKind, EventLog};
+use super::event::{lock, CloseSide, ConnEventKind, EventLog};
 use super::link::{self, LinkCommand, DEFAULT_DIAL_TIMEOUT};
+use super::toxic::{Installed, ToxicKind, ToxicSet, ToxicSpec};
 use super::ProxyError;
 use crate::Clock;
 
@@ -40,7 +42,12 @@ pub(crate) struct Shared {
     pub(crate) clock: Clock,
     pub(crate) log: EventLog,
     pub(crate) dial_timeout: Duration,
+    /// Seed of every random decision (jitter, toxicity) of this proxy's links.
+    pub(crate) seed: u64,
     ids: Arc<AtomicU64>,
+    /// The current toxics; links watch it (a version check per wake, no lock).
+    toxics: watch::Sender<Arc<ToxicSet>>,
+    toxic_ids: AtomicU64,
     state: Mutex<State>,
 }
 
@@ -48,7 +55,12 @@ struct State {
     listen: SocketAddr,
     upstream: String,
     enabled: bool,
+    /// Bumped on every enable, so an accept loop that is being stopped cannot register links.
+    epoch: u64,
     accept: Option<JoinHandle<()>>,
+    /// A second handle on the listening socket, to shut it down synchronously on disable
+    /// (aborting the accept task alone closes the socket only when the runtime gets to it).
+    listen_handle: Option<std::net::TcpListener>,
     links: HashMap<u64, watch::Sender<LinkCommand>>,
 }
 
@@ -56,29 +68,89 @@ impl Shared {
     pub(crate) fn record(&self, conn: u64, kind: ConnEventKind) {
         self.log.push(self.clock.now_ns(), &self.name, conn, kind);
     }
+
+    /// Records the end of a link and forgets it.
+    pub(crate) fn finish(&self, conn: u64, by: CloseSide, reason: String, up: u64, down: u64) {
+        lock(&self.state).links.remove(&conn);
+        self.record(
+            conn,
+            ConnEventKind::Closed {
+                by,
+                reason,
+                bytes_up: up,
+                bytes_down: down,
+            },
+        );
+    }
+
+    pub(crate) fn toxics_rx(&self) -> watch::Receiver<Arc<ToxicSet>> {
+        self.toxics.subscribe()
+    }
+
+    fn stop_listener(st: &mut State) {
+        if let Some(handle) = st.listen_handle.take() {
+            // Refuse new connects from this instant; the accept task goes away shortly.
+            let _ = SockRef::from(&handle).shutdown(std::net::Shutdown::Both);
+        }
+        if let Some(task) = st.accept.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Binds a listening socket the way the proxy needs it: address reuse (so a disable/enable
+/// cycle can rebind at once) and a second handle for a synchronous shutdown.
+fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, std::net::TcpListener)> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    socket.set_nonblocking(true)?;
+    let std_listener: std::net::TcpListener = socket.into();
+    let handle = std_listener.try_clone()?;
+    Ok((TcpListener::from_std(std_listener)?, handle))
 }
 
 impl Proxy {
     /// Creates the proxy and, when enabled, binds its listener.
     ///
     /// `ids` is shared by all proxies of a server so that connection ids are unique across them.
+    /// Random decisions use a fresh random seed; see [`start_seeded`](Self::start_seeded).
     pub async fn start(
         config: ProxyConfig,
         clock: Clock,
         log: EventLog,
         ids: Arc<AtomicU64>,
     ) -> Result<Self, ProxyError> {
+        Self::start_seeded(config, clock, log, ids, rand::random()).await
+    }
+
+    /// As [`start`](Self::start), with the seed of jitter and toxicity decisions given, so that
+    /// a run can be replayed with the same decisions.
+    pub async fn start_seeded(
+        config: ProxyConfig,
+        clock: Clock,
+        log: EventLog,
+        ids: Arc<AtomicU64>,
+        seed: u64,
+    ) -> Result<Self, ProxyError> {
+        let (toxics, _) = watch::channel(Arc::new(ToxicSet::default()));
         let shared = Arc::new(Shared {
             name: config.name,
             clock,
             log,
             dial_timeout: DEFAULT_DIAL_TIMEOUT,
+            seed,
             ids,
+            toxics,
+            toxic_ids: AtomicU64::new(1),
             state: Mutex::new(State {
                 listen: config.listen,
                 upstream: config.upstream,
                 enabled: false,
+                epoch: 0,
                 accept: None,
+                listen_handle: None,
                 links: HashMap::new(),
             }),
         });
@@ -109,11 +181,14 @@ impl Proxy {
         lock(&self.shared.state).enabled
     }
 
+    /// The seed of this proxy's random decisions.
+    pub fn seed(&self) -> u64 {
+        self.shared.seed
+    }
+
     /// Number of connections currently open through this proxy.
     pub fn connection_count(&self) -> usize {
-        let mut st = lock(&self.shared.state);
-        st.links.retain(|_, tx| !tx.is_closed());
-        st.links.len()
+        lock(&self.shared.state).links.len()
     }
 
     /// Re-points new connections at another upstream (after a service restart on a new port).
@@ -124,38 +199,66 @@ impl Proxy {
 
     /// Binds the listener again on the same address ("up"). Idempotent.
     pub async fn enable(&self) -> Result<(), ProxyError> {
-        let addr = {
-            let st = lock(&self.shared.state);
-            if st.enabled {
-                return Ok(());
-            }
-            st.listen
-        };
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| ProxyError::Bind { addr, source })?;
+        let mut st = lock(&self.shared.state);
+        if st.enabled {
+            return Ok(());
+        }
+        let addr = st.listen;
+        let (listener, handle) = bind(addr).map_err(|source| ProxyError::Bind { addr, source })?;
         let bound = listener
             .local_addr()
             .map_err(|source| ProxyError::Bind { addr, source })?;
-        let task = tokio::spawn(accept_loop(self.shared.clone(), listener));
-        let mut st = lock(&self.shared.state);
+        st.epoch += 1;
+        let task = tokio::spawn(accept_loop(self.shared.clone(), listener, st.epoch));
         st.listen = bound;
         st.enabled = true;
         st.accept = Some(task);
+        st.listen_handle = Some(handle);
         Ok(())
     }
 
-    /// Closes the listener (new connects are refused) and every open connection ("down").
+    /// Closes the listener (new connects are refused from the moment this returns) and every
+    /// open connection ("down").
     pub fn disable(&self) {
         let mut st = lock(&self.shared.state);
         st.enabled = false;
-        if let Some(task) = st.accept.take() {
-            task.abort();
-        }
+        Shared::stop_listener(&mut st);
         for (_, tx) in st.links.drain() {
             let _ = tx.send(LinkCommand::Close {
                 reason: "proxy disabled".to_owned(),
             });
+        }
+    }
+
+    /// Applies a Toxiproxy-style update: a changed listen address or upstream restarts the
+    /// proxy (closing its connections), then `enabled` is applied.
+    pub async fn reconfigure(
+        &self,
+        listen: SocketAddr,
+        upstream: String,
+        enabled: bool,
+    ) -> Result<(), ProxyError> {
+        let changed = {
+            let st = lock(&self.shared.state);
+            st.listen != listen || st.upstream != upstream
+        };
+        if changed {
+            let was_enabled = self.is_enabled();
+            self.disable();
+            {
+                let mut st = lock(&self.shared.state);
+                st.listen = listen;
+                st.upstream = upstream;
+            }
+            if was_enabled && !enabled {
+                return Ok(());
+            }
+        }
+        if enabled {
+            self.enable().await
+        } else {
+            self.disable();
+            Ok(())
         }
     }
 
@@ -175,25 +278,140 @@ impl Proxy {
     }
 
     fn command_all(&self, cmd: LinkCommand) -> usize {
-        let mut st = lock(&self.shared.state);
-        st.links.retain(|_, tx| !tx.is_closed());
+        let st = lock(&self.shared.state);
         for tx in st.links.values() {
             let _ = tx.send(cmd.clone());
         }
         st.links.len()
     }
-}
 
-impl Drop for Shared {
-    fn drop(&mut self) {
-        let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
-        if let Some(task) = st.accept.take() {
-            task.abort();
+    /// The toxics, in Toxiproxy's order (upstream ones first, each stream in insertion order).
+    pub fn toxics(&self) -> Vec<ToxicSpec> {
+        self.shared.toxics.borrow().specs()
+    }
+
+    /// The toxic with that name.
+    pub fn toxic(&self, name: &str) -> Option<ToxicSpec> {
+        self.shared
+            .toxics
+            .borrow()
+            .toxics
+            .iter()
+            .find(|t| t.spec.name == name)
+            .map(|t| t.spec.clone())
+    }
+
+    /// Adds a toxic; it applies to the connections open now and to new ones. An empty name
+    /// becomes `<type>_<stream>`. Returns the toxic as stored.
+    pub fn add_toxic(&self, spec: ToxicSpec) -> Result<ToxicSpec, ProxyError> {
+        let spec = spec.normalised().map_err(ProxyError::InvalidToxic)?;
+        let _guard = lock(&self.shared.state);
+        let current = self.shared.toxics.borrow().clone();
+        if current.toxics.iter().any(|t| t.spec.name == spec.name) {
+            return Err(ProxyError::ToxicExists(spec.name));
+        }
+        let mut toxics = current.toxics.clone();
+        toxics.push(Arc::new(Installed {
+            id: self.shared.toxic_ids.fetch_add(1, Ordering::Relaxed),
+            version: 0,
+            spec: spec.clone(),
+        }));
+        self.shared
+            .toxics
+            .send_replace(Arc::new(ToxicSet { toxics }));
+        self.shared.record(
+            0,
+            ConnEventKind::ToxicAdded {
+                toxic: spec.clone(),
+            },
+        );
+        Ok(spec)
+    }
+
+    /// Changes the attributes and toxicity of the toxic named `name` (its type and stream stay;
+    /// a different type is an error). Per-connection state, such as the bytes limit_data has
+    /// let through, is kept.
+    pub fn update_toxic(
+        &self,
+        name: &str,
+        kind: ToxicKind,
+        toxicity: f32,
+    ) -> Result<ToxicSpec, ProxyError> {
+        let _guard = lock(&self.shared.state);
+        let current = self.shared.toxics.borrow().clone();
+        let pos = current
+            .toxics
+            .iter()
+            .position(|t| t.spec.name == name)
+            .ok_or_else(|| ProxyError::ToxicNotFound(name.to_owned()))?;
+        let old = &current.toxics[pos];
+        if old.spec.kind.type_name() != kind.type_name() {
+            return Err(ProxyError::InvalidToxic(format!(
+                "toxic `{name}` is a {}, not a {}",
+                old.spec.kind.type_name(),
+                kind.type_name()
+            )));
+        }
+        let spec = ToxicSpec {
+            name: name.to_owned(),
+            kind,
+            stream: old.spec.stream,
+            toxicity,
+        }
+        .normalised()
+        .map_err(ProxyError::InvalidToxic)?;
+        let mut toxics = current.toxics.clone();
+        toxics[pos] = Arc::new(Installed {
+            id: old.id,
+            version: old.version + 1,
+            spec: spec.clone(),
+        });
+        self.shared
+            .toxics
+            .send_replace(Arc::new(ToxicSet { toxics }));
+        self.shared.record(
+            0,
+            ConnEventKind::ToxicUpdated {
+                toxic: spec.clone(),
+            },
+        );
+        Ok(spec)
+    }
+
+    /// Removes a toxic from the proxy and from every open connection.
+    pub fn remove_toxic(&self, name: &str) -> Result<(), ProxyError> {
+        let _guard = lock(&self.shared.state);
+        let current = self.shared.toxics.borrow().clone();
+        if !current.toxics.iter().any(|t| t.spec.name == name) {
+            return Err(ProxyError::ToxicNotFound(name.to_owned()));
+        }
+        let toxics = current
+            .toxics
+            .iter()
+            .filter(|t| t.spec.name != name)
+            .cloned()
+            .collect();
+        self.shared
+            .toxics
+            .send_replace(Arc::new(ToxicSet { toxics }));
+        self.shared.record(
+            0,
+            ConnEventKind::ToxicRemoved {
+                name: name.to_owned(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Removes every toxic (what Toxiproxy's `/reset` does to each proxy).
+    pub fn remove_all_toxics(&self) {
+        for spec in self.toxics() {
+            let _ = self.remove_toxic(&spec.name);
         }
     }
 }
 
-async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, epoch: u64) {
     loop {
         let (client, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -204,15 +422,19 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
                 continue;
             }
         };
-        let id = shared.ids.fetch_add(1, Ordering::Relaxed);
-        shared.record(id, ConnEventKind::Accepted { client: peer });
         let (tx, rx) = watch::channel(LinkCommand::Forward);
-        let upstream = {
+        let (id, upstream) = {
             let mut st = lock(&shared.state);
-            st.links.retain(|_, tx| !tx.is_closed());
+            if !st.enabled || st.epoch != epoch {
+                // Disabled while this accept was completing: the client is refused.
+                drop(client);
+                return;
+            }
+            let id = shared.ids.fetch_add(1, Ordering::Relaxed);
             st.links.insert(id, tx);
-            st.upstream.clone()
+            (id, st.upstream.clone())
         };
+        shared.record(id, ConnEventKind::Accepted { client: peer });
         tokio::spawn(link::run(shared.clone(), id, client, upstream, rx));
     }
 }

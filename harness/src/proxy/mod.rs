@@ -5,15 +5,18 @@
 //! upstream is down (each reconnect attempt is visible), and can silently drop the connections
 //! that exist while new ones still work.
 
+pub mod api;
 pub mod event;
 mod link;
 mod listener;
 mod server;
+pub mod toxic;
 
 pub use event::{CloseSide, ConnEvent, ConnEventKind, EventLog};
 pub use link::LinkCommand;
 pub use listener::{Proxy, ProxyConfig};
 pub use server::ProxyServer;
+pub use toxic::{Stream, ToxicKind, ToxicSpec};
 
 use std::net::SocketAddr;
 
@@ -29,4 +32,10 @@ pub enum ProxyError {
     Exists(String),
     #[error("proxy `{0}` not found")]
     NotFound(String),
+    #[error("toxic `{0}` already exists")]
+    ToxicExists(String),
+    #[error("toxic `{0}` not found")]
+    ToxicNotFound(String),
+    #[error("invalid toxic: {0}")]
+    InvalidToxic(String),
 }

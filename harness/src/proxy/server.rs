@@ -13,16 +13,25 @@ use crate::Clock;
 #[derive(Clone)]
 pub struct ProxyServer {
     clock: Clock,
+    seed: u64,
     log: EventLog,
     ids: Arc<AtomicU64>,
     proxies: Arc<Mutex<BTreeMap<String, Proxy>>>,
 }
 
 impl ProxyServer {
-    /// An empty server stamping events with `clock`.
+    /// An empty server stamping events with `clock`; random decisions (jitter, toxicity) use a
+    /// random seed, readable with [`seed`](Self::seed) so a run can be replayed.
     pub fn new(clock: Clock) -> Self {
+        Self::with_seed(clock, rand::random())
+    }
+
+    /// An empty server whose jitter and toxicity decisions derive from `seed`: the same seed
+    /// and the same sequence of connections give the same decisions.
+    pub fn with_seed(clock: Clock, seed: u64) -> Self {
         Self {
             clock,
+            seed,
             log: EventLog::new(),
             ids: Arc::new(AtomicU64::new(1)),
             proxies: Arc::new(Mutex::new(BTreeMap::new())),
@@ -32,6 +41,11 @@ impl ProxyServer {
     /// The connection event log of every proxy of this server.
     pub fn events(&self) -> &EventLog {
         &self.log
+    }
+
+    /// The seed of the server's random decisions.
+    pub fn seed(&self) -> u64 {
+        self.seed
     }
 
     /// The server's clock.
@@ -45,7 +59,14 @@ impl ProxyServer {
             return Err(ProxyError::Exists(config.name));
         }
         let name = config.name.clone();
-        let proxy = Proxy::start(config, self.clock, self.log.clone(), self.ids.clone()).await?;
+        let proxy = Proxy::start_seeded(
+            config,
+            self.clock,
+            self.log.clone(),
+            self.ids.clone(),
+            self.seed,
+        )
+        .await?;
         let mut proxies = lock(&self.proxies);
         if proxies.contains_key(&name) {
             proxy.disable();
@@ -71,6 +92,40 @@ impl ProxyServer {
             .remove(name)
             .ok_or_else(|| ProxyError::NotFound(name.to_owned()))?;
         proxy.disable();
+        Ok(())
+    }
+
+    /// Toxiproxy's `/populate`: creates each proxy, keeping an existing one with the same name,
+    /// listen address and upstream, replacing one that differs. Stops at the first failure and
+    /// returns the proxies handled so far with the error.
+    pub async fn populate(
+        &self,
+        configs: Vec<ProxyConfig>,
+    ) -> Result<Vec<Proxy>, (Vec<Proxy>, ProxyError)> {
+        let mut done = Vec::with_capacity(configs.len());
+        for config in configs {
+            if let Some(existing) = self.get(&config.name) {
+                if existing.listen_addr() == config.listen && existing.upstream() == config.upstream
+                {
+                    done.push(existing);
+                    continue;
+                }
+                let _ = self.remove(&config.name);
+            }
+            match self.create(config).await {
+                Ok(p) => done.push(p),
+                Err(e) => return Err((done, e)),
+            }
+        }
+        Ok(done)
+    }
+
+    /// Toxiproxy's `/reset`: enables every proxy and removes every toxic.
+    pub async fn reset(&self) -> Result<(), ProxyError> {
+        for proxy in self.list() {
+            proxy.remove_all_toxics();
+            proxy.enable().await?;
+        }
         Ok(())
     }
 

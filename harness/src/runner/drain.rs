@@ -16,12 +16,14 @@ pub enum Drained {
     TimedOut { remaining: usize },
 }
 
-/// Waits until every acknowledged message was processed, every worker exited, or `limit`.
-/// Event-driven: it follows the recorder instead of polling. Call after the producer finished.
-pub async fn wait_drained(recorder: &Recorder, workers: usize, limit: Duration) -> Drained {
+/// Waits until every acknowledged message was processed, no worker is running any more, or
+/// `limit`. Event-driven: it follows the recorder instead of polling. Call after the producer
+/// finished.
+pub async fn wait_drained(recorder: &Recorder, limit: Duration) -> Drained {
     let mut live = recorder.subscribe();
     let mut pending: HashSet<String> = HashSet::new();
-    let mut exited = 0usize;
+    // Workers running = started - exited (a restarted worker counts again).
+    let mut running = 0i64;
     let mut processed: HashSet<String> = HashSet::new();
     for e in recorder.snapshot() {
         match e.kind {
@@ -35,7 +37,8 @@ pub async fn wait_drained(recorder: &Recorder, workers: usize, limit: Duration) 
             EventKind::Processed { id, .. } => {
                 processed.insert(id);
             }
-            EventKind::WorkerExited { .. } => exited += 1,
+            EventKind::WorkerStarted { .. } => running += 1,
+            EventKind::WorkerExited { .. } => running -= 1,
             _ => {}
         }
     }
@@ -45,7 +48,7 @@ pub async fn wait_drained(recorder: &Recorder, workers: usize, limit: Duration) 
             if pending.is_empty() {
                 return Drained::All;
             }
-            if exited >= workers {
+            if running <= 0 {
                 return Drained::WorkersGone;
             }
             match live.recv().await {
@@ -53,7 +56,8 @@ pub async fn wait_drained(recorder: &Recorder, workers: usize, limit: Duration) 
                     EventKind::Processed { id, .. } => {
                         pending.remove(&id);
                     }
-                    EventKind::WorkerExited { .. } => exited += 1,
+                    EventKind::WorkerStarted { .. } => running += 1,
+                    EventKind::WorkerExited { .. } => running -= 1,
                     _ => {}
                 },
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {

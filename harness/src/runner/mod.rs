@@ -15,7 +15,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use crate::check::{judge, Verdict};
-use crate::fault;
+use crate::fault::{self, WorkerSlot};
 use crate::proxy::{ProxyConfig, ProxyServer};
 use crate::runtime::local::{LocalRabbitmq, LocalRedis};
 use crate::runtime::{client_url, RuntimeError, Service};
@@ -90,7 +90,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
     }
 
     // One proxy per worker and service; their events go on the timeline as they happen.
-    let proxies = ProxyServer::new(clock);
+    let proxies = ProxyServer::with_seed(clock, seed);
     forward_proxy_events(&proxies, &recorder);
     let mut routes = Vec::new();
     for worker in scenario.workers.keys() {
@@ -114,14 +114,14 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
     }
 
     // Workers.
-    let mut workers = Vec::new();
+    let mut workers: BTreeMap<String, WorkerSlot> = BTreeMap::new();
     for (name, spec) in &scenario.workers {
         let env = worker_env(scenario, name, &routes, &services)?;
         let mut spec = spec.clone();
         spec.args.extend(options.extra_worker_args.iter().cloned());
-        let w = Worker::launch(name, &spec, &env, &recorder)?;
-        pids.push(w.pid());
-        workers.push(w);
+        let worker = Worker::launch(name, &spec, &env, &recorder)?;
+        pids.push(worker.pid());
+        workers.insert(name.clone(), WorkerSlot { worker, spec, env });
     }
     for route in &routes {
         let proxy = route.proxy.clone();
@@ -159,42 +159,40 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
         ServiceKind::Redis => tokio::spawn(produce_redis(plan, recorder.clone())),
         ServiceKind::Rabbitmq => tokio::spawn(produce_amqp(plan, recorder.clone())),
     };
-    for (i, (step, due)) in scenario
-        .steps
-        .iter()
-        .zip(step_times(&scenario.steps))
-        .enumerate()
-    {
-        let scheduled_ns = t0 + due.as_nanos();
+    for timed in timed_actions(scenario) {
+        let step = &scenario.steps[timed.step];
+        let scheduled_ns = t0 + timed.due.as_nanos();
         tokio::time::sleep_until(clock.instant_at(scheduled_ns).into()).await;
         let target = step.target.get_ref();
-        let Some(svc) = services.get_mut(target) else {
-            recorder.record(EventKind::FaultFailed {
-                step: i,
-                action: step.action.name().to_owned(),
-                target: target.clone(),
-                error: "no such service".to_owned(),
-            });
-            continue;
-        };
-        let target_proxies = routes
+        let target_proxies: Vec<_> = routes
             .iter()
             .filter(|r| &r.service == target)
             .filter_map(|r| proxies.get(&r.proxy))
             .collect();
-        fault::apply(
-            i,
-            step,
-            scheduled_ns,
-            fault::Target {
+        if timed.revert {
+            fault::revert(timed.step, step, scheduled_ns, &target_proxies, &recorder).await;
+            continue;
+        }
+        let grace = limits.shutdown_grace.into();
+        if let Some(slot) = workers.get_mut(target) {
+            fault::apply(
+                timed.step,
+                step,
+                scheduled_ns,
+                fault::Target::Worker(slot),
+                grace,
+                &recorder,
+            )
+            .await;
+            pids.push(slot.worker.pid());
+        } else if let Some(svc) = services.get_mut(target) {
+            let target = fault::Target::Service {
                 service: svc.as_mut(),
                 proxies: target_proxies,
-            },
-            limits.shutdown_grace.into(),
-            &recorder,
-        )
-        .await;
-        pids.extend(svc.pid());
+            };
+            fault::apply(timed.step, step, scheduled_ns, target, grace, &recorder).await;
+            pids.extend(svc.pid());
+        }
     }
     if producer.await.is_err() {
         recorder.record(EventKind::Note {
@@ -204,7 +202,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
 
     // Drain, then stop the workers.
     recorder.record(EventKind::DrainStarted);
-    let drained = drain::wait_drained(&recorder, workers.len(), limits.drain.into()).await;
+    let drained = drain::wait_drained(&recorder, limits.drain.into()).await;
     if let Drained::TimedOut { remaining } = drained {
         recorder.record(EventKind::Note {
             message: format!(
@@ -215,11 +213,11 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
     }
     recorder.record(EventKind::ShutdownStarted);
     let grace: Duration = limits.shutdown_grace.into();
-    let stops = workers.iter().map(|w| w.stop(grace));
-    for (w, r) in workers.iter().zip(futures::future::join_all(stops).await) {
+    let stops = workers.values().map(|w| w.worker.stop(grace));
+    for (name, r) in workers.keys().zip(futures::future::join_all(stops).await) {
         if let Err(e) = r {
             recorder.record(EventKind::Note {
-                message: format!("stopping {}: {e}", w.name()),
+                message: format!("stopping {name}: {e}"),
             });
         }
     }
@@ -253,6 +251,8 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
         }
     }
     // Exit watchers record asynchronously; wait until every started process is on record.
+    pids.sort_unstable();
+    pids.dedup();
     for pid in &pids {
         let pid = *pid;
         let recorded = recorder
@@ -280,6 +280,40 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
         verdict,
         pids,
     })
+}
+
+/// A step, or the automatic undoing of a step with `for`, at its due time from the script's
+/// start.
+struct Timed {
+    due: crate::scenario::Dur,
+    step: usize,
+    revert: bool,
+}
+
+/// Steps and their reverts in the order they are due (file order among equals).
+fn timed_actions(scenario: &Scenario) -> Vec<Timed> {
+    let mut out: Vec<Timed> = Vec::new();
+    for (i, (step, due)) in scenario
+        .steps
+        .iter()
+        .zip(step_times(&scenario.steps))
+        .enumerate()
+    {
+        out.push(Timed {
+            due,
+            step: i,
+            revert: false,
+        });
+        if let Some(d) = step.for_ {
+            out.push(Timed {
+                due: crate::scenario::Dur(due.0 + d.0),
+                step: i,
+                revert: true,
+            });
+        }
+    }
+    out.sort_by_key(|t| t.due);
+    out
 }
 
 /// Copies every proxy event onto the timeline with the proxy's own timestamp.

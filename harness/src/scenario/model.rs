@@ -159,6 +159,11 @@ pub enum Action {
     Down,
     /// Bring the proxies back up.
     Up,
+    /// Silently drop the connections that exist now (the NAT / firewall idle-timeout case):
+    /// nothing passes any more and nobody is told; new connections work.
+    IdleDrop,
+    /// Delay data on the service's proxies by `latency` (+/- `jitter`) each way.
+    Latency,
 }
 
 impl Action {
@@ -169,6 +174,8 @@ impl Action {
         Action::Restart,
         Action::Down,
         Action::Up,
+        Action::IdleDrop,
+        Action::Latency,
     ];
 
     /// The name used in files and reports.
@@ -179,6 +186,22 @@ impl Action {
             Action::Restart => "restart",
             Action::Down => "down",
             Action::Up => "up",
+            Action::IdleDrop => "idle_drop",
+            Action::Latency => "latency",
+        }
+    }
+
+    /// Whether the action can target a worker (the others target services).
+    pub fn applies_to_workers(self) -> bool {
+        matches!(self, Action::Kill | Action::Terminate | Action::Restart)
+    }
+
+    /// Whether a `for` duration can undo the action automatically, and with what.
+    pub fn revert(self) -> Option<&'static str> {
+        match self {
+            Action::Down => Some("up"),
+            Action::Latency => Some("latency_off"),
+            _ => None,
         }
     }
 
@@ -189,12 +212,17 @@ impl Action {
 
     /// Whether the action makes the target unavailable (opens an outage).
     pub fn breaks(self) -> bool {
-        matches!(self, Action::Kill | Action::Terminate | Action::Down)
+        matches!(
+            self,
+            Action::Kill | Action::Terminate | Action::Down | Action::IdleDrop
+        )
     }
 
-    /// Whether the action makes the target available again (closes an outage).
+    /// Whether the action makes the target available again (closes an outage). `idle_drop`
+    /// both breaks and restores: the service takes new connections at once, so the worker's
+    /// recovery is timed from the drop itself.
     pub fn restores(self) -> bool {
-        matches!(self, Action::Restart | Action::Up)
+        matches!(self, Action::Restart | Action::Up | Action::IdleDrop)
     }
 }
 
@@ -209,8 +237,17 @@ pub struct StepSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<Dur>,
     pub action: Action,
-    /// A service name.
+    /// A service name, or a worker name for `kill`, `terminate` and `restart`.
     pub target: Spanned<String>,
+    /// Undo the action after this long (`down` -> `up`, `latency` -> removed).
+    #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
+    pub for_: Option<Dur>,
+    /// `latency`: the added delay each way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<Dur>,
+    /// `latency`: the delay varies by up to this much either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<Dur>,
 }
 
 /// Whether a message processed twice fails the scenario.

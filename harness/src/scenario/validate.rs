@@ -117,6 +117,7 @@ pub fn validate(s: &Scenario, path: &str, text: &str) -> Vec<ScenarioError> {
         .keys()
         .map(|k| (k.clone(), true, true)) // (name, process running, proxies up)
         .collect();
+    let mut workers: Vec<(String, bool)> = s.workers.keys().map(|k| (k.clone(), true)).collect();
     let times = step_times(&s.steps);
     let mut previous = None;
     for (i, step) in s.steps.iter().enumerate() {
@@ -156,12 +157,64 @@ pub fn validate(s: &Scenario, path: &str, text: &str) -> Vec<ScenarioError> {
         previous = times.get(i).copied();
 
         let target = step.target.get_ref();
+        match (step.action, step.for_, step.latency) {
+            (a, Some(_), _) if a.revert().is_none() => errors.push(ScenarioError::at(
+                path,
+                text,
+                span.clone(),
+                format!(
+                    "step {n}: `for` cannot undo `{}` (it applies to `down` and `latency`)",
+                    a.name()
+                ),
+            )),
+            (Action::Latency, _, None) => errors.push(ScenarioError::at(
+                path,
+                text,
+                span.clone(),
+                format!("step {n}: `latency` needs `latency = \"100ms\"`"),
+            )),
+            (a, _, Some(_)) if a != Action::Latency => errors.push(ScenarioError::at(
+                path,
+                text,
+                span.clone(),
+                format!("step {n}: `latency = ...` only goes with `action = \"latency\"`"),
+            )),
+            _ => {}
+        }
+        if let Some(state) = workers.iter_mut().find(|(k, _)| k == target) {
+            let problem = match step.action {
+                a if !a.applies_to_workers() => {
+                    Some("workers can only be killed, terminated or restarted")
+                }
+                Action::Kill | Action::Terminate if !state.1 => Some("it is already stopped"),
+                Action::Restart if state.1 => Some("it is running (kill or terminate it first)"),
+                _ => None,
+            };
+            if let Some(why) = problem {
+                errors.push(ScenarioError::at(
+                    path,
+                    text,
+                    span,
+                    format!(
+                        "step {n}: cannot {} worker `{target}`: {why}",
+                        step.action.name()
+                    ),
+                ));
+            }
+            state.1 = step.action == Action::Restart;
+            continue;
+        }
         let Some(state) = running.iter_mut().find(|(k, _, _)| k == target) else {
+            let targets: Vec<&str> = services
+                .iter()
+                .copied()
+                .chain(s.workers.keys().map(String::as_str))
+                .collect();
             errors.push(
                 ScenarioError::at(path, text, span, format!("unknown target `{target}`"))
                     .with_help(
-                        did_you_mean(target, services.iter().copied())
-                            .unwrap_or_else(|| format!("targets: {}", services.join(", "))),
+                        did_you_mean(target, targets.iter().copied())
+                            .unwrap_or_else(|| format!("targets: {}", targets.join(", "))),
                     ),
             );
             continue;
@@ -184,8 +237,10 @@ pub fn validate(s: &Scenario, path: &str, text: &str) -> Vec<ScenarioError> {
         match step.action {
             Action::Kill | Action::Terminate => state.1 = false,
             Action::Restart => state.1 = true,
-            Action::Down => state.2 = false,
+            // `down` with `for` comes back up by itself.
+            Action::Down => state.2 = step.for_.is_some(),
             Action::Up => state.2 = true,
+            Action::IdleDrop | Action::Latency => {}
         }
     }
     errors
@@ -266,5 +321,39 @@ rate = 100
         )
         .replace("rate = 100", "rate = 0");
         assert_eq!(errors(&t).len(), 5, "{:?}", errors(&t));
+    }
+
+    #[test]
+    fn workers_can_be_killed_and_restarted_but_not_taken_down() {
+        let ok = with_steps(
+            "[[steps]]\nat = \"1s\"\naction = \"kill\"\ntarget = \"w1\"\n[[steps]]\nafter = \"1s\"\naction = \"restart\"\ntarget = \"w1\"\n",
+        );
+        assert_eq!(errors(&ok), Vec::<String>::new());
+        let bad = with_steps("[[steps]]\nat = \"1s\"\naction = \"down\"\ntarget = \"w1\"\n");
+        let e = errors(&bad);
+        assert!(
+            e[0].contains("workers can only be killed, terminated or restarted"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn for_and_latency_fields_are_checked() {
+        let ok = with_steps(
+            "[[steps]]\nat = \"1s\"\naction = \"latency\"\nlatency = \"50ms\"\nfor = \"1s\"\ntarget = \"redis\"\n[[steps]]\nat = \"3s\"\naction = \"down\"\nfor = \"1s\"\ntarget = \"redis\"\n[[steps]]\nat = \"5s\"\naction = \"down\"\ntarget = \"redis\"\n",
+        );
+        assert_eq!(
+            errors(&ok),
+            Vec::<String>::new(),
+            "down with `for` comes back up by itself"
+        );
+        let e = errors(&with_steps(
+            "[[steps]]\nat = \"1s\"\naction = \"kill\"\nfor = \"1s\"\ntarget = \"redis\"\n",
+        ));
+        assert!(e[0].contains("`for` cannot undo `kill`"), "{e:?}");
+        let e = errors(&with_steps(
+            "[[steps]]\nat = \"1s\"\naction = \"latency\"\ntarget = \"redis\"\n",
+        ));
+        assert!(e[0].contains("needs `latency = \"100ms\"`"), "{e:?}");
     }
 }

@@ -144,8 +144,11 @@ pub enum EventKind {
         worker: String,
         pid: u32,
         status: ExitStatus,
-        /// True when the harness asked it to stop (SIGTERM at the end).
+        /// True when the harness stopped it (SIGTERM at the end, or a step).
         expected: bool,
+        /// True when a step of the scenario stopped it (kill / terminate of a worker).
+        #[serde(default)]
+        by_step: bool,
     },
 
     // --- workload ---------------------------------------------------------------------------

@@ -44,6 +44,7 @@ pub struct Worker {
     name: String,
     child: Child,
     stopping: Arc<AtomicBool>,
+    by_step: Arc<AtomicBool>,
 }
 
 /// The program and arguments a worker spec runs.
@@ -109,11 +110,19 @@ impl Worker {
             pid: child.pid(),
         });
         let stopping = Arc::new(AtomicBool::new(false));
-        watch_exit(name, &child, stopping.clone(), recorder.clone());
+        let by_step = Arc::new(AtomicBool::new(false));
+        watch_exit(
+            name,
+            &child,
+            stopping.clone(),
+            by_step.clone(),
+            recorder.clone(),
+        );
         Ok(Self {
             name: name.to_owned(),
             child,
             stopping,
+            by_step,
         })
     }
 
@@ -132,6 +141,25 @@ impl Worker {
         self.child.exited()
     }
 
+    /// SIGKILL from a scenario step (a worker crash); recorded as caused by the step.
+    pub async fn kill_by_step(&self) -> Result<ExitStatus, WorkerError> {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.by_step.store(true, Ordering::SeqCst);
+        self.child
+            .kill()
+            .await
+            .map_err(|source| WorkerError::Signal {
+                worker: self.name.clone(),
+                source,
+            })
+    }
+
+    /// SIGTERM (SIGKILL after `grace`) from a scenario step; recorded as caused by the step.
+    pub async fn terminate_by_step(&self, grace: Duration) -> Result<ExitStatus, WorkerError> {
+        self.by_step.store(true, Ordering::SeqCst);
+        self.stop(grace).await
+    }
+
     /// SIGTERM, then SIGKILL after `grace`; the exit is recorded as expected.
     pub async fn stop(&self, grace: Duration) -> Result<ExitStatus, WorkerError> {
         self.stopping.store(true, Ordering::SeqCst);
@@ -147,7 +175,13 @@ impl Worker {
     }
 }
 
-fn watch_exit(name: &str, child: &Child, stopping: Arc<AtomicBool>, recorder: Recorder) {
+fn watch_exit(
+    name: &str,
+    child: &Child,
+    stopping: Arc<AtomicBool>,
+    by_step: Arc<AtomicBool>,
+    recorder: Recorder,
+) {
     let mut rx = child.exit_watch();
     let worker = name.to_owned();
     let pid = child.pid();
@@ -158,6 +192,7 @@ fn watch_exit(name: &str, child: &Child, stopping: Arc<AtomicBool>, recorder: Re
                 pid,
                 status: status.unwrap_or_default(),
                 expected: stopping.load(Ordering::SeqCst),
+                by_step: by_step.load(Ordering::SeqCst),
             });
         }
     });

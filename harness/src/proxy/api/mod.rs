@@ -1,0 +1,443 @@
+//! The Toxiproxy 2.x HTTP API over a [`ProxyServer`], so Toxiproxy clients drive rebound's
+//! proxy unchanged, plus rebound's extensions.
+//!
+//! # Toxiproxy endpoints (same paths, bodies, defaults and status codes)
+//!
+//! | method | path | answer |
+//! |---|---|---|
+//! | GET | `/proxies` | 200, object of proxies by name (each with its toxics) |
+//! | POST | `/proxies` | 201, the proxy; `enabled` defaults to true, listen port 0 picks a port |
+//! | POST | `/populate` | 201, `{"proxies": [...]}`; on error the error fields plus the proxies done |
+//! | GET | `/proxies/{proxy}` | 200, the proxy |
+//! | POST, PATCH | `/proxies/{proxy}` | 200; a new listen or upstream restarts the proxy |
+//! | DELETE | `/proxies/{proxy}` | 204 |
+//! | GET | `/proxies/{proxy}/toxics` | 200, array of toxics |
+//! | POST | `/proxies/{proxy}/toxics` | 200, the toxic; name `<type>_<stream>`, stream downstream, toxicity 1 by default |
+//! | GET | `/proxies/{proxy}/toxics/{toxic}` | 200, the toxic |
+//! | POST, PATCH | `/proxies/{proxy}/toxics/{toxic}` | 200; attributes given are replaced, others kept |
+//! | DELETE | `/proxies/{proxy}/toxics/{toxic}` | 204 |
+//! | POST | `/reset` | 204; enables every proxy and removes every toxic |
+//! | GET | `/version` | 200, `{"version": "2.12.0"}` (the Toxiproxy API level implemented) |
+//!
+//! Errors are `{"error": "...", "status": N}` with Toxiproxy's messages: 400 for a malformed
+//! body, a missing name or upstream, an invalid stream, an unknown toxic type or a bad
+//! attribute; 404 for an unknown proxy or toxic; 409 for a duplicate proxy or toxic name and
+//! for a listen address in use (Toxiproxy answers 500 there). As in Toxiproxy, a request whose
+//! User-Agent starts with `Mozilla/` is refused (403), so a web page cannot drive the proxy.
+//! `/metrics` is not served (Toxiproxy serves it only when started with metrics on).
+//!
+//! # Extensions (paths and toxic types Toxiproxy does not have, so its clients never meet them)
+//!
+//! * `GET /events?cursor=N[&proxy=NAME][&follow=true]`: the connection event log as
+//!   newline-delimited JSON, one [`ConnEvent`](crate::proxy::ConnEvent) per line, from
+//!   sequence number `N` (default 0); the `X-Rebound-Next-Cursor` header gives the cursor to
+//!   ask from next. With `follow=true` the response stays open and streams events as they
+//!   happen. Events carry nanosecond timestamps from the server's clock.
+//! * `POST /proxies/{proxy}/silent_drop` (optional body `{"reason": "..."}`): silently drops the
+//!   connections open now (nothing passes any more, no peer is told) while new connections
+//!   work; answers `{"dropped": N}`.
+//! * `POST /proxies/{proxy}/close_connections`: closes the open connections, listener stays up;
+//!   answers `{"closed": N}`.
+//! * `GET /proxies/{proxy}/connections`: `{"connections": N}`, the connections open now.
+//! * toxic type `idle_drop` with attribute `idle` (ms): a connection with no byte either way for
+//!   that long is silently dropped. It is a toxic so that toxicity, `/reset` and clients that
+//!   delete all toxics handle it like any other.
+//! * `GET /seed`: `{"seed": N}`, the seed of jitter and toxicity decisions (set with
+//!   `rebound proxy --seed N`, or [`ProxyServer::with_seed`]). Decisions are drawn per
+//!   connection id and toxic name, so the same seed and the same sequence of connections give
+//!   the same decisions.
+
+pub mod wire;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::convert::Infallible;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{ConnEvent, ProxyConfig, ProxyServer};
+use wire::{ApiError, ProxyJson, ToxicJson};
+
+/// The Toxiproxy version whose API this server implements.
+pub const TOXIPROXY_API_VERSION: &str = "2.12.0";
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Serves the API on `listener` until the listener fails. The proxies live in `server`, which
+/// the caller may keep using in-process.
+pub async fn serve(listener: tokio::net::TcpListener, server: ProxyServer) -> std::io::Result<()> {
+    axum::serve(listener, router(server)).await
+}
+
+/// The API as an axum router (for embedding, or for serving with graceful shutdown).
+pub fn router(server: ProxyServer) -> Router {
+    Router::new()
+        .route("/reset", post(reset))
+        .route("/proxies", get(proxy_index).post(proxy_create))
+        .route("/populate", post(populate))
+        .route(
+            "/proxies/{proxy}",
+            get(proxy_show)
+                .post(proxy_update)
+                .patch(proxy_update)
+                .delete(proxy_delete),
+        )
+        .route(
+            "/proxies/{proxy}/toxics",
+            get(toxic_index).post(toxic_create),
+        )
+        .route(
+            "/proxies/{proxy}/toxics/{toxic}",
+            get(toxic_show)
+                .post(toxic_update)
+                .patch(toxic_update)
+                .delete(toxic_delete),
+        )
+        .route("/version", get(version))
+        .route("/events", get(events))
+        .route("/seed", get(seed))
+        .route("/proxies/{proxy}/silent_drop", post(silent_drop))
+        .route(
+            "/proxies/{proxy}/close_connections",
+            post(close_connections),
+        )
+        .route("/proxies/{proxy}/connections", get(connections))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(stop_browsers))
+        .with_state(server)
+}
+
+async fn stop_browsers(req: Request, next: Next) -> Response {
+    let browser = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ua| ua.starts_with("Mozilla/"));
+    if browser {
+        return ApiError::new(StatusCode::FORBIDDEN, "User agent not allowed").into_response();
+    }
+    next.run(req).await
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not found")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+}
+
+fn proxy_of(server: &ProxyServer, name: &str) -> ApiResult<super::Proxy> {
+    server
+        .get(name)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "proxy not found"))
+}
+
+async fn proxy_index(State(server): State<ProxyServer>) -> Json<BTreeMap<String, ProxyJson>> {
+    Json(
+        server
+            .list()
+            .iter()
+            .map(|p| (p.name().to_owned(), ProxyJson::from(p)))
+            .collect(),
+    )
+}
+
+async fn proxy_create(State(server): State<ProxyServer>, body: Bytes) -> ApiResult<Response> {
+    let input = wire::proxy_input(&wire::parse_body(&body)?)?;
+    let config = config_from(input).await?;
+    let proxy = server.create(config).await?;
+    Ok((StatusCode::CREATED, Json(ProxyJson::from(&proxy))).into_response())
+}
+
+async fn config_from(input: wire::ProxyInput) -> ApiResult<ProxyConfig> {
+    let name = input
+        .name
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::missing("name"))?;
+    let upstream = input
+        .upstream
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| ApiError::missing("upstream"))?;
+    let listen = wire::resolve_listen(input.listen.as_deref().unwrap_or("")).await?;
+    Ok(ProxyConfig {
+        name,
+        listen,
+        upstream,
+        enabled: input.enabled.unwrap_or(true),
+    })
+}
+
+async fn populate(State(server): State<ProxyServer>, body: Bytes) -> Response {
+    match populate_inner(&server, &body).await {
+        Ok(proxies) => (StatusCode::CREATED, Json(json!({ "proxies": proxies }))).into_response(),
+        Err((proxies, e)) => {
+            let body = json!({ "error": e.message, "status": e.status, "proxies": proxies });
+            (e.status_code(), Json(body)).into_response()
+        }
+    }
+}
+
+async fn populate_inner(
+    server: &ProxyServer,
+    body: &[u8],
+) -> Result<Vec<ProxyJson>, (Vec<ProxyJson>, ApiError)> {
+    let value = wire::parse_body(body).map_err(|e| (Vec::new(), e))?;
+    let items = match &value {
+        Value::Array(items) => items.clone(),
+        // Toxiproxy's config file shape, accepted here too.
+        Value::Object(m) if m.get("proxies").is_some_and(Value::is_array) => m
+            .get("proxies")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+        _ => {
+            return Err((
+                Vec::new(),
+                ApiError::bad_body("expected an array of proxies"),
+            ))
+        }
+    };
+    // Check every entry before creating anything, as Toxiproxy does.
+    let mut configs = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let input = wire::proxy_input(item).map_err(|e| (Vec::new(), e))?;
+        if input.name.as_deref().unwrap_or("").is_empty() {
+            return Err((
+                Vec::new(),
+                ApiError::missing(&format!("name at proxy {}", i + 1)),
+            ));
+        }
+        if input.upstream.as_deref().unwrap_or("").is_empty() {
+            return Err((
+                Vec::new(),
+                ApiError::missing(&format!("upstream at proxy {}", i + 1)),
+            ));
+        }
+        configs.push(config_from(input).await.map_err(|e| (Vec::new(), e))?);
+    }
+    match server.populate(configs).await {
+        Ok(proxies) => Ok(proxies.iter().map(ProxyJson::from).collect()),
+        Err((done, e)) => Err((done.iter().map(ProxyJson::from).collect(), e.into())),
+    }
+}
+
+async fn proxy_show(
+    State(server): State<ProxyServer>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<ProxyJson>> {
+    Ok(Json(ProxyJson::from(&proxy_of(&server, &name)?)))
+}
+
+async fn proxy_update(
+    State(server): State<ProxyServer>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<ProxyJson>> {
+    let proxy = proxy_of(&server, &name)?;
+    let input = wire::proxy_input(&wire::parse_body(&body)?)?;
+    let listen = match input.listen.as_deref() {
+        Some(l) => wire::resolve_listen(l).await?,
+        None => proxy.listen_addr(),
+    };
+    let upstream = input
+        .upstream
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| proxy.upstream());
+    let enabled = input.enabled.unwrap_or_else(|| proxy.is_enabled());
+    proxy.reconfigure(listen, upstream, enabled).await?;
+    Ok(Json(ProxyJson::from(&proxy)))
+}
+
+async fn proxy_delete(
+    State(server): State<ProxyServer>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    server.remove(&name)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn toxic_index(
+    State(server): State<ProxyServer>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Vec<ToxicJson>>> {
+    let proxy = proxy_of(&server, &name)?;
+    Ok(Json(proxy.toxics().iter().map(ToxicJson::from).collect()))
+}
+
+async fn toxic_create(
+    State(server): State<ProxyServer>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<ToxicJson>> {
+    let proxy = proxy_of(&server, &name)?;
+    let spec = wire::toxic_create(&wire::parse_body(&body)?)?;
+    let stored = proxy.add_toxic(spec)?;
+    Ok(Json(ToxicJson::from(&stored)))
+}
+
+async fn toxic_show(
+    State(server): State<ProxyServer>,
+    Path((name, toxic)): Path<(String, String)>,
+) -> ApiResult<Json<ToxicJson>> {
+    let proxy = proxy_of(&server, &name)?;
+    let spec = proxy
+        .toxic(&toxic)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "toxic not found"))?;
+    Ok(Json(ToxicJson::from(&spec)))
+}
+
+async fn toxic_update(
+    State(server): State<ProxyServer>,
+    Path((name, toxic)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Json<ToxicJson>> {
+    let proxy = proxy_of(&server, &name)?;
+    let current = proxy
+        .toxic(&toxic)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "toxic not found"))?;
+    let (kind, toxicity) = wire::toxic_update(&current, &wire::parse_body(&body)?)?;
+    let stored = proxy.update_toxic(&toxic, kind, toxicity)?;
+    Ok(Json(ToxicJson::from(&stored)))
+}
+
+async fn toxic_delete(
+    State(server): State<ProxyServer>,
+    Path((name, toxic)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    proxy_of(&server, &name)?.remove_toxic(&toxic)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn reset(State(server): State<ProxyServer>) -> ApiResult<StatusCode> {
+    server.reset().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn version() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json;charset=utf-8"),
+        )],
+        format!("{{\"version\": \"{TOXIPROXY_API_VERSION}\"}}\n"),
+    )
+        .into_response()
+}
+
+async fn seed(State(server): State<ProxyServer>) -> Json<Value> {
+    Json(json!({ "seed": server.seed() }))
+}
+
+#[derive(Deserialize)]
+struct DropBody {
+    reason: Option<String>,
+}
+
+fn reason_from(body: &[u8], default: &str) -> ApiResult<String> {
+    let v = wire::parse_body(body)?;
+    let parsed: DropBody = serde_json::from_value(v).map_err(ApiError::bad_body)?;
+    Ok(parsed.reason.unwrap_or_else(|| default.to_owned()))
+}
+
+async fn silent_drop(
+    State(server): State<ProxyServer>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let proxy = proxy_of(&server, &name)?;
+    let reason = reason_from(&body, "silent drop (api)")?;
+    Ok(Json(json!({ "dropped": proxy.drop_silently(&reason) })))
+}
+
+async fn close_connections(
+    State(server): State<ProxyServer>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let proxy = proxy_of(&server, &name)?;
+    let reason = reason_from(&body, "closed (api)")?;
+    Ok(Json(json!({ "closed": proxy.close_connections(&reason) })))
+}
+
+async fn connections(
+    State(server): State<ProxyServer>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let proxy = proxy_of(&server, &name)?;
+    Ok(Json(json!({ "connections": proxy.connection_count() })))
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    #[serde(default)]
+    cursor: u64,
+    proxy: Option<String>,
+    #[serde(default)]
+    follow: bool,
+}
+
+fn ndjson_line(e: &ConnEvent) -> String {
+    let mut line = serde_json::to_string(e).unwrap_or_else(|_| "{}".to_owned());
+    line.push('\n');
+    line
+}
+
+async fn events(
+    State(server): State<ProxyServer>,
+    query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(q) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let keep = move |e: &ConnEvent| q.proxy.as_deref().is_none_or(|p| e.proxy == p);
+    let ndjson = HeaderValue::from_static("application/x-ndjson");
+    if !q.follow {
+        let events = server.events().read_from(q.cursor);
+        let next = events.last().map_or(q.cursor, |e| e.seq + 1);
+        let next = next.max(q.cursor.min(server.events().len()));
+        let body: String = events.iter().filter(|e| keep(e)).map(ndjson_line).collect();
+        let mut resp = ([(header::CONTENT_TYPE, ndjson)], body).into_response();
+        if let Ok(v) = HeaderValue::from_str(&next.to_string()) {
+            resp.headers_mut().insert("x-rebound-next-cursor", v);
+        }
+        return Ok(resp);
+    }
+    // Subscribe before reading the backlog so nothing falls between the two.
+    let log = server.events().clone();
+    let live = log.subscribe();
+    let state = (log, live, q.cursor, VecDeque::<ConnEvent>::new());
+    let stream = futures::stream::unfold(state, move |(log, mut live, mut cursor, mut pending)| {
+        let keep = keep.clone();
+        async move {
+            loop {
+                if let Some(e) = pending.pop_front() {
+                    cursor = e.seq + 1;
+                    if keep(&e) {
+                        let line = Bytes::from(ndjson_line(&e));
+                        return Some((Ok::<_, Infallible>(line), (log, live, cursor, pending)));
+                    }
+                    continue;
+                }
+                let backlog = log.read_from(cursor);
+                if !backlog.is_empty() {
+                    pending.extend(backlog);
+                    continue;
+                }
+                match live.recv().await {
+                    Ok(e) if e.seq >= cursor => pending.push_back(e),
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        }
+    });
+    Ok(([(header::CONTENT_TYPE, ndjson)], Body::from_stream(stream)).into_response())
+}

@@ -1,0 +1,174 @@
+//! Helpers shared by the proxy test files: peers, an HTTP client, event waits.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rebound::proxy::{ConnEvent, ConnEventKind, EventLog, Proxy, ProxyConfig, ProxyServer};
+use rebound::Clock;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// An echo server on 127.0.0.1; runs until the runtime ends.
+pub async fn echo_server() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind echo");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    addr
+}
+
+/// A server that writes `payload` to each client and closes.
+pub async fn source_server(payload: Vec<u8>) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind source");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let p = payload.clone();
+            tokio::spawn(async move {
+                let _ = s.write_all(&p).await;
+                let _ = s.shutdown().await;
+                let mut sink = [0u8; 64];
+                let _ = s.read(&mut sink).await;
+            });
+        }
+    });
+    addr
+}
+
+pub fn local0() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+pub async fn proxy_to(server: &ProxyServer, name: &str, upstream: SocketAddr) -> Proxy {
+    server
+        .create(ProxyConfig {
+            name: name.into(),
+            listen: local0(),
+            upstream: upstream.to_string(),
+            enabled: true,
+        })
+        .await
+        .expect("create proxy")
+}
+
+pub fn server(seed: u64) -> ProxyServer {
+    ProxyServer::with_seed(Clock::start(), seed)
+}
+
+/// Waits (up to WAIT) for an event matching `pred` at or after `cursor`.
+pub async fn wait_event(
+    log: &EventLog,
+    cursor: u64,
+    pred: impl Fn(&ConnEvent) -> bool,
+) -> ConnEvent {
+    let mut live = log.subscribe();
+    if let Some(e) = log.read_from(cursor).into_iter().find(|e| pred(e)) {
+        return e;
+    }
+    tokio::time::timeout(WAIT, async {
+        loop {
+            match live.recv().await {
+                Ok(e) if e.seq >= cursor && pred(&e) => return e,
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    if let Some(e) = log.read_from(cursor).into_iter().find(|e| pred(e)) {
+                        return e;
+                    }
+                }
+                Err(e) => panic!("event log closed: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("timed out waiting for an event")
+}
+
+pub fn is_closed(e: &ConnEvent) -> bool {
+    matches!(e.kind, ConnEventKind::Closed { .. })
+}
+
+pub fn is_upstream_connected(e: &ConnEvent) -> bool {
+    matches!(e.kind, ConnEventKind::UpstreamConnected { .. })
+}
+
+/// Reads until EOF (or error), with the overall WAIT timeout.
+pub async fn read_to_end(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    tokio::time::timeout(WAIT, s.read_to_end(&mut out))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "read timed out"))??;
+    Ok(out)
+}
+
+/// A minimal HTTP/1.1 client: one request per connection.
+pub async fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    http_with(addr, method, path, body, &[]).await
+}
+
+pub async fn http_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).await.expect("connect api");
+    let body = body.unwrap_or("");
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).await.expect("send request");
+    let raw = read_to_end(&mut s).await.expect("read response");
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status code");
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_owned()
+    };
+    (status, body)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Starts the API on a free 127.0.0.1 port.
+pub async fn start_api(server: ProxyServer) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind api");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(rebound::proxy::api::serve(l, server));
+    addr
+}
