@@ -10,13 +10,22 @@ use rebound::runner::RunOptions;
 use rebound_suite::{build_fixtures, load, root, run_scenario, scenario_files};
 
 /// (scenario file, broken-mode flag, the checks that must fail, no more and no fewer).
-const NEGATIVE_CONTROLS: &[(&str, &str, &[&str])] = &[(
-    "redis-kill-restart",
-    "--no-reconnect",
-    // The worker exits at the kill: it never reconnects, the messages enqueued after the
-    // restart stay in the input list, and it did not wait for SIGTERM.
-    &["no_loss", "reconnect", "clean_exit"],
-)];
+const NEGATIVE_CONTROLS: &[(&str, &str, &[&str])] = &[
+    (
+        "redis-kill-restart",
+        "--no-reconnect",
+        // The worker exits at the kill: it never reconnects, the messages enqueued after the
+        // restart stay in the input list, and it did not wait for SIGTERM.
+        &["no_loss", "reconnect", "clean_exit"],
+    ),
+    (
+        "redis-idle-drop",
+        "--no-health-check",
+        // Nothing tells the worker its connection is dead: it waits on it for ever, and the
+        // queue fills up behind it. It still exits cleanly on SIGTERM.
+        &["no_loss", "reconnect"],
+    ),
+];
 
 fn main() -> ExitCode {
     let args = Arguments::from_args();

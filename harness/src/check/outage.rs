@@ -51,12 +51,15 @@ pub fn outages(timeline: &Timeline) -> Vec<Outage> {
                 .iter()
                 .any(|o| &o.target == target && o.restored_at_ns.is_none());
             if !already_down {
+                // An action that breaks and restores at once (idle_drop) is its own restore:
+                // recovery is timed from it.
+                let instant = a.restores();
                 out.push(Outage {
                     target: target.clone(),
                     fault: action.clone(),
                     down_at_ns: e.at_ns,
-                    restored_at_ns: None,
-                    restored_by: None,
+                    restored_at_ns: instant.then_some(e.at_ns),
+                    restored_by: instant.then(|| action.clone()),
                 });
             }
         } else if a.restores() {

@@ -311,6 +311,7 @@ fn outages_pair_breaks_with_restores_per_target() {
         .fault(300, "down")
         .fault(400, "up")
         .fault(500, "terminate")
+        .fault(600, "idle_drop")
         .build();
     let o = outages(&t);
     let pairs: Vec<_> = o
