@@ -211,6 +211,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
             ),
         });
     }
+    settle(&recorder, &routes, scenario.expect.reconnect_within.into()).await;
     recorder.record(EventKind::ShutdownStarted);
     let grace: Duration = limits.shutdown_grace.into();
     let stops = workers.values().map(|w| w.worker.stop(grace));
@@ -280,6 +281,40 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
         verdict,
         pids,
     })
+}
+
+/// After the drain, gives each worker behind a restored service the time the scenario allows
+/// it to reconnect (`reconnect_within` from the restore), so a run whose queue emptied early
+/// does not stop a worker that was about to come back. Ends as soon as all have reconnected.
+async fn settle(recorder: &Recorder, routes: &[ProxyRoute], limit: Duration) {
+    let clock = recorder.clock();
+    let events = recorder.snapshot();
+    let mut last_restore: BTreeMap<&str, u64> = BTreeMap::new();
+    for e in &events {
+        if let EventKind::FaultApplied { action, target, .. } = &e.kind {
+            if crate::scenario::Action::from_name(action).is_some_and(|a| a.restores()) {
+                last_restore.insert(target.as_str(), e.at_ns);
+            }
+        }
+    }
+    for route in routes {
+        let Some(&restored) = last_restore.get(route.service.as_str()) else {
+            continue;
+        };
+        let deadline = restored + limit.as_nanos() as u64;
+        let left = Duration::from_nanos(deadline.saturating_sub(clock.now_ns()));
+        let proxy = route.proxy.as_str();
+        let _ = recorder
+            .wait_for(
+                &format!("{} to reconnect to {}", route.worker, route.service),
+                left,
+                |e| {
+                    e.at_ns >= restored
+                        && matches!(&e.kind, EventKind::Connection { proxy: p, event: crate::proxy::ConnEventKind::UpstreamConnected { .. }, .. } if p == proxy)
+                },
+            )
+            .await;
+    }
 }
 
 /// A step, or the automatic undoing of a step with `for`, at its due time from the script's
@@ -360,28 +395,36 @@ fn worker_env(
     vars.insert("queue".to_owned(), scenario.workload.queue.clone());
     vars.insert("worker".to_owned(), worker.to_owned());
     for r in routes.iter().filter(|r| r.worker == worker) {
+        let Some(kind) = scenario.services.get(&r.service).map(|s| s.kind) else {
+            continue;
+        };
         vars.insert(format!("{}.addr", r.service), r.listen.clone());
-        vars.insert(
-            format!("{}.url", r.service),
-            format!("redis://{}/0", r.listen),
-        );
+        vars.insert(format!("{}.url", r.service), client_url(kind, &r.listen));
         if let Some(s) = services.get(&r.service) {
             vars.insert(
                 format!("{}.direct_url", r.service),
-                format!("redis://{}/0", s.addr()),
+                client_url(kind, &s.addr()),
             );
         }
     }
     let mut env = BTreeMap::new();
     env.insert("WORKER_ID".to_owned(), worker.to_owned());
     env.insert("QUEUE".to_owned(), scenario.workload.queue.clone());
-    let redis: Vec<_> = scenario
-        .services
-        .iter()
-        .filter(|(_, s)| s.kind == ServiceKind::Redis)
-        .collect();
-    if let [(name, _)] = redis.as_slice() {
-        env.insert("REDIS_URL".to_owned(), vars[&format!("{name}.url")].clone());
+    // The contract's URL variables, when the kind of service is unambiguous.
+    for (kind, var) in [
+        (ServiceKind::Redis, "REDIS_URL"),
+        (ServiceKind::Rabbitmq, "AMQP_URL"),
+    ] {
+        let of_kind: Vec<_> = scenario
+            .services
+            .iter()
+            .filter(|(_, s)| s.kind == kind)
+            .collect();
+        if let [(name, _)] = of_kind.as_slice() {
+            if let Some(url) = vars.get(&format!("{name}.url")) {
+                env.insert(var.to_owned(), url.clone());
+            }
+        }
     }
     if let Some(spec) = scenario.workers.get(worker) {
         for (k, v) in &spec.env {
