@@ -25,6 +25,18 @@ const NEGATIVE_CONTROLS: &[(&str, &str, &[&str])] = &[
         // queue fills up behind it. It still exits cleanly on SIGTERM.
         &["no_loss", "reconnect"],
     ),
+    (
+        "rabbitmq-kill-restart",
+        "--no-reconnect",
+        &["no_loss", "reconnect", "clean_exit"],
+    ),
+    (
+        "rabbitmq-worker-crash",
+        "--auto-ack",
+        // The broker forgot every prefetched message the moment it delivered it: when the
+        // worker dies they are gone, not requeued.
+        &["no_loss"],
+    ),
 ];
 
 fn main() -> ExitCode {
