@@ -10,13 +10,35 @@ use rebound::runner::RunOptions;
 use rebound_suite::{build_fixtures, load, root, run_scenario, scenario_files};
 
 /// (scenario file, broken-mode flag, the checks that must fail, no more and no fewer).
-const NEGATIVE_CONTROLS: &[(&str, &str, &[&str])] = &[(
-    "redis-kill-restart",
-    "--no-reconnect",
-    // The worker exits at the kill: it never reconnects, the messages enqueued after the
-    // restart stay in the input list, and it did not wait for SIGTERM.
-    &["no_loss", "reconnect", "clean_exit"],
-)];
+const NEGATIVE_CONTROLS: &[(&str, &str, &[&str])] = &[
+    (
+        "redis-kill-restart",
+        "--no-reconnect",
+        // The worker exits at the kill: it never reconnects, the messages enqueued after the
+        // restart stay in the input list, and it did not wait for SIGTERM.
+        &["no_loss", "reconnect", "clean_exit"],
+    ),
+    (
+        "redis-kill-restart",
+        "--no-backoff",
+        // Reconnects in a tight loop: every gap is too short and the attempt rate explodes;
+        // it still reconnects at once after the restart and loses nothing.
+        &["backoff", "no_hammering"],
+    ),
+    (
+        "redis-kill-restart",
+        "--no-cap",
+        // The 1 s outage reaches attempt 5, where the cap (400 ms) applies: it waits 800 ms,
+        // still within `reconnect_within` after the restart.
+        &["backoff"],
+    ),
+    (
+        "redis-restart-storm",
+        "--no-reset",
+        // The second outage's first retry waits 400 ms (attempt 4's delay) instead of 50 ms.
+        &["backoff"],
+    ),
+];
 
 fn main() -> ExitCode {
     let args = Arguments::from_args();

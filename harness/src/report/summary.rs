@@ -23,7 +23,7 @@ pub fn summary(r: &Report) -> String {
     );
     for o in &r.outages {
         let after = |what: &str, v: Option<f64>| match (v, o.restored_at_ms) {
-            (Some(v), Some(f)) => format!("{what} after {:.0} ms", v - f),
+            (Some(v), Some(f)) => format!("{what} after {:.0} ms", (v - f).max(0.0)),
             (None, Some(_)) => format!("never {what}"),
             (_, None) => "never restored".to_owned(),
         };
