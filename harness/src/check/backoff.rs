@@ -18,11 +18,12 @@ use crate::timeline::{EventKind, ProxyRoute, Timeline};
 
 /// One connection as the proxy saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Conn {
-    accepted_ns: u64,
-    upstream_connected: bool,
-    closed_ns: Option<u64>,
-    closed_by: Option<CloseSide>,
+pub struct Conn {
+    pub accepted_ns: u64,
+    /// Whether the proxy reached the upstream for it.
+    pub upstream_connected: bool,
+    pub closed_ns: Option<u64>,
+    pub closed_by: Option<CloseSide>,
 }
 
 /// Connections opened together: one attempt.
@@ -102,8 +103,8 @@ pub struct Violation {
     pub message: String,
 }
 
-/// Every connection of each route, in accept order.
-fn conns_by_route(timeline: &Timeline) -> BTreeMap<&str, Vec<Conn>> {
+/// Every connection of each proxy (by proxy name), in accept order.
+pub fn connections(timeline: &Timeline) -> BTreeMap<&str, Vec<Conn>> {
     let mut by: BTreeMap<&str, BTreeMap<u64, Conn>> = BTreeMap::new();
     for e in &timeline.events {
         let EventKind::Connection { proxy, conn, event } = &e.kind else {
@@ -184,7 +185,7 @@ fn rounds(conns: &[Conn], window_ns: u64) -> (Vec<Round>, Vec<Vec<Conn>>) {
 /// Every episode of every route: the attempts between losing and regaining a working
 /// connection. `round_window` groups a pool's connections into one attempt.
 pub fn episodes(timeline: &Timeline, outages: &[Outage], round_window: Dur) -> Vec<Episode> {
-    let conns = conns_by_route(timeline);
+    let conns = connections(timeline);
     let shutdown = timeline
         .events
         .iter()
@@ -408,7 +409,7 @@ pub fn check(
 /// `no_hammering`: no worker exceeds the attempt-round rate bound over any 1 s window.
 fn rate_check(spec: &BackoffSpec, timeline: &Timeline) -> CheckResult {
     let bound = spec.rate_bound();
-    let conns = conns_by_route(timeline);
+    let conns = connections(timeline);
     let mut problems = Vec::new();
     for route in &timeline.routes {
         let Some(cs) = conns.get(route.proxy.as_str()) else {

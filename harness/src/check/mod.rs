@@ -11,7 +11,7 @@ mod loss;
 mod outage;
 mod reconnect;
 
-pub use backoff::{episodes, Attempt, Episode, Round, Violation, ViolationKind};
+pub use backoff::{connections, episodes, Attempt, Conn, Episode, Round, Violation, ViolationKind};
 pub use figures::{
     fault_latencies, percentile, retry_errors, throughput, Distribution, Figures, RateBucket,
 };

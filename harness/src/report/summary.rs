@@ -39,6 +39,27 @@ pub fn summary(r: &Report) -> String {
             o.attempts
         );
     }
+    if let Some(rep) = &r.repetition {
+        let _ = writeln!(
+            s,
+            "  {} of {} runs passed ({:.0} %)",
+            rep.passed,
+            rep.runs,
+            rep.pass_rate * 100.0
+        );
+        for (name, d) in [
+            ("reconnect", &rep.time_to_reconnect_ms),
+            ("resume", &rep.time_to_resume_ms),
+        ] {
+            if let Some(d) = d {
+                let _ = writeln!(
+                    s,
+                    "  time to {name}: p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                    d.p50, d.p95, d.p99, d.max
+                );
+            }
+        }
+    }
     for c in r.checks.iter().filter(|c| !c.passed) {
         let _ = writeln!(
             s,
