@@ -18,6 +18,7 @@ const RATE_PX: u32 = 200;
 const LABEL_PX: u32 = 150;
 
 const UP: RGBColor = RGBColor(0x4c, 0xaf, 0x50);
+const UP_LIGHT: RGBColor = RGBColor(0xc8, 0xe6, 0xc9);
 const DOWN: RGBColor = RGBColor(0xd3, 0x2f, 0x2f);
 const PROXY_DOWN: RGBColor = RGBColor(0xf5, 0x7c, 0x00);
 const WORKING: RGBColor = RGBColor(0x1e, 0x66, 0xc8);
@@ -59,7 +60,7 @@ pub fn svg(report: &Report, timeline: &Timeline) -> Result<String, DrawError> {
             lanes.push(Lane::Schedule(r.worker.clone()));
         }
     }
-    let lanes_px = 70 + LANE_PX * lanes.len() as u32;
+    let lanes_px = 95 + LANE_PX * lanes.len() as u32;
     let height = lanes_px + RATE_PX;
     let mut buf = String::new();
     {
@@ -90,7 +91,7 @@ fn draw_lanes(
         )
         .margin(10)
         .margin_right(20)
-        .x_label_area_size(28)
+        .x_label_area_size(50)
         .y_label_area_size(LABEL_PX)
         .build_cartesian_2d(0f64..end_ms, 0f64..n)
         .map_err(draw_err)?;
@@ -98,11 +99,12 @@ fn draw_lanes(
         .configure_mesh()
         .disable_y_mesh()
         .y_labels(0)
-        .x_desc("ms since the start of the run")
+        .x_label_formatter(&|v| format!("{v:.0}"))
         .light_line_style(RGBColor(0xee, 0xee, 0xee))
         .label_style(("sans-serif", 12))
         .draw()
         .map_err(draw_err)?;
+    legend(area, chart.plotting_area().get_pixel_range().0.start)?;
     // Lane i is drawn from the top.
     let band = |i: usize, lo: f64, hi: f64| (n - i as f64 - 1.0 + lo, n - i as f64 - 1.0 + hi);
     let ms = |ns: u64| ns as f64 / 1e6;
@@ -127,7 +129,7 @@ fn draw_lanes(
                 chart
                     .draw_series(std::iter::once(Rectangle::new(
                         [(0.0, y0), (end_ms, y1)],
-                        UP.mix(0.35).filled(),
+                        UP_LIGHT.filled(),
                     )))
                     .map_err(draw_err)?;
                 for o in outs.iter().filter(|o| &o.target == s) {
@@ -182,14 +184,22 @@ fn draw_lanes(
                 for e in report.backoff.iter().filter(|e| &e.worker == w) {
                     for a in &e.attempts {
                         let from = a.at_ms - a.gap_ms;
+                        // The wait: from the previous failure to the attempt.
+                        let mid = (y0 + y1) / 2.0;
+                        chart
+                            .draw_series(std::iter::once(PathElement::new(
+                                vec![(from, mid), (a.at_ms, mid)],
+                                WINDOW.stroke_width(1),
+                            )))
+                            .map_err(draw_err)?;
                         if let Some((lo, hi)) = a.expected_ms {
                             // A window without jitter is a moment: keep it visible.
-                            let min_w = end_ms / 400.0;
+                            let min_w = end_ms / 250.0;
                             let (l, h) = (from + lo, (from + hi).max(from + lo + min_w));
                             chart
                                 .draw_series(std::iter::once(Rectangle::new(
-                                    [(l, y0), (h, y1)],
-                                    WINDOW.mix(0.45).filled(),
+                                    [(l, y0 - 0.1), (h, y1 + 0.1)],
+                                    WINDOW.mix(0.6).filled(),
                                 )))
                                 .map_err(draw_err)?;
                         }
@@ -209,6 +219,42 @@ fn draw_lanes(
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// A one-line key under the caption: what each colour and mark means.
+fn legend(area: &DrawingArea<SVGBackend<'_>, Shift>, x_start: i32) -> Result<(), DrawError> {
+    let (_, y1) = area.get_pixel_range();
+    let y = y1.end - 14;
+    let font = ("sans-serif", 12).into_font().color(&INK);
+    let mut x = x_start;
+    let swatch = |c: RGBColor| Rectangle::new([(0, -5), (12, 5)], c.filled());
+    for (mark, text) in [
+        (0, "service up"),
+        (1, "process down"),
+        (2, "proxies down"),
+        (3, "working connection"),
+        (4, "failed attempt"),
+        (5, "expected window"),
+        (6, "attempt in window"),
+        (7, "attempt outside"),
+    ] {
+        let at = (x, y);
+        let drawn = match mark {
+            0 => area.draw(&(EmptyElement::at(at) + swatch(UP_LIGHT))),
+            1 => area.draw(&(EmptyElement::at(at) + swatch(DOWN))),
+            2 => area.draw(&(EmptyElement::at(at) + swatch(PROXY_DOWN))),
+            3 => area.draw(&(EmptyElement::at(at) + swatch(WORKING))),
+            4 => area.draw(&(EmptyElement::at(at) + Cross::new((6, 0), 5, DOWN))),
+            5 => area.draw(&(EmptyElement::at(at) + swatch(WINDOW))),
+            6 => area.draw(&(EmptyElement::at(at) + TriangleMarker::new((6, 0), 5, UP.filled()))),
+            _ => area.draw(&(EmptyElement::at(at) + TriangleMarker::new((6, 0), 5, DOWN.filled()))),
+        };
+        drawn.map_err(draw_err)?;
+        area.draw(&Text::new(text, (x + 17, y - 7), font.clone()))
+            .map_err(draw_err)?;
+        x += 30 + (text.len() as i32) * 7;
     }
     Ok(())
 }
@@ -236,6 +282,8 @@ fn draw_rate(
         .configure_mesh()
         .y_desc("processed msgs/s")
         .x_desc("ms since the start of the run")
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| format!("{v:.0}"))
         .light_line_style(RGBColor(0xee, 0xee, 0xee))
         .label_style(("sans-serif", 12))
         .draw()
