@@ -132,4 +132,4 @@ pub(crate) fn ms(ns: u64) -> f64 {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -6,7 +6,7 @@ use crate::proxy::{CloseSide, ConnEventKind};
 use crate::scenario::{parse_str, Scenario};
 use crate::timeline::{EnqueueOutcome, Event, EventKind, ExitStatus, ProxyRoute, Timeline};
 
-const MS: u64 = 1_000_000;
+pub(crate) const MS: u64 = 1_000_000;
 
 fn scenario() -> Scenario {
     parse_str(
@@ -334,7 +334,7 @@ fn outages_pair_breaks_with_restores_per_target() {
 // --- backoff -----------------------------------------------------------------------------------
 
 /// A scenario expecting 50 ms doubling to a 400 ms cap, tolerance 5 ms.
-fn backoff_scenario(extra: &str) -> Scenario {
+pub(crate) fn backoff_scenario(extra: &str) -> Scenario {
     parse_str(
         "t.toml",
         &format!(
@@ -358,14 +358,14 @@ backoff = {{ initial = "50ms", factor = 2.0, max = "400ms", tolerance = "5ms"{ex
 
 /// Builds the connection history of one worker at nanosecond precision: a working connection,
 /// lost at a fault, then attempts separated by given gaps, the last one working again.
-struct Wire {
-    events: Vec<Event>,
+pub(crate) struct Wire {
+    pub(crate) events: Vec<Event>,
     conn: u64,
     now: u64,
 }
 
 impl Wire {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut w = Wire {
             events: vec![],
             conn: 0,
@@ -423,7 +423,7 @@ impl Wire {
     }
     /// A kill at `at_ns`: the working connection closes, the restart comes after the
     /// attempts; `gaps_ns` are the waits before each attempt, the last one works.
-    fn outage(mut self, at_ns: u64, gaps_ns: &[u64]) -> Self {
+    pub(crate) fn outage(mut self, at_ns: u64, gaps_ns: &[u64]) -> Self {
         self.now = at_ns;
         self.events.push(Event {
             at_ns,
@@ -453,7 +453,7 @@ impl Wire {
         }
         self
     }
-    fn build(self) -> Timeline {
+    pub(crate) fn build(self) -> Timeline {
         let mut t = T(self.events).build();
         t.events.push(Event {
             at_ns: t.end_ns() + 1,
@@ -464,7 +464,7 @@ impl Wire {
 }
 
 /// The ideal gaps (ns) of `n` attempts of the 50 ms doubling schedule capped at 400 ms.
-fn ideal(n: usize) -> Vec<u64> {
+pub(crate) fn ideal(n: usize) -> Vec<u64> {
     (0..n).map(|k| (50u64 << k.min(3)) * MS).collect()
 }
 

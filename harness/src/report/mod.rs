@@ -265,3 +265,6 @@ fn scenario_dirs(dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
         .filter(|p| p.join("scenario.toml").is_file())
         .collect())
 }
+
+#[cfg(test)]
+mod tests;
