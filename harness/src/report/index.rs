@@ -125,16 +125,16 @@ code { font-size: 13px; }
 pub fn index_html(title: &str, entries: &[IndexEntry], regressions: &[Regression]) -> String {
     let mut s = String::new();
     let passed = entries.iter().filter(|e| e.report.passed).count();
-    let _ = write!(
+    let _ = writeln!(
         s,
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title><style>{STYLE}</style></head><body>\n<header><h1>{t}</h1><p>rebound: {} scenarios, {passed} passed, {} failed</p></header>\n<main>\n",
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title><style>{STYLE}</style></head><body>\n<header><h1>{t}</h1><p>rebound: {} scenarios, {passed} passed, {} failed</p></header>\n<main>",
         entries.len(),
         entries.len() - passed,
         t = esc(title)
     );
-    let _ = write!(
+    let _ = writeln!(
         s,
-        "<div class=\"badges\"><div class=\"badge\"><b>{}</b>scenarios</div><div class=\"badge\"><b class=\"pass\">{passed}</b>passed</div><div class=\"badge\"><b class=\"{}\">{}</b>failed</div></div>\n",
+        "<div class=\"badges\"><div class=\"badge\"><b>{}</b>scenarios</div><div class=\"badge\"><b class=\"pass\">{passed}</b>passed</div><div class=\"badge\"><b class=\"{}\">{}</b>failed</div></div>",
         entries.len(),
         if passed == entries.len() { "pass" } else { "fail" },
         entries.len() - passed
@@ -147,11 +147,11 @@ pub fn index_html(title: &str, entries: &[IndexEntry], regressions: &[Regression
         for r in regressions {
             let _ = write!(s, "<li>{}</li>", esc(&r.to_string()));
         }
-        let _ = write!(s, "</ul></div>\n");
+        let _ = writeln!(s, "</ul></div>");
     }
-    let _ = write!(
+    let _ = writeln!(
         s,
-        "<table><thead><tr><th>scenario</th><th>result</th><th>failed checks</th><th>runs</th><th>reconnect p95</th><th>resume p95</th><th>lost</th><th>reports</th></tr></thead><tbody>\n"
+        "<table><thead><tr><th>scenario</th><th>result</th><th>failed checks</th><th>runs</th><th>reconnect p95</th><th>resume p95</th><th>lost</th><th>reports</th></tr></thead><tbody>"
     );
     for e in entries {
         let r = &e.report;
@@ -179,12 +179,12 @@ pub fn index_html(title: &str, entries: &[IndexEntry], regressions: &[Regression
             r.ledger.lost
         );
     }
-    let _ = write!(s, "</tbody></table>\n");
+    let _ = writeln!(s, "</tbody></table>");
     for e in entries {
         let d = esc(&e.dir);
-        let _ = write!(
+        let _ = writeln!(
             s,
-            "<section class=\"scenario\" id=\"{d}\"><h2>{} <span class=\"{}\">{}</span></h2><p>{}</p><a href=\"{d}/report.md\"><img src=\"{d}/timeline.svg\" alt=\"timeline of {}\"></a></section>\n",
+            "<section class=\"scenario\" id=\"{d}\"><h2>{} <span class=\"{}\">{}</span></h2><p>{}</p><a href=\"{d}/report.md\"><img src=\"{d}/timeline.svg\" alt=\"timeline of {}\"></a></section>",
             esc(&e.report.scenario),
             if e.report.passed { "pass" } else { "fail" },
             if e.report.passed { "PASS" } else { "FAIL" },
@@ -192,7 +192,7 @@ pub fn index_html(title: &str, entries: &[IndexEntry], regressions: &[Regression
             esc(&e.report.scenario)
         );
     }
-    let _ = write!(s, "</main></body></html>\n");
+    let _ = writeln!(s, "</main></body></html>");
     s
 }
 
