@@ -8,10 +8,12 @@ use crate::timeline::{EnqueueOutcome, Event, EventKind, ExitStatus, ProxyRoute, 
 
 pub(crate) const MS: u64 = 1_000_000;
 
-fn scenario() -> Scenario {
+/// One Redis, one worker `w1`, three messages, and `expect` as given.
+fn scenario_expecting(expect: &str) -> Scenario {
     parse_str(
         "t.toml",
-        r#"name = "t"
+        &format!(
+            r#"name = "t"
 [services.redis]
 kind = "redis"
 [workers.w1]
@@ -20,10 +22,15 @@ fixture = "redis-worker"
 messages = 3
 rate = 10
 [expect]
-reconnect_within = "500ms"
-"#,
+{expect}
+"#
+        ),
     )
     .expect("valid test scenario")
+}
+
+fn scenario() -> Scenario {
+    scenario_expecting(r#"reconnect_within = "500ms""#)
 }
 
 /// A timeline builder: events at millisecond offsets.
@@ -335,25 +342,11 @@ fn outages_pair_breaks_with_restores_per_target() {
 
 /// A scenario expecting 50 ms doubling to a 400 ms cap, tolerance 5 ms.
 pub(crate) fn backoff_scenario(extra: &str) -> Scenario {
-    parse_str(
-        "t.toml",
-        &format!(
-            r#"name = "t"
-[services.redis]
-kind = "redis"
-[workers.w1]
-fixture = "redis-worker"
-[workload]
-messages = 3
-rate = 10
-[expect]
-reconnect_within = "5s"
+    scenario_expecting(&format!(
+        r#"reconnect_within = "5s"
 clean_exit = false
-backoff = {{ initial = "50ms", factor = 2.0, max = "400ms", tolerance = "5ms"{extra} }}
-"#
-        ),
-    )
-    .expect("valid backoff scenario")
+backoff = {{ initial = "50ms", factor = 2.0, max = "400ms", tolerance = "5ms"{extra} }}"#
+    ))
 }
 
 /// Builds the connection history of one worker at nanosecond precision: a working connection,
