@@ -21,3 +21,14 @@ lint:
 # What CI does, from a fresh machine.
 ci:
     bash .ci/run
+
+# Run the scenarios and render reports/index.html to reports/index.png in headless Chromium
+# (Debian: `apt-get install -y chromium`), to look at what people will see.
+index-png *ARGS:
+    just scenarios {{ARGS}} || true
+    chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1300,2200 --screenshot="$PWD/reports/index.png" "file://$PWD/reports/index.html"
+    @echo "reports/index.png"
+
+# Re-render saved reports (checks re-run); flag p95 regressions against an older directory.
+report DIR="reports" *ARGS:
+    cargo run --quiet -p rebound -- report {{DIR}} {{ARGS}}

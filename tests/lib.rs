@@ -72,8 +72,8 @@ pub fn run_scenario(
         .join("target")
         .join("rebound-reports")
         .join(report_dir);
-    let written = report::write(&dir, &scenario.description, &out.timeline, &out.verdict)
-        .map_err(|e| e.to_string())?;
+    let written =
+        report::write(&dir, scenario, &out.timeline, &out.verdict).map_err(|e| e.to_string())?;
     print!("{}", report::summary(&written));
     let alive: Vec<String> = out.pids.iter().filter_map(|p| still_running(*p)).collect();
     if !alive.is_empty() {

@@ -6,6 +6,7 @@
 use std::process::ExitCode;
 
 use libtest_mimic::{Arguments, Failed, Trial};
+use rebound::check::{fault_latencies, retry_errors, Distribution};
 use rebound::runner::RunOptions;
 use rebound_suite::{build_fixtures, load, root, run_scenario, scenario_files};
 
@@ -36,6 +37,26 @@ const NEGATIVE_CONTROLS: &[(&str, &str, &[&str])] = &[
         // The broker forgot every prefetched message the moment it delivered it: when the
         // worker dies they are gone, not requeued.
         &["no_loss"],
+    ),
+    (
+        "redis-kill-restart",
+        "--no-backoff",
+        // Reconnects in a tight loop: every gap is too short and the attempt rate explodes;
+        // it still reconnects at once after the restart and loses nothing.
+        &["backoff", "no_hammering"],
+    ),
+    (
+        "redis-kill-restart",
+        "--no-cap",
+        // The 1 s outage reaches attempt 5, where the cap (400 ms) applies: it waits 800 ms,
+        // still within `reconnect_within` after the restart.
+        &["backoff"],
+    ),
+    (
+        "redis-restart-storm",
+        "--no-reset",
+        // The second outage's first retry waits 400 ms (attempt 4's delay) instead of 50 ms.
+        &["backoff"],
     ),
 ];
 
@@ -94,5 +115,58 @@ fn main() -> ExitCode {
             }
         }));
     }
+    trials.push(Trial::test("timing::fidelity", fidelity));
     libtest_mimic::run(&args, trials).exit_code()
+}
+
+/// The goal for p99 |proxy-measured gap - announced delay|, in ms (reported, not enforced: with a
+/// dozen samples p99 is the maximum, and one scheduler hiccup on a busy CI machine exceeds it).
+const FIDELITY_GOAL_MS: f64 = 2.0;
+/// What the test enforces: far above the goal, far below anything a real bug would cause.
+/// `REBOUND_FIDELITY_P99_MS` overrides it (e.g. to hold a quiet machine to the goal).
+const FIDELITY_BOUND_MS: f64 = 5.0;
+
+/// Timing fidelity: the proxy-measured gap before each attempt against the delay the fixture
+/// announced (`retrying in <ms>ms`), over the scenarios that exercise the backoff. Prints the
+/// error distribution and the fault effect latency, and holds p99 |error| to the goal.
+fn fidelity() -> Result<(), Failed> {
+    let mut errors = Vec::new();
+    let mut latencies = Vec::new();
+    for file in ["redis-kill-restart", "redis-restart-storm"] {
+        let scenario = load(&root().join("scenarios").join(format!("{file}.toml")));
+        let out = run_scenario(
+            &scenario,
+            &RunOptions::default(),
+            &format!("timing--{file}"),
+        )?;
+        errors.extend(retry_errors(&out.verdict.episodes));
+        latencies.extend(fault_latencies(&out.timeline));
+    }
+    let abs = Distribution::of(errors.iter().map(|e| e.abs()))
+        .ok_or_else(|| Failed::from("no announced attempt was measured"))?;
+    let signed = Distribution::of(errors.iter().copied());
+    let late = Distribution::of(latencies);
+    println!("timing fidelity, |gap - announced| ms: {abs:?}");
+    println!("timing fidelity, gap - announced ms: {signed:?}");
+    println!("fault effect latency ms: {late:?}");
+    println!(
+        "goal p99 |error| <= {FIDELITY_GOAL_MS} ms: {}",
+        if abs.p99 <= FIDELITY_GOAL_MS {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
+    let goal = std::env::var("REBOUND_FIDELITY_P99_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(FIDELITY_BOUND_MS);
+    if abs.p99 <= goal {
+        Ok(())
+    } else {
+        Err(Failed::from(format!(
+            "p99 |gap - announced delay| is {:.3} ms over {} attempts, bound {goal} ms (errors: {errors:?})",
+            abs.p99, abs.count
+        )))
+    }
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use rebound::report::IndexEntry;
 use rebound::runner::{run, RunOptions};
 use rebound::scenario::{load_file, Scenario};
 
@@ -35,6 +36,19 @@ enum Command {
         /// Seed for random decisions (overrides the scenario's).
         #[arg(long)]
         seed: Option<u64>,
+        /// Run each scenario N times (overrides the scenario's `repeat`); the report gives
+        /// p50/p95/p99/max of every recovery figure and the pass rate.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        repeat: Option<u32>,
+    },
+    /// Re-judge and re-render every report under DIR from its saved timeline.json and
+    /// scenario.toml: report.json, report.md, timeline.svg, index.html, junit.xml.
+    Report {
+        dir: PathBuf,
+        /// A previous report directory: flag scenarios whose p95 reconnect or resume time rose
+        /// by more than 20 % (exit code 1).
+        #[arg(long)]
+        baseline: Option<PathBuf>,
     },
     /// Check scenario files and print every problem at once.
     Validate {
@@ -82,6 +96,7 @@ fn main() -> ExitCode {
             report_dir,
             worker_args,
             seed,
+            repeat,
         } => {
             let Some(scenarios) = load_all(&paths) else {
                 return ExitCode::FAILURE;
@@ -98,16 +113,57 @@ fn main() -> ExitCode {
                 }
             };
             let mut failed = 0;
+            let mut entries = Vec::new();
             for (_, scenario) in &scenarios {
-                if !runtime.block_on(run_one(scenario, &options, &report_dir)) {
-                    failed += 1;
+                let times = repeat.unwrap_or(scenario.repeat).max(1);
+                match runtime.block_on(run_one(scenario, &options, &report_dir, times)) {
+                    Some(entry) => {
+                        if !entry.report.passed {
+                            failed += 1;
+                        }
+                        entries.push(entry);
+                    }
+                    None => failed += 1,
                 }
             }
-            println!("{} passed, {failed} failed", scenarios.len() - failed);
+            if let Err(e) = rebound::report::write_index(&report_dir, &entries, &[]) {
+                eprintln!("error: {e}");
+            }
+            println!(
+                "{} passed, {failed} failed; {}",
+                scenarios.len() - failed,
+                report_dir.join("index.html").display()
+            );
             if failed == 0 {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
+            }
+        }
+        Command::Report { dir, baseline } => {
+            match rebound::report::rerender(&dir, baseline.as_deref()) {
+                Ok((entries, regressions)) => {
+                    for e in &entries {
+                        print!("{}", rebound::report::summary(&e.report));
+                    }
+                    for r in &regressions {
+                        println!("REGRESSION {r}");
+                    }
+                    println!(
+                        "{} scenarios re-rendered; {}",
+                        entries.len(),
+                        dir.join("index.html").display()
+                    );
+                    if regressions.is_empty() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
             }
         }
     }
@@ -139,33 +195,46 @@ fn serve_proxy(host: std::net::IpAddr, port: u16, seed: Option<u64>) -> ExitCode
     }
 }
 
-async fn run_one(scenario: &Scenario, options: &RunOptions, report_dir: &Path) -> bool {
-    let out = match run(scenario, options).await {
-        Ok(out) => out,
-        Err(e) => {
-            eprintln!("ERROR {}: {e}", scenario.name);
-            return false;
+/// Runs a scenario `times` times and writes its reports; None when a run could not finish.
+async fn run_one(
+    scenario: &Scenario,
+    options: &RunOptions,
+    report_dir: &Path,
+    times: u32,
+) -> Option<IndexEntry> {
+    let mut runs = Vec::new();
+    for k in 1..=times {
+        match run(scenario, options).await {
+            Ok(out) => {
+                if times > 1 {
+                    println!(
+                        "  run {k}/{times}: {}",
+                        if out.verdict.passed { "pass" } else { "FAIL" }
+                    );
+                }
+                runs.push((out.timeline, out.verdict));
+            }
+            Err(e) => {
+                eprintln!("ERROR {}: {e}", scenario.name);
+                return None;
+            }
         }
-    };
-    match rebound::report::write(
-        report_dir,
-        &scenario.description,
-        &out.timeline,
-        &out.verdict,
-    ) {
+    }
+    let out = report_dir.join(&scenario.name);
+    match rebound::report::write_scenario(&out, scenario, &runs) {
         Ok(report) => {
             print!("{}", rebound::report::summary(&report));
-            println!(
-                "  report: {}",
-                report_dir
-                    .join(&scenario.name)
-                    .join("report.json")
-                    .display()
-            );
+            println!("  report: {}", out.join("report.md").display());
+            Some(IndexEntry {
+                dir: scenario.name.clone(),
+                report,
+            })
         }
-        Err(e) => eprintln!("error: {e}"),
+        Err(e) => {
+            eprintln!("error: {e}");
+            None
+        }
     }
-    out.verdict.passed
 }
 
 /// Loads every scenario; prints every problem of every file and returns None if any.

@@ -3,25 +3,31 @@
 //! Nothing here touches a process, a socket or the clock, so every check is tested on
 //! synthetic timelines and a saved run can be judged again.
 
+mod backoff;
 mod exit;
+mod figures;
 mod ledger;
 mod loss;
 mod outage;
 mod reconnect;
 
+pub use backoff::{connections, episodes, Attempt, Conn, Episode, Round, Violation, ViolationKind};
+pub use figures::{
+    fault_latencies, percentile, retry_errors, throughput, Distribution, Figures, RateBucket,
+};
 pub use ledger::{ledger, Duplicate, Ledger, Lost, Whereabouts};
 pub use outage::{outages, recoveries, Outage, Recovery};
 
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, DEFAULT_ROUND_WINDOW};
 use crate::timeline::Timeline;
 
 /// The result of one check.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckResult {
     /// Stable name (`no_loss`, `duplicates`, `unexpected`, `reconnect`, `clean_exit`,
-    /// `no_unexpected_death`): tests and dashboards key on it.
+    /// `no_unexpected_death`, `backoff`, `no_hammering`): tests and dashboards key on it.
     pub name: String,
     pub passed: bool,
     /// What was found, in a sentence or a few lines.
@@ -46,13 +52,18 @@ pub struct OutageRecovery {
 }
 
 /// Everything the checks concluded about a run.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
     pub scenario: String,
     pub passed: bool,
     pub checks: Vec<CheckResult>,
     pub ledger: Ledger,
     pub outages: Vec<OutageRecovery>,
+    /// Every worker's reconnection attempts, per episode, with the expected windows when the
+    /// scenario declares a backoff (the report draws them).
+    pub episodes: Vec<Episode>,
+    /// Each attempt that broke the declared schedule.
+    pub violations: Vec<Violation>,
 }
 
 impl Verdict {
@@ -70,13 +81,24 @@ impl Verdict {
 pub fn judge(scenario: &Scenario, timeline: &Timeline) -> Verdict {
     let ledger = ledger(timeline);
     let outage_list = outages(timeline);
+    let round_window = scenario
+        .expect
+        .backoff
+        .as_ref()
+        .map_or(DEFAULT_ROUND_WINDOW, |b| b.round_window);
+    let mut episodes = episodes(timeline, &outage_list, round_window);
     let outages: Vec<OutageRecovery> = outage_list
         .iter()
-        .flat_map(|o| {
-            recoveries(timeline, o).into_iter().map(|r| OutageRecovery {
-                outage: o.clone(),
-                recovery: r,
-            })
+        .enumerate()
+        .flat_map(|(i, o)| {
+            let eps = &episodes;
+            let episode = move |w: &str| eps.iter().find(|e| e.outage == Some(i) && e.worker == w);
+            recoveries(timeline, o, episode)
+                .into_iter()
+                .map(|r| OutageRecovery {
+                    outage: o.clone(),
+                    recovery: r,
+                })
         })
         .collect();
 
@@ -86,6 +108,12 @@ pub fn judge(scenario: &Scenario, timeline: &Timeline) -> Verdict {
         checks.push(exit::clean_exit(scenario, timeline));
     }
     checks.push(exit::no_unexpected_death(timeline));
+    let mut violations = Vec::new();
+    if let Some(spec) = &scenario.expect.backoff {
+        let (c, v) = backoff::check(spec, &mut episodes, timeline);
+        checks.extend(c);
+        violations = v;
+    }
 
     Verdict {
         scenario: scenario.name.clone(),
@@ -93,6 +121,8 @@ pub fn judge(scenario: &Scenario, timeline: &Timeline) -> Verdict {
         checks,
         ledger,
         outages,
+        episodes,
+        violations,
     }
 }
 
@@ -102,4 +132,4 @@ pub(crate) fn ms(ns: u64) -> f64 {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

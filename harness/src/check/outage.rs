@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::backoff::Episode;
 use crate::proxy::ConnEventKind;
 use crate::scenario::Action;
 use crate::timeline::{EnqueueOutcome, EventKind, Timeline};
@@ -27,9 +28,18 @@ pub struct Recovery {
     pub service: String,
     /// Connections the worker opened from the fault up to its reconnection (or the run's end).
     pub attempts: u64,
-    /// First working upstream connection after the restore.
+    /// Attempt rounds (a pool's simultaneous connections count once) in the same stretch.
+    pub rounds: u64,
+    /// When the worker's working connection was seen to go (its close on the proxy), or its
+    /// first failed attempt; the start of the backoff.
+    pub detected_at_ns: Option<u64>,
+    /// Messages other workers processed from the fault until this worker reconnected: what
+    /// the rest of the fleet did meanwhile.
+    pub processed_by_others: u64,
+    /// First working upstream connection after the fault (normally after the restore; it can
+    /// precede the restore's timestamp by the restore's own latency).
     pub reconnected_at_ns: Option<u64>,
-    /// First message processed after the restore.
+    /// First message processed after the restore (or the reconnection, if earlier).
     pub resumed_at_ns: Option<u64>,
     /// Whether acknowledged messages were waiting for this worker's kind at the restore, so a
     /// resume was possible (otherwise there was nothing to process).
@@ -76,8 +86,13 @@ pub fn outages(timeline: &Timeline) -> Vec<Outage> {
     out
 }
 
-/// How each worker routed to the outage's service recovered from it.
-pub fn recoveries(timeline: &Timeline, outage: &Outage) -> Vec<Recovery> {
+/// How each worker routed to the outage's service recovered from it. `episode` gives the
+/// worker's backoff episode for this outage, if any (see [`super::episodes`]).
+pub fn recoveries<'a>(
+    timeline: &Timeline,
+    outage: &Outage,
+    episode: impl Fn(&str) -> Option<&'a Episode>,
+) -> Vec<Recovery> {
     let end = timeline.end_ns();
     timeline
         .routes
@@ -86,17 +101,23 @@ pub fn recoveries(timeline: &Timeline, outage: &Outage) -> Vec<Recovery> {
         .map(|route| {
             let on_route = |proxy: &str| proxy == route.proxy;
             let restored = outage.restored_at_ns;
-            let reconnected_at_ns = restored.and_then(|r| {
+            // Any upstream connection after the fault reaches the restored service; a worker
+            // retrying fast can get there before the restore's effect is stamped.
+            let reconnected_at_ns = restored.and_then(|_| {
                 timeline.events.iter().find_map(|e| match &e.kind {
                     EventKind::Connection {
                         proxy,
                         event: ConnEventKind::UpstreamConnected { .. },
                         ..
-                    } if e.at_ns >= r && on_route(proxy) => Some(e.at_ns),
+                    } if e.at_ns >= outage.down_at_ns && on_route(proxy) => Some(e.at_ns),
                     _ => None,
                 })
             });
-            let resumed_at_ns = restored.and_then(|r| {
+            let resume_from = match (restored, reconnected_at_ns) {
+                (Some(r), Some(c)) => Some(r.min(c)),
+                (r, _) => r,
+            };
+            let resumed_at_ns = resume_from.and_then(|r| {
                 timeline.events.iter().find_map(|e| match &e.kind {
                     EventKind::Processed { worker, .. }
                         if e.at_ns >= r && *worker == route.worker =>
@@ -115,10 +136,30 @@ pub fn recoveries(timeline: &Timeline, outage: &Outage) -> Vec<Recovery> {
                     matches!(&e.kind, EventKind::Connection { proxy, event: ConnEventKind::Accepted { .. }, .. } if on_route(proxy))
                 })
                 .count() as u64;
+            let ep = episode(&route.worker);
+            let detected_at_ns = ep.map(|e| e.lost_at_ns).or_else(|| {
+                timeline.events.iter().find_map(|e| match &e.kind {
+                    EventKind::Connection {
+                        proxy,
+                        event: ConnEventKind::Closed { .. } | ConnEventKind::UpstreamFailed { .. },
+                        ..
+                    } if e.at_ns >= outage.down_at_ns && on_route(proxy) => Some(e.at_ns),
+                    _ => None,
+                })
+            });
+            let processed_by_others = timeline
+                .events
+                .iter()
+                .filter(|e| e.at_ns >= outage.down_at_ns && e.at_ns <= until)
+                .filter(|e| matches!(&e.kind, EventKind::Processed { worker, .. } if *worker != route.worker))
+                .count() as u64;
             Recovery {
                 worker: route.worker.clone(),
                 service: route.service.clone(),
                 attempts,
+                rounds: ep.map_or(0, |e| e.attempts.len() as u64),
+                detected_at_ns,
+                processed_by_others,
                 reconnected_at_ns,
                 resumed_at_ns,
                 work_pending: restored.is_some_and(|r| work_pending_at(timeline, r)),

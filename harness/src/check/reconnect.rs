@@ -32,16 +32,22 @@ pub fn check(expect: &Expect, timeline: &Timeline, outages: &[OutageRecovery]) -
             ms(o.down_at_ns),
             ms(restored)
         );
-        let reconnect_ok = r.reconnected_at_ns.is_some_and(|t| t - restored <= limit);
-        let resume_ok = !r.work_pending || r.resumed_at_ns.is_some_and(|t| t - restored <= limit);
+        let reconnect_ok = r
+            .reconnected_at_ns
+            .is_some_and(|t| t.saturating_sub(restored) <= limit);
+        let resume_ok = !r.work_pending
+            || r.resumed_at_ns
+                .is_some_and(|t| t.saturating_sub(restored) <= limit);
         if reconnect_ok && resume_ok {
             let resumed = match r.resumed_at_ns {
-                Some(t) => format!(", resumed after {:.1} ms", ms(t - restored)),
+                Some(t) => format!(", resumed after {:.1} ms", ms(t.saturating_sub(restored))),
                 None => ", nothing left to process".to_owned(),
             };
             lines.push(format!(
                 "{head}: reconnected after {:.1} ms ({} attempts){resumed}",
-                ms(r.reconnected_at_ns.unwrap_or(restored) - restored),
+                ms(r.reconnected_at_ns
+                    .unwrap_or(restored)
+                    .saturating_sub(restored)),
                 r.attempts
             ));
             continue;
@@ -50,15 +56,19 @@ pub fn check(expect: &Expect, timeline: &Timeline, outages: &[OutageRecovery]) -
         let mut why = Vec::new();
         match r.reconnected_at_ns {
             None => why.push(format!("never reconnected ({} attempts)", r.attempts)),
-            Some(t) if !reconnect_ok => {
-                why.push(format!("reconnected only after {:.1} ms", ms(t - restored)))
-            }
+            Some(t) if !reconnect_ok => why.push(format!(
+                "reconnected only after {:.1} ms",
+                ms(t.saturating_sub(restored))
+            )),
             _ => {}
         }
         if !resume_ok {
             match r.resumed_at_ns {
                 None => why.push("never processed another message".to_owned()),
-                Some(t) => why.push(format!("resumed only after {:.1} ms", ms(t - restored))),
+                Some(t) => why.push(format!(
+                    "resumed only after {:.1} ms",
+                    ms(t.saturating_sub(restored))
+                )),
             }
         }
         if let Some(exit) = early_exit(timeline, &r.worker) {

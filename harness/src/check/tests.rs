@@ -2,16 +2,18 @@
 //! exists for.
 
 use super::*;
-use crate::proxy::ConnEventKind;
+use crate::proxy::{CloseSide, ConnEventKind};
 use crate::scenario::{parse_str, Scenario};
 use crate::timeline::{EnqueueOutcome, Event, EventKind, ExitStatus, ProxyRoute, Timeline};
 
-const MS: u64 = 1_000_000;
+pub(crate) const MS: u64 = 1_000_000;
 
-fn scenario() -> Scenario {
+/// One Redis, one worker `w1`, three messages, and `expect` as given.
+fn scenario_expecting(expect: &str) -> Scenario {
     parse_str(
         "t.toml",
-        r#"name = "t"
+        &format!(
+            r#"name = "t"
 [services.redis]
 kind = "redis"
 [workers.w1]
@@ -20,10 +22,15 @@ fixture = "redis-worker"
 messages = 3
 rate = 10
 [expect]
-reconnect_within = "500ms"
-"#,
+{expect}
+"#
+        ),
     )
     .expect("valid test scenario")
+}
+
+fn scenario() -> Scenario {
+    scenario_expecting(r#"reconnect_within = "500ms""#)
 }
 
 /// A timeline builder: events at millisecond offsets.
@@ -332,4 +339,298 @@ fn outages_pair_breaks_with_restores_per_target() {
             ("terminate", 500, None)
         ]
     );
+}
+
+// --- backoff -----------------------------------------------------------------------------------
+
+/// A scenario expecting 50 ms doubling to a 400 ms cap, tolerance 5 ms.
+pub(crate) fn backoff_scenario(extra: &str) -> Scenario {
+    scenario_expecting(&format!(
+        r#"reconnect_within = "5s"
+clean_exit = false
+backoff = {{ initial = "50ms", factor = 2.0, max = "400ms", tolerance = "5ms"{extra} }}"#
+    ))
+}
+
+/// Builds the connection history of one worker at nanosecond precision: a working connection,
+/// lost at a fault, then attempts separated by given gaps, the last one working again.
+pub(crate) struct Wire {
+    pub(crate) events: Vec<Event>,
+    conn: u64,
+    now: u64,
+}
+
+impl Wire {
+    pub(crate) fn new() -> Self {
+        let mut w = Wire {
+            events: vec![],
+            conn: 0,
+            now: 0,
+        };
+        w.open(true);
+        w
+    }
+    fn push(&mut self, at_ns: u64, event: ConnEventKind) {
+        self.events.push(Event {
+            at_ns,
+            kind: EventKind::Connection {
+                proxy: "w1.redis".into(),
+                conn: self.conn,
+                event,
+            },
+        });
+    }
+    /// One connection at `now`: working, or refused (closed by the proxy 0.2 ms later).
+    fn open(&mut self, works: bool) {
+        self.conn += 1;
+        let t = self.now;
+        self.push(
+            t,
+            ConnEventKind::Accepted {
+                client: "127.0.0.1:1".parse().expect("addr"),
+            },
+        );
+        if works {
+            self.push(
+                t + 100_000,
+                ConnEventKind::UpstreamConnected {
+                    upstream: "u".into(),
+                },
+            );
+        } else {
+            self.push(
+                t + 100_000,
+                ConnEventKind::UpstreamFailed {
+                    upstream: "u".into(),
+                    error: "refused".into(),
+                },
+            );
+            self.now = t + 200_000;
+            self.push(self.now, Self::closed(CloseSide::Proxy));
+        }
+    }
+    fn closed(by: CloseSide) -> ConnEventKind {
+        ConnEventKind::Closed {
+            by,
+            reason: "eof".into(),
+            bytes_up: 0,
+            bytes_down: 0,
+        }
+    }
+    /// A kill at `at_ns`: the working connection closes, the restart comes after the
+    /// attempts; `gaps_ns` are the waits before each attempt, the last one works.
+    pub(crate) fn outage(mut self, at_ns: u64, gaps_ns: &[u64]) -> Self {
+        self.now = at_ns;
+        self.events.push(Event {
+            at_ns,
+            kind: EventKind::FaultApplied {
+                step: 0,
+                action: "kill".into(),
+                target: "redis".into(),
+                scheduled_ns: at_ns,
+            },
+        });
+        self.push(at_ns, Self::closed(CloseSide::Upstream));
+        for (i, g) in gaps_ns.iter().enumerate() {
+            self.now += g;
+            let last = i + 1 == gaps_ns.len();
+            if last {
+                self.events.push(Event {
+                    at_ns: self.now - 1,
+                    kind: EventKind::FaultApplied {
+                        step: 1,
+                        action: "restart".into(),
+                        target: "redis".into(),
+                        scheduled_ns: self.now - 1,
+                    },
+                });
+            }
+            self.open(last);
+        }
+        self
+    }
+    pub(crate) fn build(self) -> Timeline {
+        let mut t = T(self.events).build();
+        t.events.push(Event {
+            at_ns: t.end_ns() + 1,
+            kind: EventKind::ShutdownStarted,
+        });
+        t
+    }
+}
+
+/// The ideal gaps (ns) of `n` attempts of the 50 ms doubling schedule capped at 400 ms.
+pub(crate) fn ideal(n: usize) -> Vec<u64> {
+    (0..n).map(|k| (50u64 << k.min(3)) * MS).collect()
+}
+
+#[test]
+fn a_schedule_followed_exactly_passes_and_is_recorded() {
+    let t = Wire::new().outage(1000 * MS, &ideal(6)).build();
+    let v = judge(&backoff_scenario(""), &t);
+    assert!(
+        check(&v, "backoff").passed,
+        "{}",
+        check(&v, "backoff").detail
+    );
+    assert!(check(&v, "no_hammering").passed);
+    let ep = &v.episodes[0];
+    assert_eq!(ep.label, "redis kill at 1000 ms");
+    assert_eq!(ep.attempts.len(), 6);
+    assert_eq!(ep.attempts[4].expected.map(|w| w.capped), Some(true));
+    let r = &v.outages[0].recovery;
+    assert_eq!((r.rounds, r.detected_at_ns), (6, Some(1000 * MS)));
+}
+
+#[test]
+fn an_uncapped_delay_is_named_with_the_cap() {
+    let mut gaps = ideal(6);
+    gaps[4] = 800 * MS;
+    let v = judge(
+        &backoff_scenario(""),
+        &Wire::new().outage(1000 * MS, &gaps).build(),
+    );
+    let c = check(&v, "backoff");
+    assert!(!c.passed);
+    assert_eq!(v.violations.len(), 1, "{:?}", v.violations);
+    assert_eq!(v.violations[0].kind, ViolationKind::AboveCap);
+    assert!(
+        c.detail.contains(
+            "w1: redis kill at 1000 ms: attempt 5 came 800.0 ms after the previous failure, expected 395.0..405.0 ms (above the cap 400ms)"
+        ),
+        "{}",
+        c.detail
+    );
+}
+
+#[test]
+fn a_delay_that_is_not_reset_after_a_reconnection_is_named() {
+    // Outage 1 needs three attempts; outage 2 starts where outage 1 left off.
+    let t = Wire::new()
+        .outage(1000 * MS, &ideal(3))
+        .outage(2000 * MS, &[400 * MS, 400 * MS])
+        .build();
+    let v = judge(&backoff_scenario(""), &t);
+    let first = &v.violations[0];
+    assert_eq!(
+        (first.kind, first.attempt, first.outage.as_str()),
+        (ViolationKind::NoReset, 1, "redis kill at 2000 ms")
+    );
+    assert!(
+        first.message.contains("not reset") && first.message.contains("fits attempt 4"),
+        "{}",
+        first.message
+    );
+}
+
+#[test]
+fn hammering_fails_both_schedule_and_rate() {
+    // Every 1 ms: the 5 ms round window makes rounds of several, still far above the bound.
+    let gaps = vec![MS; 1000];
+    let v = judge(
+        &backoff_scenario(""),
+        &Wire::new().outage(1000 * MS, &gaps).build(),
+    );
+    assert_eq!(v.failed_checks(), vec!["backoff", "no_hammering"]);
+    assert!(
+        check(&v, "no_hammering")
+            .detail
+            .contains("connection attempts to redis within 1 s from 1001 ms (bound 40/s)"),
+        "{}",
+        check(&v, "no_hammering").detail
+    );
+    assert!(check(&v, "backoff").detail.contains("... and"));
+}
+
+#[test]
+fn attempts_after_the_declared_maximum_are_named() {
+    let v = judge(
+        &backoff_scenario(", max_attempts = 3"),
+        &Wire::new().outage(1000 * MS, &ideal(5)).build(),
+    );
+    assert_eq!(v.violations.len(), 1);
+    assert_eq!(
+        (v.violations[0].kind, v.violations[0].attempt),
+        (ViolationKind::NoGiveUp, 4)
+    );
+}
+
+#[test]
+fn pool_connections_opened_together_are_one_round() {
+    let mut w = Wire::new();
+    w = w.outage(1000 * MS, &ideal(2));
+    // A second connection 1 ms after each attempt's first one.
+    let extra: Vec<Event> = w
+        .events
+        .iter()
+        .filter(|e| {
+            e.at_ns > 1000 * MS
+                && matches!(
+                    e.kind,
+                    EventKind::Connection {
+                        event: ConnEventKind::Accepted { .. },
+                        ..
+                    }
+                )
+        })
+        .map(|e| Event {
+            at_ns: e.at_ns + MS,
+            kind: EventKind::Connection {
+                proxy: "w1.redis".into(),
+                conn: 1000 + e.at_ns,
+                event: ConnEventKind::Accepted {
+                    client: "127.0.0.1:1".parse().expect("addr"),
+                },
+            },
+        })
+        .collect();
+    w.events.extend(extra);
+    let v = judge(&backoff_scenario(""), &w.build());
+    assert_eq!(v.episodes[0].attempts.len(), 2);
+    assert_eq!(v.episodes[0].attempts[0].round.connections, 2);
+}
+
+#[test]
+fn without_a_declared_backoff_there_is_no_backoff_check() {
+    let v = judge(
+        &scenario(),
+        &Wire::new().outage(1000 * MS, &[10 * MS; 50]).build(),
+    );
+    assert!(!v.checks.iter().any(|c| c.name == "backoff"));
+    assert_eq!(v.episodes[0].attempts.len(), 50);
+}
+
+proptest::proptest! {
+    /// Any schedule whose gaps stay inside their windows passes; pushing one gap outside its
+    /// window (above, or below where possible) fails with that attempt's index.
+    #[test]
+    fn schedules_inside_tolerance_pass_and_outside_fail_at_the_right_attempt(
+        jitter in proptest::sample::select(vec!["\"none\"", "\"full\"", "\"equal\"", "0.2"]),
+        samples in proptest::collection::vec(0.0f64..=1.0, 1..9),
+        broken in 0usize..9,
+        above in proptest::bool::ANY,
+        by_ms in 6u64..200,
+    ) {
+        let s = backoff_scenario(&format!(", jitter = {jitter}"));
+        let spec = s.expect.backoff.clone().expect("backoff");
+        let gaps: Vec<u64> = samples.iter().enumerate().map(|(i, u)| {
+            let w = spec.window(i as u32 + 1);
+            // Gaps shorter than the 5 ms round window would merge attempts into one round.
+            (w.lo_ns + ((w.hi_ns - w.lo_ns) as f64 * u) as u64).max(6 * MS)
+        }).collect();
+        let good = judge(&s, &Wire::new().outage(1000 * MS, &gaps).build());
+        proptest::prop_assert!(check(&good, "backoff").passed, "{}", check(&good, "backoff").detail);
+
+        let i = broken % gaps.len();
+        let w = spec.window(i as u32 + 1);
+        let mut bad = gaps.clone();
+        bad[i] = if above || w.lo_ns < (by_ms + 6) * MS {
+            w.hi_ns + by_ms * MS
+        } else {
+            w.lo_ns - by_ms * MS
+        };
+        let v = judge(&s, &Wire::new().outage(1000 * MS, &bad).build());
+        proptest::prop_assert!(!check(&v, "backoff").passed);
+        proptest::prop_assert_eq!(v.violations[0].attempt, i as u32 + 1);
+    }
 }

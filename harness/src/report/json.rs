@@ -2,11 +2,15 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{CheckResult, Duplicate, Lost, Verdict};
+use crate::check::{
+    fault_latencies, retry_errors, throughput, CheckResult, Distribution, Duplicate, Figures, Lost,
+    RateBucket, Verdict, Violation,
+};
 use crate::timeline::{EventKind, Timeline};
 
-/// Version of the report format; bumped on incompatible changes.
-pub const REPORT_VERSION: u32 = 1;
+/// Version of the report format (docs/report.md). 2 added recovery figures, backoff attempts,
+/// violations, throughput, timing fidelity and repetition; every version-1 field is kept.
+pub const REPORT_VERSION: u32 = 2;
 
 /// The whole report (see docs/report.md for every field).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -29,6 +33,109 @@ pub struct Report {
     pub steps: Vec<StepEntry>,
     /// Notes from the runner (waits that timed out, things it could not do).
     pub notes: Vec<String>,
+    /// Every worker's reconnection attempts per outage, with the expected windows.
+    pub backoff: Vec<EpisodeEntry>,
+    /// Attempts that broke the declared schedule.
+    pub violations: Vec<Violation>,
+    /// Processed messages per second over the run.
+    pub throughput: Throughput,
+    /// How faithfully the run was measured and played.
+    pub timing: Timing,
+    /// Present when the scenario ran more than once: distributions over every run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repetition: Option<Repetition>,
+}
+
+/// One worker's attempts between losing and regaining a working connection.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpisodeEntry {
+    pub worker: String,
+    pub service: String,
+    /// "redis kill at 1056 ms" (or "disconnect at ..." when no step caused it).
+    pub outage: String,
+    pub lost_at_ms: f64,
+    pub reconnected_at_ms: Option<f64>,
+    pub attempts: Vec<AttemptEntry>,
+}
+
+/// One attempt round.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttemptEntry {
+    /// 1-based attempt number in the outage.
+    pub index: u32,
+    pub at_ms: f64,
+    /// From the end of the previous attempt (or the loss) to this one.
+    pub gap_ms: f64,
+    /// The schedule's window for the gap, without tolerance (absent without `expect.backoff`).
+    pub expected_ms: Option<(f64, f64)>,
+    /// The delay the worker announced, if it printed one.
+    pub announced_ms: Option<f64>,
+    /// Connections opened in this round.
+    pub connections: u32,
+    pub succeeded: bool,
+    /// Whether the gap was inside the window plus tolerance (absent without `expect.backoff`).
+    pub within: Option<bool>,
+}
+
+/// Processed messages per second, in fixed buckets.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Throughput {
+    pub bucket_ms: f64,
+    pub buckets: Vec<RateBucket>,
+}
+
+/// Measurement fidelity: proxy-measured gaps against the worker's announced delays, and how
+/// late each step took effect.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Timing {
+    /// |measured gap - announced delay| in ms.
+    pub retry_error_ms: Option<Distribution>,
+    /// Measured gap - announced delay in ms, signed, for every announced attempt.
+    pub retry_errors_ms: Vec<f64>,
+    /// Step effect latency (applied - scheduled) in ms.
+    pub fault_latency_ms: Option<Distribution>,
+}
+
+/// Distributions of the recovery figures over repeated runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Repetition {
+    pub runs: u32,
+    pub passed: u32,
+    /// `passed / runs`.
+    pub pass_rate: f64,
+    pub time_to_detect_ms: Option<Distribution>,
+    pub attempts: Option<Distribution>,
+    pub time_to_reconnect_ms: Option<Distribution>,
+    pub time_to_resume_ms: Option<Distribution>,
+    pub processed_by_others: Option<Distribution>,
+    /// Directories of the individual runs, relative to the scenario's report directory.
+    pub run_dirs: Vec<String>,
+}
+
+impl Repetition {
+    /// The distributions over `reports` (one per run), with their directories.
+    pub fn over(reports: &[Report], run_dirs: Vec<String>) -> Self {
+        let all: Vec<&OutageEntry> = reports.iter().flat_map(|r| &r.outages).collect();
+        let dist =
+            |f: fn(&OutageEntry) -> Option<f64>| Distribution::of(all.iter().filter_map(|o| f(o)));
+        let runs = reports.len() as u32;
+        let passed = reports.iter().filter(|r| r.passed).count() as u32;
+        Repetition {
+            runs,
+            passed,
+            pass_rate: if runs == 0 {
+                0.0
+            } else {
+                f64::from(passed) / f64::from(runs)
+            },
+            time_to_detect_ms: dist(|o| o.time_to_detect_ms),
+            attempts: dist(|o| Some(o.rounds as f64)),
+            time_to_reconnect_ms: dist(|o| o.time_to_reconnect_ms),
+            time_to_resume_ms: dist(|o| o.time_to_resume_ms),
+            processed_by_others: dist(|o| Some(o.processed_by_others as f64)),
+            run_dirs,
+        }
+    }
 }
 
 /// Message counts.
@@ -55,6 +162,16 @@ pub struct OutageEntry {
     pub resumed_at_ms: Option<f64>,
     /// Connections the worker opened from the fault until it reconnected.
     pub attempts: u64,
+    /// Attempt rounds (a pool's simultaneous connections count once).
+    pub rounds: u64,
+    /// Fault to the first sign on the wire (working connection closed or attempt failed).
+    pub time_to_detect_ms: Option<f64>,
+    /// Restore to the first working upstream connection.
+    pub time_to_reconnect_ms: Option<f64>,
+    /// Restore to the first processed message.
+    pub time_to_resume_ms: Option<f64>,
+    /// Messages other workers processed from the fault until this worker reconnected.
+    pub processed_by_others: u64,
 }
 
 /// When a step was due and when it took effect.
@@ -68,6 +185,12 @@ pub struct StepEntry {
     pub error: Option<String>,
 }
 
+/// Throughput bucket: 100 ms, or longer so a long run has at most about 200 buckets.
+fn throughput_bucket_ns(end_ns: u64) -> u64 {
+    const STEP: u64 = 100_000_000;
+    (end_ns / 200).div_ceil(STEP).max(1) * STEP
+}
+
 fn ms(ns: u64) -> f64 {
     (ns as f64 / 1e3).round() / 1e3
 }
@@ -76,6 +199,7 @@ impl Report {
     /// The report of a judged run.
     pub fn new(description: &str, timeline: &Timeline, verdict: &Verdict) -> Self {
         let l = &verdict.ledger;
+        let bucket = throughput_bucket_ns(timeline.end_ns());
         let mut steps = Vec::new();
         let mut notes = Vec::new();
         for e in &timeline.events {
@@ -132,7 +256,8 @@ impl Report {
             outages: verdict
                 .outages
                 .iter()
-                .map(|o| OutageEntry {
+                .map(|o| (o, Figures::of(o)))
+                .map(|(o, f)| OutageEntry {
                     target: o.outage.target.clone(),
                     fault: o.outage.fault.clone(),
                     worker: o.recovery.worker.clone(),
@@ -141,10 +266,57 @@ impl Report {
                     reconnected_at_ms: o.recovery.reconnected_at_ns.map(ms),
                     resumed_at_ms: o.recovery.resumed_at_ns.map(ms),
                     attempts: o.recovery.attempts,
+                    rounds: f.attempts,
+                    time_to_detect_ms: f.time_to_detect_ms,
+                    time_to_reconnect_ms: f.time_to_reconnect_ms,
+                    time_to_resume_ms: f.time_to_resume_ms,
+                    processed_by_others: f.processed_by_others,
                 })
                 .collect(),
             steps,
             notes,
+            backoff: verdict
+                .episodes
+                .iter()
+                .map(|e| EpisodeEntry {
+                    worker: e.worker.clone(),
+                    service: e.service.clone(),
+                    outage: e.label.clone(),
+                    lost_at_ms: ms(e.lost_at_ns),
+                    reconnected_at_ms: e.reconnected_at_ns.map(ms),
+                    attempts: e
+                        .attempts
+                        .iter()
+                        .map(|a| AttemptEntry {
+                            index: a.index,
+                            at_ms: ms(a.round.start_ns),
+                            gap_ms: ms(a.gap_ns),
+                            expected_ms: a.expected.map(|w| (ms(w.lo_ns), ms(w.hi_ns))),
+                            announced_ms: a.announced_ms,
+                            connections: a.round.connections,
+                            succeeded: a.round.succeeded,
+                            within: a.within,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            violations: verdict.violations.clone(),
+            throughput: Throughput {
+                bucket_ms: ms(bucket),
+                buckets: throughput(timeline, bucket),
+            },
+            timing: {
+                let errors: Vec<f64> = retry_errors(&verdict.episodes)
+                    .into_iter()
+                    .map(|e| (e * 1000.0).round() / 1000.0)
+                    .collect();
+                Timing {
+                    retry_error_ms: Distribution::of(errors.iter().map(|e| e.abs())),
+                    retry_errors_ms: errors,
+                    fault_latency_ms: Distribution::of(fault_latencies(timeline)),
+                }
+            },
+            repetition: None,
         }
     }
 }

@@ -23,7 +23,7 @@ pub fn summary(r: &Report) -> String {
     );
     for o in &r.outages {
         let after = |what: &str, v: Option<f64>| match (v, o.restored_at_ms) {
-            (Some(v), Some(f)) => format!("{what} after {:.0} ms", v - f),
+            (Some(v), Some(f)) => format!("{what} after {:.0} ms", (v - f).max(0.0)),
             (None, Some(_)) => format!("never {what}"),
             (_, None) => "never restored".to_owned(),
         };
@@ -38,6 +38,27 @@ pub fn summary(r: &Report) -> String {
             after("resumed", o.resumed_at_ms),
             o.attempts
         );
+    }
+    if let Some(rep) = &r.repetition {
+        let _ = writeln!(
+            s,
+            "  {} of {} runs passed ({:.0} %)",
+            rep.passed,
+            rep.runs,
+            rep.pass_rate * 100.0
+        );
+        for (name, d) in [
+            ("reconnect", &rep.time_to_reconnect_ms),
+            ("resume", &rep.time_to_resume_ms),
+        ] {
+            if let Some(d) = d {
+                let _ = writeln!(
+                    s,
+                    "  time to {name}: p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                    d.p50, d.p95, d.p99, d.max
+                );
+            }
+        }
     }
     for c in r.checks.iter().filter(|c| !c.passed) {
         let _ = writeln!(

@@ -1,5 +1,6 @@
 //! Scenario files: the model, parsing with exact `file:line:col` errors, and validation.
 
+mod backoff;
 mod duration;
 mod error;
 mod load;
@@ -7,6 +8,7 @@ mod model;
 mod schedule;
 mod validate;
 
+pub use backoff::{BackoffSpec, Jitter, Window, DEFAULT_ROUND_WINDOW};
 pub use duration::{parse_duration, Dur, DurationError};
 pub use error::{did_you_mean, line_col, Location, ScenarioError, ScenarioErrors};
 pub use load::{load_file, parse_str};

@@ -4,6 +4,7 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+use super::backoff::BackoffSpec;
 use super::duration::Dur;
 
 /// A whole scenario file.
@@ -33,6 +34,13 @@ pub struct Scenario {
     /// How long the runner waits for things before it gives up.
     #[serde(default)]
     pub limits: Limits,
+    /// How many times to run the scenario (recovery figures get percentiles and a pass rate).
+    #[serde(default = "one")]
+    pub repeat: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// Which broker a service is.
@@ -277,6 +285,9 @@ pub struct Expect {
     /// Every worker must exit with code 0 after SIGTERM at the end, and never exit before.
     #[serde(default = "yes")]
     pub clean_exit: bool,
+    /// The reconnect schedule every worker must follow (checks `backoff` and `no_hammering`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<BackoffSpec>,
 }
 
 impl Default for Expect {
@@ -286,6 +297,7 @@ impl Default for Expect {
             duplicates: Duplicates::default(),
             reconnect_within: default_reconnect_within(),
             clean_exit: true,
+            backoff: None,
         }
     }
 }

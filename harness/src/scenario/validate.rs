@@ -111,6 +111,13 @@ pub fn validate(s: &Scenario, path: &str, text: &str) -> Vec<ScenarioError> {
         )));
     }
 
+    if let Some(b) = &s.expect.backoff {
+        errors.extend(b.problems().into_iter().map(&whole));
+    }
+    if s.repeat == 0 {
+        errors.push(whole("`repeat` must be at least 1".to_owned()));
+    }
+
     // Steps: timing, targets, and whether each action makes sense in the state it finds.
     let mut running: Vec<(String, bool, bool)> = s
         .services

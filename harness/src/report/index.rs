@@ -1,0 +1,244 @@
+//! Over all scenarios of a run: `index.html` (for people), `junit.xml` (for CI dashboards),
+//! and the comparison with a baseline run.
+
+use std::fmt::Write;
+
+use serde::{Deserialize, Serialize};
+
+use super::json::Report;
+use crate::check::Distribution;
+
+/// One scenario's report and its directory (relative to the index).
+#[derive(Clone, Debug, PartialEq)]
+pub struct IndexEntry {
+    pub dir: String,
+    pub report: Report,
+}
+
+/// A figure that got worse than the baseline by more than the threshold.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Regression {
+    pub scenario: String,
+    /// `time_to_reconnect_ms` or `time_to_resume_ms`.
+    pub figure: String,
+    pub baseline_p95_ms: f64,
+    pub current_p95_ms: f64,
+}
+
+impl std::fmt::Display for Regression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: p95 {} went from {:.1} ms to {:.1} ms (+{:.0} %)",
+            self.scenario,
+            self.figure,
+            self.baseline_p95_ms,
+            self.current_p95_ms,
+            (self.current_p95_ms / self.baseline_p95_ms - 1.0) * 100.0
+        )
+    }
+}
+
+/// How much worse a p95 may get before it is a regression.
+pub const REGRESSION_THRESHOLD: f64 = 0.20;
+
+/// The p95 of a recovery figure over a report's runs (its repetition, else its outages).
+pub fn p95(r: &Report, figure: &str) -> Option<f64> {
+    if let Some(rep) = &r.repetition {
+        return match figure {
+            "time_to_reconnect_ms" => rep.time_to_reconnect_ms.as_ref(),
+            "time_to_resume_ms" => rep.time_to_resume_ms.as_ref(),
+            _ => None,
+        }
+        .map(|d| d.p95);
+    }
+    Distribution::of(r.outages.iter().filter_map(|o| match figure {
+        "time_to_reconnect_ms" => o.time_to_reconnect_ms,
+        "time_to_resume_ms" => o.time_to_resume_ms,
+        _ => None,
+    }))
+    .map(|d| d.p95)
+}
+
+/// Figures whose p95 rose by more than [`REGRESSION_THRESHOLD`] against the baseline (same
+/// scenario name). Tiny baselines (under 1 ms) are compared as 1 ms, so noise is not flagged.
+pub fn regressions(current: &[IndexEntry], baseline: &[IndexEntry]) -> Vec<Regression> {
+    let mut out = Vec::new();
+    for c in current {
+        let Some(b) = baseline
+            .iter()
+            .find(|b| b.report.scenario == c.report.scenario)
+        else {
+            continue;
+        };
+        for figure in ["time_to_reconnect_ms", "time_to_resume_ms"] {
+            if let (Some(old), Some(new)) = (p95(&b.report, figure), p95(&c.report, figure)) {
+                if new > old.max(1.0) * (1.0 + REGRESSION_THRESHOLD) {
+                    out.push(Regression {
+                        scenario: c.report.scenario.clone(),
+                        figure: figure.to_owned(),
+                        baseline_p95_ms: old,
+                        current_p95_ms: new,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+const STYLE: &str = r#"
+:root { --ink: #212121; --muted: #666; --line: #e0e0e0; --pass: #2e7d32; --fail: #c62828; --bg: #fafafa; }
+* { box-sizing: border-box; }
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink); background: var(--bg); margin: 0; }
+header { background: #263238; color: #fff; padding: 20px 32px; }
+header h1 { margin: 0; font-size: 22px; font-weight: 600; }
+header p { margin: 4px 0 0; color: #cfd8dc; }
+main { padding: 24px 32px; max-width: 1320px; }
+.badges { display: flex; gap: 12px; margin-bottom: 20px; }
+.badge { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 10px 16px; }
+.badge b { font-size: 22px; display: block; }
+table { border-collapse: collapse; width: 100%; background: #fff; border: 1px solid var(--line); border-radius: 8px; overflow: hidden; }
+th, td { text-align: left; padding: 8px 12px; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { background: #f5f5f5; font-weight: 600; font-size: 13px; color: var(--muted); text-transform: uppercase; letter-spacing: .03em; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.pass { color: var(--pass); font-weight: 600; }
+.fail { color: var(--fail); font-weight: 600; }
+.regress { background: #fff3e0; border: 1px solid #ffb74d; border-radius: 8px; padding: 10px 16px; margin-bottom: 20px; }
+a { color: #1565c0; text-decoration: none; } a:hover { text-decoration: underline; }
+section.scenario { margin-top: 28px; background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 16px 20px; }
+section.scenario h2 { margin: 0 0 4px; font-size: 18px; }
+section.scenario p { margin: 0 0 12px; color: var(--muted); }
+section.scenario img { width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; }
+code { font-size: 13px; }
+"#;
+
+/// `index.html`: a summary table (verdict, failed checks, recovery p95s, pass rate), links to
+/// every report, and every scenario's timeline picture.
+pub fn index_html(title: &str, entries: &[IndexEntry], regressions: &[Regression]) -> String {
+    let mut s = String::new();
+    let passed = entries.iter().filter(|e| e.report.passed).count();
+    let _ = writeln!(
+        s,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title><style>{STYLE}</style></head><body>\n<header><h1>{t}</h1><p>rebound: {} scenarios, {passed} passed, {} failed</p></header>\n<main>",
+        entries.len(),
+        entries.len() - passed,
+        t = esc(title)
+    );
+    let _ = writeln!(
+        s,
+        "<div class=\"badges\"><div class=\"badge\"><b>{}</b>scenarios</div><div class=\"badge\"><b class=\"pass\">{passed}</b>passed</div><div class=\"badge\"><b class=\"{}\">{}</b>failed</div></div>",
+        entries.len(),
+        if passed == entries.len() { "pass" } else { "fail" },
+        entries.len() - passed
+    );
+    if !regressions.is_empty() {
+        let _ = write!(
+            s,
+            "<div class=\"regress\"><b>Regressions against the baseline</b><ul>"
+        );
+        for r in regressions {
+            let _ = write!(s, "<li>{}</li>", esc(&r.to_string()));
+        }
+        let _ = writeln!(s, "</ul></div>");
+    }
+    let _ = writeln!(
+        s,
+        "<table><thead><tr><th>scenario</th><th>result</th><th>failed checks</th><th>runs</th><th>reconnect p95</th><th>resume p95</th><th>lost</th><th>reports</th></tr></thead><tbody>"
+    );
+    for e in entries {
+        let r = &e.report;
+        let failed: Vec<String> = r
+            .checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| format!("<code>{}</code>", esc(&c.name)))
+            .collect();
+        let runs = r.repetition.as_ref().map_or_else(
+            || "1".to_owned(),
+            |rep| format!("{} ({:.0} % pass)", rep.runs, rep.pass_rate * 100.0),
+        );
+        let fig = |f: &str| p95(r, f).map_or_else(|| "–".to_owned(), |v| format!("{v:.1} ms"));
+        let d = esc(&e.dir);
+        let _ = writeln!(
+            s,
+            "<tr><td><a href=\"#{d}\">{}</a></td><td class=\"{}\">{}</td><td>{}</td><td>{runs}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td><a href=\"{d}/report.md\">md</a> · <a href=\"{d}/report.json\">json</a> · <a href=\"{d}/timeline.svg\">svg</a></td></tr>",
+            esc(&r.scenario),
+            if r.passed { "pass" } else { "fail" },
+            if r.passed { "PASS" } else { "FAIL" },
+            if failed.is_empty() { "–".to_owned() } else { failed.join(" ") },
+            fig("time_to_reconnect_ms"),
+            fig("time_to_resume_ms"),
+            r.ledger.lost
+        );
+    }
+    let _ = writeln!(s, "</tbody></table>");
+    for e in entries {
+        let d = esc(&e.dir);
+        let _ = writeln!(
+            s,
+            "<section class=\"scenario\" id=\"{d}\"><h2>{} <span class=\"{}\">{}</span></h2><p>{}</p><a href=\"{d}/report.md\"><img src=\"{d}/timeline.svg\" alt=\"timeline of {}\"></a></section>",
+            esc(&e.report.scenario),
+            if e.report.passed { "pass" } else { "fail" },
+            if e.report.passed { "PASS" } else { "FAIL" },
+            esc(&e.report.description),
+            esc(&e.report.scenario)
+        );
+    }
+    let _ = writeln!(s, "</main></body></html>");
+    s
+}
+
+/// `junit.xml`: one test suite per scenario, one test case per check, failures with details.
+pub fn junit_xml(entries: &[IndexEntry]) -> String {
+    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let tests: usize = entries.iter().map(|e| e.report.checks.len()).sum();
+    let failures: usize = entries
+        .iter()
+        .map(|e| e.report.checks.iter().filter(|c| !c.passed).count())
+        .sum();
+    let _ = writeln!(
+        s,
+        "<testsuites name=\"rebound\" tests=\"{tests}\" failures=\"{failures}\">"
+    );
+    for e in entries {
+        let r = &e.report;
+        let _ = writeln!(
+            s,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" time=\"{:.3}\">",
+            esc(&r.scenario),
+            r.checks.len(),
+            r.checks.iter().filter(|c| !c.passed).count(),
+            r.duration_ms / 1e3
+        );
+        for c in &r.checks {
+            let _ = write!(
+                s,
+                "    <testcase classname=\"{}\" name=\"{}\"",
+                esc(&r.scenario),
+                esc(&c.name)
+            );
+            if c.passed {
+                let _ = writeln!(s, "/>");
+            } else {
+                let first = c.detail.lines().next().unwrap_or_default();
+                let _ = writeln!(
+                    s,
+                    ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
+                    esc(first),
+                    esc(&c.detail)
+                );
+            }
+        }
+        let _ = writeln!(s, "  </testsuite>");
+    }
+    let _ = writeln!(s, "</testsuites>");
+    s
+}

@@ -1,0 +1,208 @@
+//! `report.md`: the report as people paste it into an incident review.
+
+use std::fmt::Write;
+
+use super::json::{Repetition, Report};
+use crate::check::Distribution;
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "–".to_owned(), |v| format!("{v:.1}"))
+}
+
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', "<br>")
+}
+
+/// The whole report in Markdown: verdict, checks, recovery figures, backoff attempts,
+/// timing fidelity, messages, steps, notes, and the picture.
+pub fn markdown(r: &Report) -> String {
+    let mut s = String::new();
+    let verdict = if r.passed { "PASS" } else { "FAIL" };
+    let _ = writeln!(s, "# {verdict} {}\n", r.scenario);
+    if !r.description.is_empty() {
+        let _ = writeln!(s, "{}\n", r.description);
+    }
+    let _ = writeln!(
+        s,
+        "Run length {:.1} s, seed `{}`, report format {}.\n",
+        r.duration_ms / 1e3,
+        r.seed,
+        r.report_version
+    );
+    let _ = writeln!(s, "![timeline](timeline.svg)\n");
+
+    let _ = writeln!(s, "## Checks\n\n| check | result | detail |\n|---|---|---|");
+    for c in &r.checks {
+        let _ = writeln!(
+            s,
+            "| `{}` | {} | {} |",
+            c.name,
+            if c.passed { "pass" } else { "**FAIL**" },
+            cell(&c.detail)
+        );
+    }
+
+    if let Some(rep) = &r.repetition {
+        repetition(&mut s, rep);
+    }
+
+    if !r.outages.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n## Recovery\n\nTimes in ms: detect from the fault, reconnect and resume from the restore.\n\n| outage | worker | down at | restored at | detect | attempts | reconnect | resume | processed by others |\n|---|---|---|---|---|---|---|---|---|"
+        );
+        for o in &r.outages {
+            let _ = writeln!(
+                s,
+                "| {} {} | {} | {:.1} | {} | {} | {} | {} | {} | {} |",
+                o.target,
+                o.fault,
+                o.worker,
+                o.down_at_ms,
+                opt(o.restored_at_ms),
+                opt(o.time_to_detect_ms),
+                o.rounds,
+                opt(o.time_to_reconnect_ms),
+                opt(o.time_to_resume_ms),
+                o.processed_by_others
+            );
+        }
+    }
+
+    if r.backoff.iter().any(|e| !e.attempts.is_empty()) {
+        let _ = writeln!(s, "\n## Reconnection attempts\n");
+        for e in &r.backoff {
+            let _ = writeln!(
+                s,
+                "**{}**, {} (connection lost at {:.1} ms, {}):\n\n| attempt | at (ms) | gap (ms) | expected (ms) | announced (ms) | result |\n|---|---|---|---|---|---|",
+                e.worker,
+                e.outage,
+                e.lost_at_ms,
+                e.reconnected_at_ms
+                    .map_or_else(|| "never reconnected".to_owned(), |t| format!("reconnected at {t:.1} ms"))
+            );
+            for a in &e.attempts {
+                let expected = a.expected_ms.map_or_else(
+                    || "–".to_owned(),
+                    |(lo, hi)| {
+                        if (hi - lo).abs() < 1e-9 {
+                            format!("{lo:.1}")
+                        } else {
+                            format!("{lo:.1}..{hi:.1}")
+                        }
+                    },
+                );
+                let result = match (a.succeeded, a.within) {
+                    (_, Some(false)) => "**outside the window**",
+                    (true, _) => "connected",
+                    (false, _) => "failed",
+                };
+                let _ = writeln!(
+                    s,
+                    "| {} | {:.1} | {:.1} | {expected} | {} | {result} |",
+                    a.index,
+                    a.at_ms,
+                    a.gap_ms,
+                    opt(a.announced_ms)
+                );
+            }
+            let _ = writeln!(s);
+        }
+    }
+
+    let _ = writeln!(s, "\n## Timing fidelity\n\n| measure | n | p50 | p95 | p99 | max |\n|---|---|---|---|---|---|");
+    dist_row(
+        &mut s,
+        "gap − announced delay, absolute (ms)",
+        r.timing.retry_error_ms.as_ref(),
+    );
+    dist_row(
+        &mut s,
+        "fault effect latency (ms)",
+        r.timing.fault_latency_ms.as_ref(),
+    );
+
+    let l = &r.ledger;
+    let _ = writeln!(
+        s,
+        "\n## Messages\n\n| attempted | acknowledged | processed | lost | duplicated | unexpected | recovered |\n|---|---|---|---|---|---|---|\n| {} | {} | {} | {} | {} | {} | {} |",
+        l.attempted, l.acknowledged, l.processed, l.lost, l.duplicated, l.unexpected, l.recovered
+    );
+    if !r.missing.is_empty() {
+        let shown: Vec<String> = r
+            .missing
+            .iter()
+            .take(20)
+            .map(|m| format!("`{}` ({})", m.id, where_name(&m.whereabouts)))
+            .collect();
+        let _ = writeln!(s, "\nMissing: {}", shown.join(", "));
+    }
+
+    if !r.steps.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n## Steps\n\n| step | action | target | due (ms) | took effect (ms) | late by (ms) |\n|---|---|---|---|---|---|"
+        );
+        for st in &r.steps {
+            let (applied, late) = match (st.applied_ms, &st.error) {
+                (Some(a), _) => (format!("{a:.1}"), format!("{:.1}", a - st.scheduled_ms)),
+                (None, Some(e)) => (format!("failed: {}", cell(e)), "–".to_owned()),
+                (None, None) => ("–".to_owned(), "–".to_owned()),
+            };
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {:.1} | {applied} | {late} |",
+                st.step + 1,
+                st.action,
+                st.target,
+                st.scheduled_ms
+            );
+        }
+    }
+    if !r.notes.is_empty() {
+        let _ = writeln!(s, "\n## Notes\n");
+        for n in &r.notes {
+            let _ = writeln!(s, "- {n}");
+        }
+    }
+    s
+}
+
+fn where_name(w: &crate::check::Whereabouts) -> String {
+    match w {
+        crate::check::Whereabouts::InputQueue { queue } => format!("still in `{queue}`"),
+        crate::check::Whereabouts::Processing { queue } => format!("stuck in `{queue}`"),
+        crate::check::Whereabouts::Gone => "gone".to_owned(),
+    }
+}
+
+fn dist_row(s: &mut String, name: &str, d: Option<&Distribution>) {
+    let _ = match d {
+        Some(d) => writeln!(
+            s,
+            "| {name} | {} | {:.3} | {:.3} | {:.3} | {:.3} |",
+            d.count, d.p50, d.p95, d.p99, d.max
+        ),
+        None => writeln!(s, "| {name} | 0 | – | – | – | – |"),
+    };
+}
+
+fn repetition(s: &mut String, rep: &Repetition) {
+    let _ = writeln!(
+        s,
+        "\n## Over {} runs\n\n{} of {} passed (pass rate {:.0} %).\n\n| figure | n | p50 | p95 | p99 | max |\n|---|---|---|---|---|---|",
+        rep.runs,
+        rep.passed,
+        rep.runs,
+        rep.pass_rate * 100.0
+    );
+    dist_row(s, "time to detect (ms)", rep.time_to_detect_ms.as_ref());
+    dist_row(s, "attempts", rep.attempts.as_ref());
+    dist_row(
+        s,
+        "time to reconnect (ms)",
+        rep.time_to_reconnect_ms.as_ref(),
+    );
+    dist_row(s, "time to resume (ms)", rep.time_to_resume_ms.as_ref());
+    dist_row(s, "processed by others", rep.processed_by_others.as_ref());
+}

@@ -1,0 +1,137 @@
+//! Reports from synthetic timelines: snapshots of what people read, and the round trip through
+//! saved files that `rebound report` relies on.
+
+use super::*;
+use crate::check::tests::{backoff_scenario, ideal, Wire, MS};
+use crate::timeline::{EnqueueOutcome, Event, EventKind};
+
+/// One worker, a kill at 1 s, six attempts with the fifth one above the cap, and messages
+/// before and after.
+fn run() -> (Scenario, Timeline, Verdict) {
+    let mut gaps = ideal(6);
+    gaps[4] = 800 * MS;
+    let mut w = Wire::new().outage(1000 * MS, &gaps);
+    for i in 0..20u64 {
+        let at = if i < 10 { 100 + i * 50 } else { 2700 + i * 20 } * MS;
+        w.events.push(Event {
+            at_ns: at - MS,
+            kind: EventKind::Enqueued {
+                id: format!("m-{i}"),
+                seq: i,
+                outcome: EnqueueOutcome::Acked,
+            },
+        });
+        w.events.push(Event {
+            at_ns: at,
+            kind: EventKind::Processed {
+                worker: "w1".into(),
+                id: format!("m-{i}"),
+            },
+        });
+        w.events.push(Event {
+            at_ns: at - 2 * MS,
+            kind: EventKind::RetryAnnounced {
+                worker: "w1".into(),
+                delay_ms: 0.0,
+            },
+        });
+    }
+    w.events
+        .retain(|e| !matches!(e.kind, EventKind::RetryAnnounced { .. }));
+    let mut t = w.build();
+    t.events.sort_by_key(|e| e.at_ns);
+    t.seed = 42;
+    let s = backoff_scenario("");
+    let v = judge(&s, &t);
+    (s, t, v)
+}
+
+#[test]
+fn report_json_snapshot() {
+    let (s, t, v) = run();
+    let r = Report::new(&s.description, &t, &v);
+    insta::assert_json_snapshot!(r, { ".seed" => "[seed]", ".duration_ms" => "[duration]" });
+}
+
+#[test]
+fn report_md_snapshot() {
+    let (s, t, v) = run();
+    let md = markdown(&Report::new(&s.description, &t, &v));
+    let md = regex::Regex::new(r"Run length [0-9.]+ s, seed `[0-9]+`")
+        .expect("static pattern")
+        .replace(&md, "Run length [duration], seed [seed]");
+    insta::assert_snapshot!(md);
+}
+
+#[test]
+fn timeline_svg_snapshot() {
+    let (s, t, v) = run();
+    let picture = svg(&Report::new(&s.description, &t, &v), &t).expect("drawn");
+    assert!(picture.starts_with("<svg"), "{}", &picture[..100]);
+    insta::assert_snapshot!(picture);
+}
+
+#[test]
+fn saved_runs_rerender_to_the_same_report_and_repeat_gives_distributions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (s, t, v) = run();
+    let once = write(dir.path(), &s, &t, &v).expect("written");
+    let (entries, regs) = rerender(dir.path(), None).expect("re-rendered");
+    assert_eq!(entries[0].report, once);
+    assert!(regs.is_empty());
+    for f in [
+        "index.html",
+        "junit.xml",
+        "t/report.md",
+        "t/timeline.svg",
+        "t/scenario.toml",
+    ] {
+        assert!(dir.path().join(f).is_file(), "{f}");
+    }
+
+    // Three runs, one of them without the outage's bug: distributions and the pass rate.
+    let good = Wire::new().outage(1000 * MS, &ideal(6)).build();
+    let good_v = judge(&s, &good);
+    let runs = vec![(t.clone(), v.clone()), (good, good_v), (t, v)];
+    let repeated = tempfile::tempdir().expect("tempdir");
+    let top = write_scenario(&repeated.path().join("t"), &s, &runs).expect("written");
+    let rep = top.repetition.clone().expect("repetition");
+    assert_eq!((rep.runs, rep.passed), (3, 1));
+    assert!(!top.passed);
+    assert_eq!(rep.run_dirs, vec!["runs/1", "runs/2", "runs/3"]);
+    assert_eq!(rep.attempts.as_ref().map(|d| d.max), Some(6.0));
+    let (again, _) = rerender(repeated.path(), None).expect("re-rendered");
+    assert_eq!(again[0].report, top);
+}
+
+#[test]
+fn a_slower_p95_reconnect_than_the_baseline_is_a_regression() {
+    let (s, t, v) = run();
+    let mut old = Report::new(&s.description, &t, &v);
+    let mut new = old.clone();
+    old.outages[0].time_to_reconnect_ms = Some(100.0);
+    new.outages[0].time_to_reconnect_ms = Some(150.0);
+    let entry = |r: &Report| IndexEntry {
+        dir: "t".into(),
+        report: r.clone(),
+    };
+    let regs = regressions(&[entry(&new)], &[entry(&old)]);
+    assert_eq!(regs.len(), 1, "{regs:?}");
+    assert_eq!(regs[0].figure, "time_to_reconnect_ms");
+    assert!(regs[0].to_string().contains("+50 %"), "{}", regs[0]);
+    assert!(regressions(&[entry(&old)], &[entry(&old)]).is_empty());
+}
+
+#[test]
+fn junit_lists_each_check_with_failures() {
+    let (s, t, v) = run();
+    let xml = junit_xml(&[IndexEntry {
+        dir: "t".into(),
+        report: Report::new(&s.description, &t, &v),
+    }]);
+    assert!(xml.contains("<testcase classname=\"t\" name=\"backoff\">\n      <failure message=\"w1: redis kill at 1000 ms: attempt 5"), "{xml}");
+    assert!(
+        xml.contains("<testcase classname=\"t\" name=\"no_loss\"/>"),
+        "{xml}"
+    );
+}

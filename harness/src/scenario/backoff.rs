@@ -1,0 +1,300 @@
+//! `expect.backoff`: the reconnect schedule a worker is designed to follow.
+//!
+//! The checks compare observed gaps between connection attempt rounds with the window this
+//! spec gives for each attempt index; the window is a pure function of the spec so the report
+//! can draw it beside the observed attempts.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::duration::Dur;
+
+/// The expected schedule: a fixed list of delays (`delays`) or an exponential one (`initial`,
+/// `factor`, `max`), with a jitter kind and a tolerance for measurement noise.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackoffSpec {
+    /// Fixed schedule: the delay before attempt 1, 2, ...; the last one repeats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delays: Option<Vec<Dur>>,
+    /// Exponential schedule: the delay before attempt 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial: Option<Dur>,
+    /// Exponential schedule: each delay is the previous one times this (>= 1).
+    #[serde(default = "default_factor")]
+    pub factor: f64,
+    /// The cap: no delay may exceed it (exponential schedule; optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<Dur>,
+    /// How the worker randomises each delay.
+    #[serde(default)]
+    pub jitter: Jitter,
+    /// Added on both sides of every window: what the clock, the scheduler and the network may
+    /// add to a gap without the worker being wrong.
+    #[serde(default = "default_tolerance")]
+    pub tolerance: Dur,
+    /// The worker must give up after this many failed attempts in one outage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    /// Attempt rounds per second the worker may never exceed (over any 1 s window). Default:
+    /// twice the rate the shortest expected delay allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rate: Option<f64>,
+    /// Connections opened closer together than this form one attempt round (a pool).
+    #[serde(default = "default_round_window")]
+    pub round_window: Dur,
+}
+
+fn default_factor() -> f64 {
+    2.0
+}
+fn default_tolerance() -> Dur {
+    Dur::from_millis(10)
+}
+fn default_round_window() -> Dur {
+    Dur::from_millis(5)
+}
+
+/// The default grouping window for attempt rounds when no backoff is declared.
+pub const DEFAULT_ROUND_WINDOW: Dur = Dur::from_millis(5);
+
+/// How a worker randomises its delay around the schedule's base delay `b`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Jitter {
+    /// Exactly `b`.
+    #[default]
+    None,
+    /// Uniform in `[0, b]` ("full jitter").
+    Full,
+    /// Uniform in `[b/2, b]` ("equal jitter").
+    Equal,
+    /// Uniform in `[b(1-j), b(1+j)]`, still under the cap.
+    Fraction(f64),
+}
+
+impl Serialize for Jitter {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Jitter::None => s.serialize_str("none"),
+            Jitter::Full => s.serialize_str("full"),
+            Jitter::Equal => s.serialize_str("equal"),
+            Jitter::Fraction(f) => s.serialize_f64(*f),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Jitter {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Name(String),
+            Number(f64),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Number(f) => Ok(Jitter::Fraction(f)),
+            Raw::Name(n) => match n.as_str() {
+                "none" => Ok(Jitter::None),
+                "full" => Ok(Jitter::Full),
+                "equal" => Ok(Jitter::Equal),
+                other => Err(serde::de::Error::custom(format!(
+                    "unknown jitter `{other}`: use \"none\", \"full\", \"equal\" or a fraction like 0.1"
+                ))),
+            },
+        }
+    }
+}
+
+/// The expected delay before one attempt, in nanoseconds (without tolerance).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    pub lo_ns: u64,
+    pub hi_ns: u64,
+    /// Whether the schedule's cap limits this attempt's delay.
+    pub capped: bool,
+}
+
+impl Window {
+    /// The window widened by `tol_ns` on both sides.
+    pub fn widened(self, tol_ns: u64) -> (u64, u64) {
+        (
+            self.lo_ns.saturating_sub(tol_ns),
+            self.hi_ns.saturating_add(tol_ns),
+        )
+    }
+}
+
+impl BackoffSpec {
+    /// The base delay before `attempt` (1-based) and whether the cap limited it.
+    fn base_ns(&self, attempt: u32) -> (f64, bool) {
+        let k = attempt.max(1);
+        if let Some(delays) = &self.delays {
+            let i = usize::try_from(k - 1)
+                .unwrap_or(usize::MAX)
+                .min(delays.len().saturating_sub(1));
+            return (delays.get(i).map_or(0.0, |d| d.as_nanos() as f64), false);
+        }
+        let initial = self.initial.map_or(0.0, |d| d.as_nanos() as f64);
+        let raw = initial * self.factor.powf(f64::from(k - 1));
+        match self.max {
+            Some(max) if !raw.is_finite() || raw >= max.as_nanos() as f64 => {
+                (max.as_nanos() as f64, true)
+            }
+            _ => (raw, false),
+        }
+    }
+
+    /// The expected window of the delay before `attempt` (1-based).
+    pub fn window(&self, attempt: u32) -> Window {
+        let (b, capped) = self.base_ns(attempt);
+        let (lo, hi) = match self.jitter {
+            Jitter::None => (b, b),
+            Jitter::Full => (0.0, b),
+            Jitter::Equal => (b / 2.0, b),
+            Jitter::Fraction(j) => (b * (1.0 - j), b * (1.0 + j)),
+        };
+        let cap = self
+            .max
+            .filter(|_| self.delays.is_none())
+            .map_or(f64::MAX, |m| m.as_nanos() as f64);
+        let to_ns = |x: f64| x.clamp(0.0, u64::MAX as f64).round() as u64;
+        Window {
+            lo_ns: to_ns(lo.min(cap)),
+            hi_ns: to_ns(hi.min(cap)),
+            capped,
+        }
+    }
+
+    /// The attempt-round rate bound: `max_rate`, or twice what the shortest expected base
+    /// delay allows (a worker without backoff exceeds it by orders of magnitude).
+    pub fn rate_bound(&self) -> f64 {
+        if let Some(r) = self.max_rate {
+            return r;
+        }
+        let shortest = match &self.delays {
+            Some(d) => d.iter().map(Dur::as_nanos).min().unwrap_or(0),
+            None => self.initial.map_or(0, |d| d.as_nanos()),
+        };
+        if shortest == 0 {
+            1000.0
+        } else {
+            2.0 * 1e9 / shortest as f64
+        }
+    }
+
+    /// Every problem with the spec, as messages (empty when valid).
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        match (&self.delays, &self.initial) {
+            (Some(_), Some(_)) => p.push(
+                "`expect.backoff` has both `delays` (a fixed list) and `initial` (exponential): keep one".to_owned(),
+            ),
+            (None, None) => p.push(
+                "`expect.backoff` needs `delays = [\"100ms\", ...]` or `initial = \"100ms\"`".to_owned(),
+            ),
+            (Some(d), None) if d.is_empty() => {
+                p.push("`expect.backoff.delays` is empty".to_owned())
+            }
+            _ => {}
+        }
+        if !(self.factor.is_finite() && self.factor >= 1.0) {
+            p.push(format!(
+                "`expect.backoff.factor` must be a number >= 1, not {}",
+                self.factor
+            ));
+        }
+        if let (Some(i), Some(m)) = (self.initial, self.max) {
+            if m < i {
+                p.push(format!(
+                    "`expect.backoff.max` ({m}) is below `initial` ({i})"
+                ));
+            }
+        }
+        if let Jitter::Fraction(j) = self.jitter {
+            if !(0.0..=1.0).contains(&j) {
+                p.push(format!(
+                    "`expect.backoff.jitter` fraction must be in [0, 1], not {j}"
+                ));
+            }
+        }
+        if let Some(r) = self.max_rate {
+            if !(r.is_finite() && r > 0.0) {
+                p.push(format!(
+                    "`expect.backoff.max_rate` must be a positive number of attempts per second, not {r}"
+                ));
+            }
+        }
+        if self.max_attempts == Some(0) {
+            p.push(
+                "`expect.backoff.max_attempts` must be at least 1 (leave it out for unlimited)"
+                    .to_owned(),
+            );
+        }
+        p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exp(jitter: Jitter) -> BackoffSpec {
+        BackoffSpec {
+            delays: None,
+            initial: Some(Dur::from_millis(50)),
+            factor: 2.0,
+            max: Some(Dur::from_millis(400)),
+            jitter,
+            tolerance: Dur::from_millis(5),
+            max_attempts: None,
+            max_rate: None,
+            round_window: DEFAULT_ROUND_WINDOW,
+        }
+    }
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn exponential_windows_follow_the_jitter_kind_and_the_cap() {
+        let w = |j, k| {
+            let w = exp(j).window(k);
+            (w.lo_ns / MS, w.hi_ns / MS, w.capped)
+        };
+        assert_eq!(w(Jitter::None, 1), (50, 50, false));
+        assert_eq!(w(Jitter::None, 4), (400, 400, true));
+        assert_eq!(w(Jitter::None, 40), (400, 400, true));
+        assert_eq!(w(Jitter::Full, 2), (0, 100, false));
+        assert_eq!(w(Jitter::Equal, 3), (100, 200, false));
+        assert_eq!(w(Jitter::Fraction(0.1), 1), (45, 55, false));
+        assert_eq!(w(Jitter::Fraction(0.1), 5), (360, 400, true));
+    }
+
+    #[test]
+    fn fixed_list_repeats_its_last_delay() {
+        let s = BackoffSpec {
+            delays: Some(vec![Dur::from_millis(10), Dur::from_millis(30)]),
+            initial: None,
+            max: None,
+            ..exp(Jitter::None)
+        };
+        assert_eq!(s.window(1).lo_ns, 10 * MS);
+        assert_eq!(s.window(2).hi_ns, 30 * MS);
+        assert_eq!(s.window(9).hi_ns, 30 * MS);
+        assert!(s.problems().is_empty());
+    }
+
+    #[test]
+    fn rate_bound_defaults_to_twice_the_fastest_schedule() {
+        assert_eq!(exp(Jitter::None).rate_bound(), 40.0);
+    }
+
+    #[test]
+    fn problems_name_the_field() {
+        let mut s = exp(Jitter::Fraction(1.5));
+        s.factor = 0.5;
+        s.max = Some(Dur::from_millis(10));
+        let p = s.problems().join("\n");
+        assert!(p.contains("factor"), "{p}");
+        assert!(p.contains("below `initial`"), "{p}");
+        assert!(p.contains("fraction"), "{p}");
+    }
+}
