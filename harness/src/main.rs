@@ -5,6 +5,23 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// `println!` that keeps going when stdout is closed (`rebound run ... | head`): the run and its
+/// clean-up matter more than the summary, and a panic would skip neither but look like a bug.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` with the same tolerance.
+macro_rules! out_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 use rebound::report::IndexEntry;
 use rebound::runner::{run, RunOptions};
 use rebound::scenario::{load_file, Scenario};
@@ -85,7 +102,7 @@ fn main() -> ExitCode {
         Command::Validate { paths } => match load_all(&paths) {
             Some(scenarios) => {
                 for (path, _) in &scenarios {
-                    println!("ok {}", path.display());
+                    out!("ok {}", path.display());
                 }
                 ExitCode::SUCCESS
             }
@@ -129,7 +146,7 @@ fn main() -> ExitCode {
             if let Err(e) = rebound::report::write_index(&report_dir, &entries, &[]) {
                 eprintln!("error: {e}");
             }
-            println!(
+            out!(
                 "{} passed, {failed} failed; {}",
                 scenarios.len() - failed,
                 report_dir.join("index.html").display()
@@ -144,12 +161,12 @@ fn main() -> ExitCode {
             match rebound::report::rerender(&dir, baseline.as_deref()) {
                 Ok((entries, regressions)) => {
                     for e in &entries {
-                        print!("{}", rebound::report::summary(&e.report));
+                        out_raw!("{}", rebound::report::summary(&e.report));
                     }
                     for r in &regressions {
-                        println!("REGRESSION {r}");
+                        out!("REGRESSION {r}");
                     }
-                    println!(
+                    out!(
                         "{} scenarios re-rendered; {}",
                         entries.len(),
                         dir.join("index.html").display()
@@ -175,7 +192,7 @@ fn serve_proxy(host: std::net::IpAddr, port: u16, seed: Option<u64>) -> ExitCode
         rt.block_on(async {
             let listener = tokio::net::TcpListener::bind((host, port)).await?;
             let addr = listener.local_addr()?;
-            println!("rebound proxy: Toxiproxy API on http://{addr} (seed {seed})");
+            out!("rebound proxy: Toxiproxy API on http://{addr} (seed {seed})");
             let server = rebound::proxy::ProxyServer::with_seed(rebound::Clock::start(), seed);
             tokio::select! {
                 r = rebound::proxy::api::serve(listener, server.clone()) => r,
@@ -207,7 +224,7 @@ async fn run_one(
         match run(scenario, options).await {
             Ok(out) => {
                 if times > 1 {
-                    println!(
+                    out!(
                         "  run {k}/{times}: {}",
                         if out.verdict.passed { "pass" } else { "FAIL" }
                     );
@@ -223,8 +240,8 @@ async fn run_one(
     let out = report_dir.join(&scenario.name);
     match rebound::report::write_scenario(&out, scenario, &runs) {
         Ok(report) => {
-            print!("{}", rebound::report::summary(&report));
-            println!("  report: {}", out.join("report.md").display());
+            out_raw!("{}", rebound::report::summary(&report));
+            out!("  report: {}", out.join("report.md").display());
             Some(IndexEntry {
                 dir: scenario.name.clone(),
                 report,
