@@ -151,14 +151,16 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
         url: direct_url.clone(),
         queue: scenario.workload.queue.clone(),
         messages: scenario.workload.messages,
+        first_seq: 0,
         rate: scenario.workload.rate,
         start_ns: t0 + scenario.workload.start.as_nanos(),
         durable: workload_spec.durability() != Durability::Transient,
     };
-    let producer = match workload_spec.kind {
+    let produce = |plan: ProducerPlan| match workload_spec.kind {
         ServiceKind::Redis => tokio::spawn(produce_redis(plan, recorder.clone())),
         ServiceKind::Rabbitmq => tokio::spawn(produce_amqp(plan, recorder.clone())),
     };
+    let mut producers = vec![produce(plan.clone())];
     for timed in timed_actions(scenario) {
         let step = &scenario.steps[timed.step];
         let scheduled_ns = t0 + timed.due.as_nanos();
@@ -194,10 +196,20 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
             pids.extend(svc.pid());
         }
     }
-    if producer.await.is_err() {
-        recorder.record(EventKind::Note {
-            message: "the producer task failed".to_owned(),
-        });
+    if scenario.workload.messages_after_steps > 0 {
+        producers.push(produce(ProducerPlan {
+            messages: scenario.workload.messages_after_steps,
+            first_seq: plan.messages,
+            start_ns: clock.now_ns(),
+            ..plan
+        }));
+    }
+    for producer in producers {
+        if producer.await.is_err() {
+            recorder.record(EventKind::Note {
+                message: "the producer task failed".to_owned(),
+            });
+        }
     }
 
     // Drain, then stop the workers.

@@ -147,6 +147,14 @@ pub struct WorkloadSpec {
     /// When the producer starts, from the start of the run.
     #[serde(default)]
     pub start: Dur,
+    /// More messages, at the same rate, once the last step has taken effect: recovery is then
+    /// always exercised, however long a broker takes to come back.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub messages_after_steps: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn default_queue() -> String {

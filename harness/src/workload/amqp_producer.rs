@@ -58,7 +58,7 @@ pub async fn produce_amqp(plan: ProducerPlan, recorder: Recorder) {
     } else {
         BasicProperties::default()
     };
-    for seq in 0..plan.messages {
+    for seq in plan.first_seq..plan.first_seq + plan.messages {
         tokio::time::sleep_until(clock.instant_at(due_ns(&plan, seq)).into()).await;
         let sent_at = clock.now_ns();
         if link.as_ref().is_some_and(|(c, _)| !c.status().connected()) {

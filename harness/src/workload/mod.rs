@@ -15,6 +15,8 @@ pub struct ProducerPlan {
     pub url: String,
     pub queue: String,
     pub messages: u64,
+    /// The sequence number of the first message (ids stay unique across bursts).
+    pub first_seq: u64,
     /// Messages per second.
     pub rate: f64,
     /// When to send the first message, in run-clock nanoseconds.
@@ -25,7 +27,7 @@ pub struct ProducerPlan {
 
 /// When message `seq` is due, in run-clock nanoseconds.
 pub fn due_ns(plan: &ProducerPlan, seq: u64) -> u64 {
-    plan.start_ns + (seq as f64 * 1e9 / plan.rate) as u64
+    plan.start_ns + ((seq - plan.first_seq) as f64 * 1e9 / plan.rate) as u64
 }
 
 /// The id of message `seq`; unique within a run.

@@ -31,7 +31,7 @@ pub async fn produce_redis(plan: ProducerPlan, recorder: Recorder) {
         }
     };
     let mut conn: Option<MultiplexedConnection> = None;
-    for seq in 0..plan.messages {
+    for seq in plan.first_seq..plan.first_seq + plan.messages {
         tokio::time::sleep_until(clock.instant_at(due_ns(&plan, seq)).into()).await;
         let sent_at = clock.now_ns();
         if conn.is_none() {
