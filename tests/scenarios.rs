@@ -116,7 +116,9 @@ fn main() -> ExitCode {
         }));
     }
     trials.push(Trial::test("timing::fidelity", fidelity));
-    libtest_mimic::run(&args, trials).exit_code()
+    let conclusion = libtest_mimic::run(&args, trials);
+    rebound::runtime::local::shutdown_shared_rabbitmq();
+    conclusion.exit_code()
 }
 
 /// The goal for p99 |proxy-measured gap - announced delay|, in ms (reported, not enforced: with a

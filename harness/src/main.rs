@@ -57,6 +57,10 @@ enum Command {
         /// p50/p95/p99/max of every recovery figure and the pass rate.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         repeat: Option<u32>,
+        /// Give each RabbitMQ service its own node even when the scenario never stops the
+        /// broker (by default such scenarios share one node, each in its own vhost).
+        #[arg(long)]
+        private_nodes: bool,
     },
     /// Re-judge and re-render every report under DIR from its saved timeline.json and
     /// scenario.toml: report.json, report.md, timeline.svg, index.html, junit.xml.
@@ -114,6 +118,7 @@ fn main() -> ExitCode {
             worker_args,
             seed,
             repeat,
+            private_nodes,
         } => {
             let Some(scenarios) = load_all(&paths) else {
                 return ExitCode::FAILURE;
@@ -121,6 +126,7 @@ fn main() -> ExitCode {
             let options = RunOptions {
                 extra_worker_args: worker_args,
                 seed,
+                private_nodes,
             };
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(r) => r,
@@ -143,6 +149,7 @@ fn main() -> ExitCode {
                     None => failed += 1,
                 }
             }
+            rebound::runtime::local::shutdown_shared_rabbitmq();
             if let Err(e) = rebound::report::write_index(&report_dir, &entries, &[]) {
                 eprintln!("error: {e}");
             }

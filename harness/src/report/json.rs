@@ -41,9 +41,49 @@ pub struct Report {
     pub throughput: Throughput,
     /// How faithfully the run was measured and played.
     pub timing: Timing,
+    /// Where the run's wall time went; `setup_ms + teardown_ms` is the harness's overhead.
+    #[serde(default)]
+    pub phases: Phases,
     /// Present when the scenario ran more than once: distributions over every run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repetition: Option<Repetition>,
+}
+
+/// The run's phases, from the runner's markers on the timeline (milliseconds).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Phases {
+    /// Start to script start: services booted, proxies and workers up and connected.
+    pub setup_ms: f64,
+    /// The scripted timeline: workload and steps (a broker's restart time included).
+    pub script_ms: f64,
+    /// Waiting for acknowledged messages to be processed and workers to reconnect.
+    pub drain_ms: f64,
+    /// SIGTERM to the workers until everything stopped and was read.
+    pub teardown_ms: f64,
+}
+
+impl Phases {
+    /// The phases of a recorded run (zeros where a marker is missing).
+    pub fn of(timeline: &Timeline) -> Self {
+        let at = |want: fn(&EventKind) -> bool| {
+            timeline
+                .events
+                .iter()
+                .find(|e| want(&e.kind))
+                .map(|e| e.at_ns)
+        };
+        let end = timeline.end_ns();
+        let script = at(|k| matches!(k, EventKind::ScriptStarted)).unwrap_or(0);
+        let drain = at(|k| matches!(k, EventKind::DrainStarted)).unwrap_or(script);
+        let shutdown = at(|k| matches!(k, EventKind::ShutdownStarted)).unwrap_or(drain);
+        let span = |a: u64, b: u64| ms(b.saturating_sub(a));
+        Self {
+            setup_ms: span(0, script),
+            script_ms: span(script, drain),
+            drain_ms: span(drain, shutdown),
+            teardown_ms: span(shutdown, end),
+        }
+    }
 }
 
 /// One worker's attempts between losing and regaining a working connection.
@@ -305,6 +345,7 @@ impl Report {
                 bucket_ms: ms(bucket),
                 buckets: throughput(timeline, bucket),
             },
+            phases: Phases::of(timeline),
             timing: {
                 let errors: Vec<f64> = retry_errors(&verdict.episodes)
                     .into_iter()

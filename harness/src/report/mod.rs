@@ -16,7 +16,7 @@ pub use index::{
     index_html, junit_xml, p95, regressions, IndexEntry, Regression, REGRESSION_THRESHOLD,
 };
 pub use json::{
-    AttemptEntry, EpisodeEntry, LedgerCounts, OutageEntry, Repetition, Report, StepEntry,
+    AttemptEntry, EpisodeEntry, LedgerCounts, OutageEntry, Phases, Repetition, Report, StepEntry,
     Throughput, Timing, REPORT_VERSION,
 };
 pub use markdown::markdown;

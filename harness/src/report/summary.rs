@@ -21,6 +21,15 @@ pub fn summary(r: &Report) -> String {
         "  messages: {} attempted, {} acknowledged, {} processed, {} lost, {} duplicated, {} unexpected",
         l.attempted, l.acknowledged, l.processed, l.lost, l.duplicated, l.unexpected
     );
+    let p = &r.phases;
+    let _ = writeln!(
+        s,
+        "  phases: setup {:.1} s, script {:.1} s, drain {:.1} s, teardown {:.1} s",
+        p.setup_ms / 1e3,
+        p.script_ms / 1e3,
+        p.drain_ms / 1e3,
+        p.teardown_ms / 1e3
+    );
     for o in &r.outages {
         let after = |what: &str, v: Option<f64>| match (v, o.restored_at_ms) {
             (Some(v), Some(f)) => format!("{what} after {:.0} ms", (v - f).max(0.0)),

@@ -17,8 +17,8 @@ use std::time::Duration;
 use crate::check::{judge, Verdict};
 use crate::fault::{self, WorkerSlot};
 use crate::proxy::{ProxyConfig, ProxyServer};
-use crate::runtime::local::{LocalRabbitmq, LocalRedis};
-use crate::runtime::{client_url, RuntimeError, Service};
+use crate::runtime::local::{can_share, LocalRabbitmq, LocalRedis, SharedRabbitmq};
+use crate::runtime::{RuntimeError, Service};
 use crate::scenario::{step_times, Durability, Scenario, ServiceKind};
 use crate::timeline::{EventKind, ProxyRoute, Recorder, Timeline, TIMELINE_VERSION};
 use crate::worker::{template, Worker, WorkerError};
@@ -32,6 +32,8 @@ pub struct RunOptions {
     pub extra_worker_args: Vec<String>,
     /// Overrides the scenario's seed.
     pub seed: Option<u64>,
+    /// Give every RabbitMQ service a private node, even when the scenario could share one.
+    pub private_nodes: bool,
 }
 
 /// A finished run.
@@ -78,6 +80,20 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
                 limits.ready.into(),
                 recorder.clone(),
             )?),
+            ServiceKind::Rabbitmq if !options.private_nodes && can_share(scenario, name) => {
+                let ready = limits.ready.into();
+                let rec = recorder.clone();
+                let name = name.clone();
+                // Leasing may boot the node: keep the runtime's other tasks going meanwhile.
+                let lease =
+                    tokio::task::spawn_blocking(move || SharedRabbitmq::lease(&name, ready, rec))
+                        .await
+                        .map_err(|e| RuntimeError::Spawn {
+                            service: "rabbitmq".to_owned(),
+                            source: std::io::Error::other(e),
+                        })??;
+                Box::new(lease)
+            }
             ServiceKind::Rabbitmq => Box::new(LocalRabbitmq::new(
                 name,
                 limits.ready.into(),
@@ -145,7 +161,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
     let workload_spec = &scenario.services[&workload_service];
     let direct_url = services
         .get(&workload_service)
-        .map(|s| client_url(workload_spec.kind, &s.addr()))
+        .map(|s| s.client_url(&s.addr()))
         .unwrap_or_default();
     let plan = ProducerPlan {
         url: direct_url.clone(),
@@ -254,9 +270,11 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
             });
         }
     }
+    // SIGKILL, not SIGTERM: what was left has been read and the data dir goes next, so a
+    // graceful shutdown (a second for RabbitMQ) would only slow every run down.
     for svc in services.values_mut() {
-        if svc.is_running() {
-            if let Err(e) = svc.terminate(grace).await {
+        if svc.pid().is_some() {
+            if let Err(e) = svc.kill().await {
                 recorder.record(EventKind::Note {
                     message: format!("stopping {}: {e}", svc.name()),
                 });
@@ -407,17 +425,12 @@ fn worker_env(
     vars.insert("queue".to_owned(), scenario.workload.queue.clone());
     vars.insert("worker".to_owned(), worker.to_owned());
     for r in routes.iter().filter(|r| r.worker == worker) {
-        let Some(kind) = scenario.services.get(&r.service).map(|s| s.kind) else {
+        let Some(s) = services.get(&r.service) else {
             continue;
         };
         vars.insert(format!("{}.addr", r.service), r.listen.clone());
-        vars.insert(format!("{}.url", r.service), client_url(kind, &r.listen));
-        if let Some(s) = services.get(&r.service) {
-            vars.insert(
-                format!("{}.direct_url", r.service),
-                client_url(kind, &s.addr()),
-            );
-        }
+        vars.insert(format!("{}.url", r.service), s.client_url(&r.listen));
+        vars.insert(format!("{}.direct_url", r.service), s.client_url(&s.addr()));
     }
     let mut env = BTreeMap::new();
     env.insert("WORKER_ID".to_owned(), worker.to_owned());

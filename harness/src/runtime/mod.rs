@@ -19,6 +19,8 @@ pub trait Service: Send + Sync {
     fn name(&self) -> &str;
     /// `host:port` where it listens now.
     fn addr(&self) -> String;
+    /// The URL a client uses to reach this service at `addr` (its own address, or a proxy's).
+    fn client_url(&self, addr: &str) -> String;
     /// The process id while running.
     fn pid(&self) -> Option<u32>;
     /// Whether it is running.
@@ -71,14 +73,6 @@ pub enum RuntimeError {
     },
     #[error("cannot create a data directory: {0}")]
     TempDir(std::io::Error),
-}
-
-/// The URL a client uses to reach a service of `kind` at `addr` (`host:port`).
-pub fn client_url(kind: crate::scenario::ServiceKind, addr: &str) -> String {
-    match kind {
-        crate::scenario::ServiceKind::Redis => format!("redis://{addr}/0"),
-        crate::scenario::ServiceKind::Rabbitmq => format!("amqp://guest:guest@{addr}/%2f"),
-    }
 }
 
 /// A free TCP port on loopback, as the kernel hands them out.

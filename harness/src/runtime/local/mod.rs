@@ -3,6 +3,8 @@
 mod managed;
 mod rabbitmq;
 mod redis;
+mod shared;
 
-pub use rabbitmq::LocalRabbitmq;
+pub use rabbitmq::{Ctl, LocalRabbitmq};
 pub use redis::LocalRedis;
+pub use shared::{can_share, shutdown_shared_rabbitmq, SharedRabbitmq};

@@ -104,6 +104,10 @@ impl Service for LocalRedis {
         format!("127.0.0.1:{}", self.port)
     }
 
+    fn client_url(&self, addr: &str) -> String {
+        format!("redis://{addr}/0")
+    }
+
     fn pid(&self) -> Option<u32> {
         self.proc.pid()
     }
