@@ -1,9 +1,9 @@
-//! A missing redis-server is a clear error that says how to install it. (Its own test binary:
+//! A missing broker binary is a clear error that says how to install it. (Its own test binary:
 //! it changes PATH for the whole process.)
 
 use std::time::Duration;
 
-use rebound::runtime::local::LocalRedis;
+use rebound::runtime::local::{LocalRabbitmq, LocalRedis};
 use rebound::scenario::Durability;
 use rebound::timeline::Recorder;
 use rebound::Clock;
@@ -23,4 +23,19 @@ fn missing_redis_server_says_how_to_install_it() {
     let msg = err.to_string();
     assert!(msg.contains("`redis-server` not found on PATH"), "{msg}");
     assert!(msg.contains("apt-get install redis-server"), "{msg}");
+}
+
+#[test]
+fn missing_erlang_tools_say_how_to_install_them() {
+    std::env::set_var("PATH", "/nonexistent");
+    let err = LocalRabbitmq::new(
+        "rabbitmq",
+        Duration::from_secs(1),
+        Recorder::new(Clock::start()),
+    )
+    .err()
+    .expect("no rabbitmq-server or epmd on an empty PATH");
+    let msg = err.to_string();
+    assert!(msg.contains("not found on PATH"), "{msg}");
+    assert!(msg.contains("apt-get install"), "{msg}");
 }

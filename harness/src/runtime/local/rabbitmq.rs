@@ -52,7 +52,10 @@ impl LocalRabbitmq {
             process::find_program("rabbitmq-server").ok_or_else(missing)?
         };
         if process::find_program("epmd").is_none() {
-            return Err(missing());
+            return Err(RuntimeError::MissingBinary {
+                binary: "epmd",
+                install: "sudo apt-get install erlang-base (it comes with rabbitmq-server)",
+            });
         }
         // SAFETY: geteuid has no preconditions.
         let run_as = if unsafe { libc::geteuid() } == 0 {
