@@ -32,3 +32,7 @@ index-png *ARGS:
 # Re-render saved reports (checks re-run); flag p95 regressions against an older directory.
 report DIR="reports" *ARGS:
     cargo run --quiet -p rebound -- report {{DIR}} {{ARGS}}
+
+# Proxy throughput and latency against direct Redis (ratios of medians, side by side).
+bench-proxy *ARGS:
+    bash scripts/bench-proxy.sh {{ARGS}}
