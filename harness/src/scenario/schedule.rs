@@ -91,7 +91,9 @@ pub fn scripted_end(s: &Scenario) -> Dur {
         .map(|t| t.due)
         .max()
         .unwrap_or_default();
-    Dur(last_step.0.max(s.workload.start.0 + production_time(s)))
+    Dur(last_step
+        .0
+        .max(s.workload.start.0.saturating_add(production_time(s))))
 }
 
 /// How long the producer takes for the first batch (`workload.messages`).

@@ -347,10 +347,11 @@ fn validate_steps(s: &Scenario, path: &str, text: &str, spans: &Spans<'_>) -> Ve
     let workers: Vec<&str> = s.workers.keys().map(String::as_str).collect();
     let services: Vec<&str> = s.services.keys().map(String::as_str).collect();
     let times = step_times(&s.steps);
-    let traffic_end = s.workload.start.0 + production_time(s);
+    let traffic_end = s.workload.start.0.saturating_add(production_time(s));
     let mut resolved: Vec<Option<Resolved<'_>>> = Vec::new();
 
     for (i, step) in s.steps.iter().enumerate() {
+        let before = errors.len();
         let n = i + 1;
         let tspan = step.target.span();
         let span = Some(tspan.clone());
@@ -600,7 +601,9 @@ fn validate_steps(s: &Scenario, path: &str, text: &str, spans: &Spans<'_>) -> Ve
             }
             _ => {}
         }
-        resolved.push(r);
+        // A step with problems of its own is left out of the walk: its state changes would
+        // only add follow-on errors.
+        resolved.push(r.filter(|_| errors.len() == before));
     }
 
     errors.extend(walk(s, path, text, &resolved));
