@@ -117,12 +117,39 @@ fn shipped() -> Vec<String> {
 
 /// Pieces of scenario text a mutation inserts: keys, values and punctuation of the format.
 const TOKENS: &[&str] = &[
-    "=", "\"", "[", "]", "[[steps]]", "\n", "->", "for = \"1s\"", "every = \"0s\"", "times = 0",
-    "action = \"pause\"", "target = \"w1->redis\"", "at = \"99999999h\"", "rate = -1",
-    "messages = 0", "1e400", "\"\"", "{", "}", "#", "nan", "inf", "latency = \"1ms\"",
-    "after = \"1s\"", "action = \"debug_sleep\"", "kind = \"rabbitmq\"", "durability = \"none\"",
-    "restart = { delay = \"0s\", max = 0 }", "duplicates = 3", "times = 4294967295",
-    "every = \"18446744073709551615s\"", "é", "\u{0}",
+    "=",
+    "\"",
+    "[",
+    "]",
+    "[[steps]]",
+    "\n",
+    "->",
+    "for = \"1s\"",
+    "every = \"0s\"",
+    "times = 0",
+    "action = \"pause\"",
+    "target = \"w1->redis\"",
+    "at = \"99999999h\"",
+    "rate = -1",
+    "messages = 0",
+    "1e400",
+    "\"\"",
+    "{",
+    "}",
+    "#",
+    "nan",
+    "inf",
+    "latency = \"1ms\"",
+    "after = \"1s\"",
+    "action = \"debug_sleep\"",
+    "kind = \"rabbitmq\"",
+    "durability = \"none\"",
+    "restart = { delay = \"0s\", max = 0 }",
+    "duplicates = 3",
+    "times = 4294967295",
+    "every = \"18446744073709551615s\"",
+    "é",
+    "\u{0}",
 ];
 
 #[derive(Debug, Clone)]
@@ -240,7 +267,9 @@ mod generated {
             Action::Latency => t.push_str("latency = \"20ms\"\njitter = \"5ms\"\n"),
             Action::Bandwidth => t.push_str("rate = 100\nstream = \"upstream\"\n"),
             Action::ResetPeer => t.push_str("timeout = \"10ms\"\n"),
-            Action::Slicer => t.push_str("average_size = 16\nsize_variation = 4\ndelay = \"1ms\"\n"),
+            Action::Slicer => {
+                t.push_str("average_size = 16\nsize_variation = 4\ndelay = \"1ms\"\n")
+            }
             Action::LimitData => t.push_str("bytes = 4096\n"),
             _ => {}
         }
@@ -294,10 +323,16 @@ mod generated {
         let mut runner = proptest::test_runner::TestRunner::deterministic();
         let valid = (0..200)
             .filter(|_| {
-                let t = scenario_text().new_tree(&mut runner).expect("tree").current();
+                let t = scenario_text()
+                    .new_tree(&mut runner)
+                    .expect("tree")
+                    .current();
                 parse_str("gen.toml", &t).is_ok()
             })
             .count();
-        assert!(valid >= 20, "only {valid} of 200 generated scenarios are valid");
+        assert!(
+            valid >= 20,
+            "only {valid} of 200 generated scenarios are valid"
+        );
     }
 }

@@ -900,7 +900,7 @@ rate = 100
             "[[steps]]\naction = \"kill\"\ntarget = \"nope\"\n[[steps]]\nat = \"1s\"\nafter = \"1s\"\naction = \"up\"\ntarget = \"redis\"\n",
         )
         .replace("rate = 100", "rate = 0");
-        assert_eq!(errors(&t).len(), 5, "{:?}", errors(&t));
+        assert_eq!(errors(&t).len(), 4, "{:?}", errors(&t));
     }
 
     #[test]
