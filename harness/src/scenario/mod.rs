@@ -19,6 +19,17 @@ pub use model::{
 pub use schedule::{occurrences, production_time, scripted_end, step_times, timed_actions, Timed};
 pub use validate::worker_uses;
 
+/// The JSON Schema of scenario files (draft 2020-12), from the model itself, so editors
+/// (taplo / Even Better TOML, via a `#:schema ./scenario.schema.json` first line) complete
+/// fields and check values. Shipped as `scenarios/scenario.schema.json`; `rebound schema`
+/// prints it.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(Scenario);
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
 impl Scenario {
     /// The service the workload enqueues to (validation guarantees there is one).
     pub fn workload_service(&self) -> &str {

@@ -8,7 +8,7 @@ use super::backoff::BackoffSpec;
 use super::duration::Dur;
 
 /// A whole scenario file.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// Unique name; the report directory and the test are named after it.
@@ -44,7 +44,7 @@ fn one() -> u32 {
 }
 
 /// Which broker a service is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ServiceKind {
     Redis,
@@ -52,7 +52,7 @@ pub enum ServiceKind {
 }
 
 /// How hard the broker tries to keep acknowledged data across a crash.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Durability {
     /// Redis: AOF with `appendfsync always`: an acknowledged write survives SIGKILL.
@@ -86,12 +86,13 @@ impl Durability {
 }
 
 /// A broker the scenario starts.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSpec {
     pub kind: ServiceKind,
     /// Defaults to the safe choice for the kind: `aof-always` (Redis), `durable` (RabbitMQ).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Durability>")]
     pub durability: Option<Spanned<Durability>>,
     /// Extra command-line arguments for the server.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -109,14 +110,16 @@ impl ServiceSpec {
 }
 
 /// A worker under test: a fixture from `fixtures/` or any command.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkerSpec {
     /// Name of a fixture binary (`redis-worker`), found next to the `rebound` binary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
     pub fixture: Option<Spanned<String>>,
     /// Any command: program and arguments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Vec<String>>")]
     pub command: Option<Spanned<Vec<String>>>,
     /// Arguments appended to the fixture or command (e.g. a broken mode's flag).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -134,7 +137,7 @@ pub struct WorkerSpec {
 }
 
 /// How the harness restarts a worker that exited on its own (not at a step, not at the end).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RestartPolicy {
     /// How long after the exit the worker is started again.
@@ -150,11 +153,12 @@ fn default_restart_delay() -> Dur {
 }
 
 /// The messages the harness enqueues, at a steady rate, over a direct connection.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadSpec {
     /// The service to enqueue to; may be omitted when there is only one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
     pub service: Option<Spanned<String>>,
     /// Input queue (Redis list) name.
     #[serde(default = "default_queue")]
@@ -181,7 +185,7 @@ fn default_queue() -> String {
 }
 
 /// A fault action.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// SIGKILL the service (or worker). With `for`: restarted afterwards.
@@ -427,7 +431,9 @@ pub fn effect_of(recorded: &str) -> (bool, bool) {
 }
 
 /// Which direction(s) of the proxied connections a toxic acts on.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Streams {
     /// Both: requests and responses.
@@ -440,7 +446,7 @@ pub enum Streams {
 }
 
 /// One step of the fault schedule.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepSpec {
     /// When, from the start of the run.
@@ -452,6 +458,7 @@ pub struct StepSpec {
     pub action: Action,
     /// A service name, a worker name (for `kill`, `terminate`, `restart`), or a link
     /// `worker->service` (the one proxy between them).
+    #[schemars(with = "String")]
     pub target: Spanned<String>,
     /// Undo the action after this long (see [`Action::revert`]).
     #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
@@ -517,6 +524,21 @@ pub enum Duplicates {
     AtMost(u64),
 }
 
+impl schemars::JsonSchema for Duplicates {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duplicates".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "`allow` (at-least-once: reported, not failed), `forbid`, or the number of messages that may be processed more than once.",
+            "anyOf": [
+                { "type": "string", "enum": ["allow", "forbid"] },
+                { "type": "integer", "minimum": 0 }
+            ]
+        })
+    }
+}
+
 impl Serialize for Duplicates {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
@@ -556,7 +578,7 @@ impl<'de> Deserialize<'de> for Duplicates {
 }
 
 /// What must hold for the scenario to pass.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     /// How many acknowledged messages may be lost (normally 0).
@@ -617,7 +639,7 @@ fn yes() -> bool {
 }
 
 /// Bounds on the runner's waits.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// A service must answer within this after (re)start.
