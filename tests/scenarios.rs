@@ -24,7 +24,7 @@ const NEGATIVE_CONTROLS: &[(&str, &str, &[&str])] = &[
         "--no-health-check",
         // Nothing tells the worker its connection is dead: it waits on it for ever, and the
         // queue fills up behind it. It still exits cleanly on SIGTERM.
-        &["no_loss", "reconnect"],
+        &["no_loss", "reconnect", "detect"],
     ),
     (
         "rabbitmq-kill-restart",
@@ -60,6 +60,69 @@ const NEGATIVE_CONTROLS: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
+/// Shipped scenarios that fail on purpose, to show what the report says: (scenario file, the
+/// checks that must fail, no more and no fewer, and what each one's detail must mention).
+const FAILING_ON_PURPOSE: &[(&str, &[&str], &[&str])] = &[(
+    "redis-external-sigterm",
+    &["no_unexpected_death"],
+    // The service's name, that nobody in the scenario stopped it, its exit status, and its
+    // last log lines (Redis logs the signal it got).
+    &[
+        "redis (pid",
+        "died unexpectedly",
+        "exit code",
+        "Received SIGTERM",
+    ],
+)];
+
+/// Runs a scenario and judges it: passed, or exactly the failures [`FAILING_ON_PURPOSE`] lists.
+fn judge_shipped(name: &str, path: &std::path::Path) -> Result<(), Failed> {
+    let scenario = load(path);
+    let out = run_scenario(&scenario, &RunOptions::default(), name)?;
+    if let Some((_, must_fail, mentions)) = FAILING_ON_PURPOSE.iter().find(|(f, _, _)| *f == name) {
+        let mut failed = out.verdict.failed_checks();
+        failed.sort_unstable();
+        let mut expected = must_fail.to_vec();
+        expected.sort_unstable();
+        if failed != expected {
+            return Err(Failed::from(format!(
+                "{name}: expected exactly {expected:?} to fail, got {failed:?}"
+            )));
+        }
+        let details: String = out
+            .verdict
+            .checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.detail.clone())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let missing: Vec<&&str> = mentions.iter().filter(|m| !details.contains(**m)).collect();
+        return if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(Failed::from(format!(
+                "{name}: the failure does not mention {missing:?}:\n{details}"
+            )))
+        };
+    }
+    if out.verdict.passed {
+        Ok(())
+    } else {
+        Err(Failed::from(format!(
+            "{} failed: {}",
+            name,
+            out.verdict
+                .checks
+                .iter()
+                .filter(|c| !c.passed)
+                .map(|c| format!("{}: {}", c.name, c.detail))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )))
+    }
+}
+
 fn main() -> ExitCode {
     let args = Arguments::from_args();
     if !args.list {
@@ -70,27 +133,7 @@ fn main() -> ExitCode {
     }
     let mut trials: Vec<Trial> = scenario_files()
         .into_iter()
-        .map(|(name, path)| {
-            Trial::test(name.clone(), move || {
-                let scenario = load(&path);
-                let out = run_scenario(&scenario, &RunOptions::default(), &name)?;
-                if out.verdict.passed {
-                    Ok(())
-                } else {
-                    Err(Failed::from(format!(
-                        "{} failed: {}",
-                        name,
-                        out.verdict
-                            .checks
-                            .iter()
-                            .filter(|c| !c.passed)
-                            .map(|c| format!("{}: {}", c.name, c.detail))
-                            .collect::<Vec<_>>()
-                            .join("\n")
-                    )))
-                }
-            })
-        })
+        .map(|(name, path)| Trial::test(name.clone(), move || judge_shipped(&name, &path)))
         .collect();
     for (file, flag, must_fail) in NEGATIVE_CONTROLS {
         let name = format!("negative::{file}::{}", flag.trim_start_matches('-'));

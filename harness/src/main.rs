@@ -71,6 +71,9 @@ enum Command {
         #[arg(long)]
         baseline: Option<PathBuf>,
     },
+    /// Print the JSON Schema of scenario files (the one shipped as
+    /// scenarios/scenario.schema.json), for editors.
+    Schema,
     /// Check scenario files and print every problem at once.
     Validate {
         #[arg(required = true)]
@@ -93,6 +96,11 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // One line per problem (`file:line:col: message`), never wrapped: people and editors'
+    // problem matchers search for them.
+    let _ = miette::set_hook(Box::new(|_| {
+        Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
+    }));
     tracing_subscriber::fmt()
         // Quiet unless asked (RUST_LOG): libraries' own error logs would drown the summary.
         .with_env_filter(
@@ -103,6 +111,10 @@ fn main() -> ExitCode {
         .init();
     match cli.command {
         Command::Proxy { host, port, seed } => serve_proxy(host, port, seed),
+        Command::Schema => {
+            out!("{}", rebound::scenario::json_schema().trim_end());
+            ExitCode::SUCCESS
+        }
         Command::Validate { paths } => match load_all(&paths) {
             Some(scenarios) => {
                 for (path, _) in &scenarios {

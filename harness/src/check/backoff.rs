@@ -246,7 +246,7 @@ fn new_episode(
 ) -> Episode {
     let anchor = first_attempt.unwrap_or(lost_at_ns).max(lost_at_ns);
     let outage = outages.iter().enumerate().rev().find(|(_, o)| {
-        o.target == route.service
+        super::outage::route_affected(&o.target, &route.worker, &route.service)
             && o.down_at_ns <= anchor
             && o.restored_at_ns.is_none_or(|r| r >= lost_at_ns)
     });

@@ -18,15 +18,20 @@ pub fn clean_exit(scenario: &Scenario, timeline: &Timeline) -> CheckResult {
                     status,
                     expected,
                     by_step: false,
-                    ..
-                } if worker == name => Some((e.at_ns, status, *expected)),
+                    pid,
+                } if worker == name => Some((e.at_ns, *pid, status, *expected)),
                 _ => None,
             })
             .collect();
         if exits.is_empty() {
             problems.push(format!("{name}: no exit recorded"));
         }
-        for (at, status, expected) in exits {
+        let restarted = restarted_pids(timeline, name);
+        for (at, pid, status, expected) in exits {
+            if !expected && restarted.contains(&pid) {
+                // Its restart policy brought it back (`never_crashed` judges that).
+                continue;
+            }
             if !expected {
                 problems.push(format!(
                     "{name} exited on its own with {status} at {:.0} ms",
@@ -46,6 +51,58 @@ pub fn clean_exit(scenario: &Scenario, timeline: &Timeline) -> CheckResult {
             "every worker exited with code 0 after SIGTERM".to_owned()
         } else {
             problems.join("\n")
+        },
+    )
+}
+
+/// The processes of worker `name` that its supervisor restarted after they exited.
+fn restarted_pids(timeline: &Timeline, name: &str) -> Vec<u32> {
+    timeline
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::WorkerRestarted {
+                worker,
+                previous_pid,
+                ..
+            } if worker == name => Some(*previous_pid),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `never_crashed`: no worker exited on its own during the run (whether or not it was
+/// restarted afterwards).
+pub fn never_crashed(timeline: &Timeline) -> CheckResult {
+    let crashes: Vec<String> = timeline
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::WorkerExited {
+                worker,
+                pid,
+                status,
+                expected: false,
+                ..
+            } => Some(format!(
+                "{worker} (pid {pid}) exited on its own with {status} at {:.0} ms{}",
+                ms(e.at_ns),
+                if restarted_pids(timeline, worker).contains(pid) {
+                    " (restarted)"
+                } else {
+                    ""
+                }
+            )),
+            _ => None,
+        })
+        .collect();
+    CheckResult::new(
+        "never_crashed",
+        crashes.is_empty(),
+        if crashes.is_empty() {
+            "no worker exited on its own".to_owned()
+        } else {
+            crashes.join("\n")
         },
     )
 }

@@ -71,6 +71,18 @@ pub fn checks(expect: &Expect, l: &Ledger) -> Vec<CheckResult> {
                 )
             },
         ),
+        Duplicates::AtMost(n) => CheckResult::new(
+            "duplicates",
+            dups as u64 <= n,
+            if dups == 0 {
+                "no message processed twice".to_owned()
+            } else {
+                format!(
+                    "{dups} processed more than once (at most {n} allowed): {}",
+                    dup_ids.join(", ")
+                )
+            },
+        ),
     };
 
     let unexpected = CheckResult::new(

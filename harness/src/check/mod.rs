@@ -16,7 +16,7 @@ pub use figures::{
     fault_latencies, percentile, retry_errors, throughput, Distribution, Figures, RateBucket,
 };
 pub use ledger::{ledger, Duplicate, Ledger, Lost, Whereabouts};
-pub use outage::{outages, recoveries, Outage, Recovery};
+pub use outage::{outages, recoveries, route_affected, Outage, Recovery};
 
 use serde::{Deserialize, Serialize};
 
@@ -27,7 +27,7 @@ use crate::timeline::Timeline;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckResult {
     /// Stable name (`no_loss`, `duplicates`, `unexpected`, `reconnect`, `clean_exit`,
-    /// `no_unexpected_death`, `backoff`, `no_hammering`): tests and dashboards key on it.
+    /// `no_unexpected_death`, `never_crashed`, `detect`, `backoff`, `no_hammering`): tests and dashboards key on it.
     pub name: String,
     pub passed: bool,
     /// What was found, in a sentence or a few lines.
@@ -108,6 +108,12 @@ pub fn judge(scenario: &Scenario, timeline: &Timeline) -> Verdict {
         checks.push(exit::clean_exit(scenario, timeline));
     }
     checks.push(exit::no_unexpected_death(timeline));
+    if scenario.expect.never_crashed {
+        checks.push(exit::never_crashed(timeline));
+    }
+    if let Some(limit) = scenario.expect.detect_within {
+        checks.push(reconnect::detect(limit, &outages));
+    }
     let mut violations = Vec::new();
     if let Some(spec) = &scenario.expect.backoff {
         let (c, v) = backoff::check(spec, &mut episodes, timeline);

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::backoff::Episode;
 use crate::proxy::ConnEventKind;
-use crate::scenario::Action;
+use crate::scenario::{effect_of, split_link};
 use crate::timeline::{EnqueueOutcome, EventKind, Timeline};
 
 /// A stretch during which a service was unavailable because of a step.
@@ -53,17 +53,15 @@ pub fn outages(timeline: &Timeline) -> Vec<Outage> {
         let EventKind::FaultApplied { action, target, .. } = &e.kind else {
             continue;
         };
-        let Some(a) = Action::from_name(action) else {
-            continue;
-        };
-        if a.breaks() {
+        let (breaks, restores) = effect_of(action);
+        if breaks {
             let already_down = out
                 .iter()
                 .any(|o| &o.target == target && o.restored_at_ns.is_none());
             if !already_down {
                 // An action that breaks and restores at once (idle_drop) is its own restore:
                 // recovery is timed from it.
-                let instant = a.restores();
+                let instant = restores;
                 out.push(Outage {
                     target: target.clone(),
                     fault: action.clone(),
@@ -72,7 +70,7 @@ pub fn outages(timeline: &Timeline) -> Vec<Outage> {
                     restored_by: instant.then(|| action.clone()),
                 });
             }
-        } else if a.restores() {
+        } else if restores {
             if let Some(o) = out
                 .iter_mut()
                 .rev()
@@ -86,6 +84,15 @@ pub fn outages(timeline: &Timeline) -> Vec<Outage> {
     out
 }
 
+/// Whether a fault on `target` (a service, or a link `worker->service`) affects the route
+/// between `worker` and `service`.
+pub fn route_affected(target: &str, worker: &str, service: &str) -> bool {
+    match split_link(target) {
+        Some((w, s)) => w == worker && s == service,
+        None => target == service,
+    }
+}
+
 /// How each worker routed to the outage's service recovered from it. `episode` gives the
 /// worker's backoff episode for this outage, if any (see [`super::episodes`]).
 pub fn recoveries<'a>(
@@ -97,7 +104,7 @@ pub fn recoveries<'a>(
     timeline
         .routes
         .iter()
-        .filter(|r| r.service == outage.target)
+        .filter(|r| route_affected(&outage.target, &r.worker, &r.service))
         .map(|route| {
             let on_route = |proxy: &str| proxy == route.proxy;
             let restored = outage.restored_at_ns;

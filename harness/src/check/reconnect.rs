@@ -7,6 +7,10 @@ use crate::timeline::{EventKind, Timeline};
 /// `reconnect`.
 pub fn check(expect: &Expect, timeline: &Timeline, outages: &[OutageRecovery]) -> CheckResult {
     let limit = expect.reconnect_within.as_nanos();
+    let resume_limit = expect
+        .resume_within
+        .unwrap_or(expect.reconnect_within)
+        .as_nanos();
     let mut lines = Vec::new();
     let mut passed = true;
     for OutageRecovery {
@@ -37,7 +41,7 @@ pub fn check(expect: &Expect, timeline: &Timeline, outages: &[OutageRecovery]) -
             .is_some_and(|t| t.saturating_sub(restored) <= limit);
         let resume_ok = !r.work_pending
             || r.resumed_at_ns
-                .is_some_and(|t| t.saturating_sub(restored) <= limit);
+                .is_some_and(|t| t.saturating_sub(restored) <= resume_limit);
         if reconnect_ok && resume_ok {
             let resumed = match r.resumed_at_ns {
                 Some(t) => format!(", resumed after {:.1} ms", ms(t.saturating_sub(restored))),
@@ -74,11 +78,11 @@ pub fn check(expect: &Expect, timeline: &Timeline, outages: &[OutageRecovery]) -
         if let Some(exit) = early_exit(timeline, &r.worker) {
             why.push(exit);
         }
-        lines.push(format!(
-            "{head}: {} (limit {})",
-            why.join("; "),
-            expect.reconnect_within
-        ));
+        let limits = match expect.resume_within {
+            Some(r) => format!("limits: reconnect {}, resume {r}", expect.reconnect_within),
+            None => format!("limit {}", expect.reconnect_within),
+        };
+        lines.push(format!("{head}: {} ({limits})", why.join("; ")));
     }
     if lines.is_empty() {
         lines.push("no outage in this run".to_owned());
@@ -100,4 +104,46 @@ fn early_exit(timeline: &Timeline, worker: &str) -> Option<String> {
         )),
         _ => None,
     })
+}
+
+/// `detect`: after each fault, every affected worker noticed it (its connection was closed or
+/// an attempt failed, as the proxy saw it) within `limit` of the fault: what a health check or
+/// heartbeat is for when nobody tells the worker (`idle_drop`, `blackhole`, `pause`).
+pub fn detect(limit: crate::scenario::Dur, outages: &[OutageRecovery]) -> CheckResult {
+    let mut lines = Vec::new();
+    let mut passed = true;
+    for OutageRecovery {
+        outage: o,
+        recovery: r,
+    } in outages
+    {
+        let head = format!(
+            "{}: {} {} at {:.0} ms",
+            r.worker,
+            o.target,
+            o.fault,
+            ms(o.down_at_ns)
+        );
+        match r.detected_at_ns {
+            Some(t) if t.saturating_sub(o.down_at_ns) <= limit.as_nanos() => lines.push(format!(
+                "{head}: noticed after {:.1} ms",
+                ms(t.saturating_sub(o.down_at_ns))
+            )),
+            Some(t) => {
+                passed = false;
+                lines.push(format!(
+                    "{head}: noticed only after {:.1} ms (limit {limit})",
+                    ms(t.saturating_sub(o.down_at_ns))
+                ));
+            }
+            None => {
+                passed = false;
+                lines.push(format!("{head}: never noticed (limit {limit})"));
+            }
+        }
+    }
+    if lines.is_empty() {
+        lines.push("no outage in this run".to_owned());
+    }
+    CheckResult::new("detect", passed, lines.join("\n"))
 }

@@ -68,6 +68,9 @@ pub(crate) async fn run(
     };
     let _ = client.set_nodelay(true);
     let _ = upstream.set_nodelay(true);
+    if let Ok(local) = upstream.local_addr() {
+        shared.upstream_connected(id, local);
+    }
     shared.record(
         id,
         ConnEventKind::UpstreamConnected {

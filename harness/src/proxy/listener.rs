@@ -62,6 +62,9 @@ struct State {
     /// (aborting the accept task alone closes the socket only when the runtime gets to it).
     listen_handle: Option<std::net::TcpListener>,
     links: HashMap<u64, watch::Sender<LinkCommand>>,
+    /// The local address of each link's upstream socket: how the service sees the link (so a
+    /// broker-level fault can pick exactly this proxy's connections, e.g. Redis `CLIENT KILL`).
+    upstream_locals: HashMap<u64, SocketAddr>,
 }
 
 impl Shared {
@@ -71,7 +74,11 @@ impl Shared {
 
     /// Records the end of a link and forgets it.
     pub(crate) fn finish(&self, conn: u64, by: CloseSide, reason: String, up: u64, down: u64) {
-        lock(&self.state).links.remove(&conn);
+        {
+            let mut st = lock(&self.state);
+            st.links.remove(&conn);
+            st.upstream_locals.remove(&conn);
+        }
         self.record(
             conn,
             ConnEventKind::Closed {
@@ -81,6 +88,11 @@ impl Shared {
                 bytes_down: down,
             },
         );
+    }
+
+    /// Notes the local address of link `conn`'s upstream socket.
+    pub(crate) fn upstream_connected(&self, conn: u64, local: SocketAddr) {
+        lock(&self.state).upstream_locals.insert(conn, local);
     }
 
     pub(crate) fn toxics_rx(&self) -> watch::Receiver<Arc<ToxicSet>> {
@@ -152,6 +164,7 @@ impl Proxy {
                 accept: None,
                 listen_handle: None,
                 links: HashMap::new(),
+                upstream_locals: HashMap::new(),
             }),
         });
         let proxy = Self { shared };
@@ -275,6 +288,18 @@ impl Proxy {
         self.command_all(LinkCommand::Close {
             reason: reason.to_owned(),
         })
+    }
+
+    /// The local addresses of the upstream sockets of the open connections: the client
+    /// addresses the service sees for this proxy's connections.
+    pub fn upstream_local_addrs(&self) -> Vec<SocketAddr> {
+        let mut v: Vec<SocketAddr> = lock(&self.shared.state)
+            .upstream_locals
+            .values()
+            .copied()
+            .collect();
+        v.sort_unstable();
+        v
     }
 
     fn command_all(&self, cmd: LinkCommand) -> usize {

@@ -132,7 +132,10 @@ fn draw_lanes(
                         UP_LIGHT.filled(),
                     )))
                     .map_err(draw_err)?;
-                for o in outs.iter().filter(|o| &o.target == s) {
+                for o in outs.iter().filter(|o| {
+                    &o.target == s
+                        || crate::scenario::split_link(&o.target).is_some_and(|(_, svc)| svc == s)
+                }) {
                     let from = ms(o.down_at_ns);
                     let to = o.restored_at_ns.map_or(end_ms, ms);
                     let color = if o.fault == "down" { PROXY_DOWN } else { DOWN };

@@ -12,14 +12,18 @@ pub use inspect::id_of;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::check::{judge, Verdict};
+use tokio::sync::Mutex;
+
+use crate::check::{judge, route_affected, Verdict};
 use crate::fault::{self, WorkerSlot};
 use crate::proxy::{ProxyConfig, ProxyServer};
 use crate::runtime::local::{can_share, LocalRabbitmq, LocalRedis, SharedRabbitmq};
 use crate::runtime::{RuntimeError, Service};
-use crate::scenario::{step_times, Durability, Scenario, ServiceKind};
+use crate::scenario::{timed_actions, Durability, Scenario, ServiceKind};
 use crate::timeline::{EventKind, ProxyRoute, Recorder, Timeline, TIMELINE_VERSION};
 use crate::worker::{template, Worker, WorkerError};
 use crate::workload::{produce_amqp, produce_redis, ProducerPlan};
@@ -94,12 +98,22 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
                         })??;
                 Box::new(lease)
             }
-            ServiceKind::Rabbitmq => Box::new(LocalRabbitmq::new(
-                name,
-                limits.ready.into(),
-                recorder.clone(),
-            )?),
+            ServiceKind::Rabbitmq => Box::new(
+                LocalRabbitmq::new(name, limits.ready.into(), recorder.clone())?
+                    .with_args(spec.args.clone()),
+            ),
         };
+        if spec.kind == ServiceKind::Rabbitmq {
+            // The producer declares the queue with this durability; a worker that declares it
+            // otherwise gets PRECONDITION_FAILED, so say which one it is (also `${name.durable}`).
+            recorder.record(EventKind::Note {
+                message: format!(
+                    "{name}: queues are {} (`${{{name}.durable}}` = {})",
+                    spec.durability().name(),
+                    spec.durability() != Durability::Transient
+                ),
+            });
+        }
         svc.start().await?;
         pids.extend(svc.pid());
         services.insert(name.clone(), svc);
@@ -129,15 +143,31 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
         }
     }
 
-    // Workers.
-    let mut workers: BTreeMap<String, WorkerSlot> = BTreeMap::new();
+    // Workers, each under its restart policy if it has one.
+    let mut workers: BTreeMap<String, Arc<Mutex<WorkerSlot>>> = BTreeMap::new();
+    let supervision = Supervision::default();
+    let mut supervisors = Vec::new();
     for (name, spec) in &scenario.workers {
         let env = worker_env(scenario, name, &routes, &services)?;
         let mut spec = spec.clone();
         spec.args.extend(options.extra_worker_args.iter().cloned());
+        let policy = spec.restart.clone();
+        // Subscribe before the launch, so even an immediate exit reaches the supervisor.
+        let events = recorder.subscribe();
         let worker = Worker::launch(name, &spec, &env, &recorder)?;
         pids.push(worker.pid());
-        workers.insert(name.clone(), WorkerSlot { worker, spec, env });
+        let slot = Arc::new(Mutex::new(WorkerSlot { worker, spec, env }));
+        if let Some(policy) = policy {
+            supervisors.push(tokio::spawn(supervise(
+                name.clone(),
+                slot.clone(),
+                policy,
+                recorder.clone(),
+                events,
+                supervision.clone(),
+            )));
+        }
+        workers.insert(name.clone(), slot);
     }
     for route in &routes {
         let proxy = route.proxy.clone();
@@ -177,38 +207,39 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
         ServiceKind::Rabbitmq => tokio::spawn(produce_amqp(plan, recorder.clone())),
     };
     let mut producers = vec![produce(plan.clone())];
-    for timed in timed_actions(scenario) {
-        let step = &scenario.steps[timed.step];
+    for timed in timed_actions(&scenario.steps) {
+        let Some(step) = scenario.steps.get(timed.step) else {
+            continue;
+        };
         let scheduled_ns = t0 + timed.due.as_nanos();
         tokio::time::sleep_until(clock.instant_at(scheduled_ns).into()).await;
         let target = step.target.get_ref();
         let target_proxies: Vec<_> = routes
             .iter()
-            .filter(|r| &r.service == target)
+            .filter(|r| route_affected(target, &r.worker, &r.service))
             .filter_map(|r| proxies.get(&r.proxy))
             .collect();
-        if timed.revert {
-            fault::revert(timed.step, step, scheduled_ns, &target_proxies, &recorder).await;
-            continue;
-        }
+        let service_name = step.link().map_or(target.as_str(), |(_, s)| s);
         let grace = limits.shutdown_grace.into();
-        if let Some(slot) = workers.get_mut(target) {
-            fault::apply(
-                timed.step,
-                step,
-                scheduled_ns,
-                fault::Target::Worker(slot),
-                grace,
-                &recorder,
-            )
-            .await;
+        if let Some(slot) = workers.get(target) {
+            let mut slot = slot.lock().await;
+            let target = fault::Target::Worker(&mut slot);
+            if timed.revert {
+                fault::revert(timed.step, step, scheduled_ns, target, &recorder).await;
+            } else {
+                fault::apply(timed.step, step, scheduled_ns, target, grace, &recorder).await;
+            }
             pids.push(slot.worker.pid());
-        } else if let Some(svc) = services.get_mut(target) {
+        } else if let Some(svc) = services.get_mut(service_name) {
             let target = fault::Target::Service {
                 service: svc.as_mut(),
                 proxies: target_proxies,
             };
-            fault::apply(timed.step, step, scheduled_ns, target, grace, &recorder).await;
+            if timed.revert {
+                fault::revert(timed.step, step, scheduled_ns, target, &recorder).await;
+            } else {
+                fault::apply(timed.step, step, scheduled_ns, target, grace, &recorder).await;
+            }
             pids.extend(svc.pid());
         }
     }
@@ -242,7 +273,13 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
     settle(&recorder, &routes, scenario.expect.reconnect_within.into()).await;
     recorder.record(EventKind::ShutdownStarted);
     let grace: Duration = limits.shutdown_grace.into();
-    let stops = workers.values().map(|w| w.worker.stop(grace));
+    // No restart from here on: the exits that follow are the harness's doing.
+    supervision.shutting_down.store(true, Ordering::SeqCst);
+    let mut slots = Vec::new();
+    for slot in workers.values() {
+        slots.push(slot.lock().await);
+    }
+    let stops = slots.iter().map(|w| w.worker.stop(grace));
     for (name, r) in workers.keys().zip(futures::future::join_all(stops).await) {
         if let Err(e) = r {
             recorder.record(EventKind::Note {
@@ -250,6 +287,17 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
             });
         }
     }
+    drop(slots);
+    for s in supervisors {
+        s.abort();
+    }
+    pids.extend(
+        supervision
+            .pids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter(),
+    );
     proxies.shutdown();
 
     // What is left in the broker, then stop the services.
@@ -319,16 +367,17 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
 async fn settle(recorder: &Recorder, routes: &[ProxyRoute], limit: Duration) {
     let clock = recorder.clock();
     let events = recorder.snapshot();
-    let mut last_restore: BTreeMap<&str, u64> = BTreeMap::new();
-    for e in &events {
-        if let EventKind::FaultApplied { action, target, .. } = &e.kind {
-            if crate::scenario::Action::from_name(action).is_some_and(|a| a.restores()) {
-                last_restore.insert(target.as_str(), e.at_ns);
-            }
-        }
-    }
     for route in routes {
-        let Some(&restored) = last_restore.get(route.service.as_str()) else {
+        let last_restore = events.iter().rev().find_map(|e| match &e.kind {
+            EventKind::FaultApplied { action, target, .. }
+                if crate::scenario::effect_of(action).1
+                    && route_affected(target, &route.worker, &route.service) =>
+            {
+                Some(e.at_ns)
+            }
+            _ => None,
+        });
+        let Some(restored) = last_restore else {
             continue;
         };
         let deadline = restored + limit.as_nanos() as u64;
@@ -347,38 +396,87 @@ async fn settle(recorder: &Recorder, routes: &[ProxyRoute], limit: Duration) {
     }
 }
 
-/// A step, or the automatic undoing of a step with `for`, at its due time from the script's
-/// start.
-struct Timed {
-    due: crate::scenario::Dur,
-    step: usize,
-    revert: bool,
+/// What the supervisors of a run share with it.
+#[derive(Clone, Default)]
+struct Supervision {
+    /// Set when the runner stops the workers: no restart after that.
+    shutting_down: Arc<AtomicBool>,
+    /// The processes the supervisors started, for the leak check.
+    pids: Arc<std::sync::Mutex<Vec<u32>>>,
 }
 
-/// Steps and their reverts in the order they are due (file order among equals).
-fn timed_actions(scenario: &Scenario) -> Vec<Timed> {
-    let mut out: Vec<Timed> = Vec::new();
-    for (i, (step, due)) in scenario
-        .steps
-        .iter()
-        .zip(step_times(&scenario.steps))
-        .enumerate()
-    {
-        out.push(Timed {
-            due,
-            step: i,
-            revert: false,
-        });
-        if let Some(d) = step.for_ {
-            out.push(Timed {
-                due: crate::scenario::Dur(due.0 + d.0),
-                step: i,
-                revert: true,
+/// A worker's supervisor: when the worker exits on its own (not at a step, not at the end),
+/// starts it again after the policy's delay, like systemd or Kubernetes would, and records
+/// each restart. Ends when the policy's `max` is reached or the run stops the workers.
+async fn supervise(
+    name: String,
+    slot: Arc<Mutex<WorkerSlot>>,
+    policy: crate::scenario::RestartPolicy,
+    recorder: Recorder,
+    mut events: tokio::sync::broadcast::Receiver<crate::timeline::Event>,
+    supervision: Supervision,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut restarts = 0u32;
+    loop {
+        let exited_pid = match events.recv().await {
+            Ok(crate::timeline::Event {
+                kind:
+                    EventKind::WorkerExited {
+                        worker,
+                        pid,
+                        expected: false,
+                        ..
+                    },
+                ..
+            }) if worker == name => pid,
+            Ok(_) => continue,
+            Err(RecvError::Lagged(n)) => {
+                recorder.record(EventKind::Note {
+                    message: format!("supervisor of {name} missed {n} events"),
+                });
+                continue;
+            }
+            Err(RecvError::Closed) => return,
+        };
+        if policy.max.is_some_and(|m| restarts >= m) {
+            recorder.record(EventKind::Note {
+                message: format!(
+                    "{name} exited; not restarted: it reached restart.max ({restarts})"
+                ),
             });
+            return;
+        }
+        // The policy's delay (a supervisor's back-off), not a wait for something to happen.
+        tokio::time::sleep(policy.delay.into()).await;
+        let mut slot = slot.lock().await;
+        if supervision.shutting_down.load(Ordering::SeqCst) || slot.worker.pid() != exited_pid {
+            // The run is ending, or a step has already started it again.
+            continue;
+        }
+        restarts += 1;
+        recorder.record(EventKind::WorkerRestarted {
+            worker: name.clone(),
+            restart: restarts,
+            previous_pid: exited_pid,
+        });
+        match Worker::launch(&name, &slot.spec, &slot.env, &recorder) {
+            Ok(w) => {
+                supervision
+                    .pids
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(w.pid());
+                slot.worker = w;
+            }
+            Err(e) => {
+                recorder.record(EventKind::Note {
+                    message: format!("restarting {name}: {e}"),
+                });
+                return;
+            }
         }
     }
-    out.sort_by_key(|t| t.due);
-    out
 }
 
 /// Copies every proxy event onto the timeline with the proxy's own timestamp.
@@ -431,6 +529,12 @@ fn worker_env(
         vars.insert(format!("{}.addr", r.service), r.listen.clone());
         vars.insert(format!("{}.url", r.service), s.client_url(&r.listen));
         vars.insert(format!("{}.direct_url", r.service), s.client_url(&s.addr()));
+        if let Some(spec) = scenario.services.get(&r.service) {
+            vars.insert(
+                format!("{}.durable", r.service),
+                (spec.durability() != Durability::Transient).to_string(),
+            );
+        }
     }
     let mut env = BTreeMap::new();
     env.insert("WORKER_ID".to_owned(), worker.to_owned());

@@ -33,6 +33,33 @@ pub trait Service: Send + Sync {
     async fn terminate(&mut self, grace: Duration) -> Result<(), RuntimeError>;
     /// The last lines it logged.
     fn last_log(&self) -> Vec<String>;
+    /// Freezes it (SIGSTOP for a process, `docker pause` for a container): connections stay
+    /// open and nothing answers.
+    async fn pause(&mut self) -> Result<(), RuntimeError> {
+        Err(self.unsupported("pause"))
+    }
+    /// Unfreezes it.
+    async fn resume(&mut self) -> Result<(), RuntimeError> {
+        Err(self.unsupported("resume"))
+    }
+    /// SIGTERM as something outside the scenario would send it (SIGKILL after `grace`): the
+    /// exit is *not* marked expected, so it is reported as an unexpected death.
+    async fn terminate_unannounced(&mut self, _grace: Duration) -> Result<(), RuntimeError> {
+        Err(self.unsupported("terminate (unannounced)"))
+    }
+    /// RabbitMQ: evaluates an Erlang expression on the node (what `rabbitmqctl eval` does),
+    /// for broker-level faults.
+    async fn broker_eval(&self, _expr: &str) -> Result<String, RuntimeError> {
+        Err(self.unsupported("evaluate Erlang on"))
+    }
+    /// The error of a method this runtime does not implement.
+    fn unsupported(&self, action: &'static str) -> RuntimeError {
+        RuntimeError::InvalidState {
+            service: self.name().to_owned(),
+            action,
+            why: "this runtime does not support it",
+        }
+    }
 }
 
 /// What can go wrong with a service.
@@ -71,6 +98,8 @@ pub enum RuntimeError {
         service: String,
         source: std::io::Error,
     },
+    #[error("{service}: {why}")]
+    Command { service: String, why: String },
     #[error("cannot create a data directory: {0}")]
     TempDir(std::io::Error),
 }

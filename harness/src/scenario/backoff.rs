@@ -10,7 +10,7 @@ use super::duration::Dur;
 
 /// The expected schedule: a fixed list of delays (`delays`) or an exponential one (`initial`,
 /// `factor`, `max`), with a jitter kind and a tolerance for measurement noise.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackoffSpec {
     /// Fixed schedule: the delay before attempt 1, 2, ...; the last one repeats.
@@ -69,6 +69,21 @@ pub enum Jitter {
     Equal,
     /// Uniform in `[b(1-j), b(1+j)]`, still under the cap.
     Fraction(f64),
+}
+
+impl schemars::JsonSchema for Jitter {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Jitter".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "`none`, `full` ([0, b]), `equal` ([b/2, b]) or a fraction j ([b(1-j), b(1+j)]).",
+            "anyOf": [
+                { "type": "string", "enum": ["none", "full", "equal"] },
+                { "type": "number", "minimum": 0, "maximum": 1 }
+            ]
+        })
+    }
 }
 
 impl Serialize for Jitter {

@@ -88,6 +88,19 @@ impl fmt::Display for Dur {
     }
 }
 
+impl schemars::JsonSchema for Dur {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A number and a unit: `250ms`, `1.5s`, `2m` (units: ns, us, ms, s, m, h).",
+            "type": "string",
+            "pattern": "^\\s*[0-9.]+\\s*(ns|us|µs|ms|s|m|min|h)\\s*$"
+        })
+    }
+}
+
 impl Serialize for Dur {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)

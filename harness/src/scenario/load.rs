@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::error::{ScenarioError, ScenarioErrors};
+use super::error::{did_you_mean, ScenarioError, ScenarioErrors};
 use super::model::Scenario;
 use super::validate::validate;
 
@@ -22,13 +22,15 @@ pub fn load_file(path: &Path) -> Result<Scenario, ScenarioErrors> {
 
 /// Parses and validates scenario text; `path` is only used in messages.
 pub fn parse_str(path: &str, text: &str) -> Result<Scenario, ScenarioErrors> {
-    let scenario: Scenario = toml::from_str(text).map_err(|e| ScenarioErrors {
-        errors: vec![ScenarioError::at(
-            path,
-            text,
-            e.span(),
-            e.message().trim_end().to_owned(),
-        )],
+    let scenario: Scenario = toml::from_str(text).map_err(|e| {
+        let (message, help) = explain(e.message().trim_end());
+        let mut error = ScenarioError::at(path, text, e.span(), message);
+        if let Some(h) = help {
+            error = error.with_help(h);
+        }
+        ScenarioErrors {
+            errors: vec![error],
+        }
     })?;
     let errors = validate(&scenario, path, text);
     if errors.is_empty() {
@@ -36,6 +38,57 @@ pub fn parse_str(path: &str, text: &str) -> Result<Scenario, ScenarioErrors> {
     } else {
         Err(ScenarioErrors { errors })
     }
+}
+
+/// Rewrites serde's messages for people: an unknown field or enum variant gets "did you mean"
+/// and the valid choices; a missing field gets an example of what to write.
+fn explain(message: &str) -> (String, Option<String>) {
+    for what in ["variant", "field"] {
+        let prefix = format!("unknown {what} `");
+        let Some(rest) = message.strip_prefix(&prefix) else {
+            continue;
+        };
+        let Some((word, tail)) = rest.split_once('`') else {
+            continue;
+        };
+        let choices: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
+        let shown = match what {
+            "variant" => "value",
+            _ => "field",
+        };
+        let head = format!("unknown {shown} `{word}`");
+        if choices.is_empty() {
+            return (head, Some("this table takes no fields".to_owned()));
+        }
+        let list = choices
+            .iter()
+            .map(|c| format!("`{c}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let help = match did_you_mean(word, choices.iter().copied()) {
+            Some(d) => format!("{d} (valid: {list})"),
+            None => format!("valid: {list}"),
+        };
+        return (head, Some(help));
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let field = rest.split('`').next().unwrap_or_default();
+        let example = match field {
+            "name" => "name = \"my-scenario\"",
+            "kind" => "kind = \"redis\"  # or \"rabbitmq\"",
+            "services" => "[services.redis] with kind = \"redis\"",
+            "workers" => "[workers.w1] with fixture = \"redis-worker\"",
+            "workload" => "[workload] with messages = 100 and rate = 50",
+            "messages" => "messages = 100",
+            "rate" => "rate = 50  # messages per second",
+            "action" => "action = \"kill\"",
+            "target" => "target = \"redis\"  # a service, a worker, or \"w1->redis\"",
+            _ => "",
+        };
+        let help = (!example.is_empty()).then(|| format!("add `{example}`"));
+        return (format!("missing field `{field}`"), help);
+    }
+    (message.to_owned(), None)
 }
 
 #[cfg(test)]

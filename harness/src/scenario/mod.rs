@@ -13,10 +13,22 @@ pub use duration::{parse_duration, Dur, DurationError};
 pub use error::{did_you_mean, line_col, Location, ScenarioError, ScenarioErrors};
 pub use load::{load_file, parse_str};
 pub use model::{
-    Action, Duplicates, Durability, Expect, Limits, Scenario, ServiceKind, ServiceSpec, StepSpec,
-    WorkerSpec, WorkloadSpec,
+    effect_of, split_link, Action, Duplicates, Durability, Expect, Limits, RestartPolicy, Scenario,
+    ServiceKind, ServiceSpec, StepSpec, Streams, ToxicAction, WorkerSpec, WorkloadSpec,
 };
-pub use schedule::{scripted_end, step_times};
+pub use schedule::{occurrences, production_time, scripted_end, step_times, timed_actions, Timed};
+pub use validate::worker_uses;
+
+/// The JSON Schema of scenario files (draft 2020-12), from the model itself, so editors
+/// (taplo / Even Better TOML, via a `#:schema ./scenario.schema.json` first line) complete
+/// fields and check values. Shipped as `scenarios/scenario.schema.json`; `rebound schema`
+/// prints it.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(Scenario);
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}
 
 impl Scenario {
     /// The service the workload enqueues to (validation guarantees there is one).

@@ -8,7 +8,7 @@ use super::backoff::BackoffSpec;
 use super::duration::Dur;
 
 /// A whole scenario file.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// Unique name; the report directory and the test are named after it.
@@ -44,7 +44,7 @@ fn one() -> u32 {
 }
 
 /// Which broker a service is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ServiceKind {
     Redis,
@@ -52,7 +52,7 @@ pub enum ServiceKind {
 }
 
 /// How hard the broker tries to keep acknowledged data across a crash.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Durability {
     /// Redis: AOF with `appendfsync always`: an acknowledged write survives SIGKILL.
@@ -86,12 +86,13 @@ impl Durability {
 }
 
 /// A broker the scenario starts.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSpec {
     pub kind: ServiceKind,
     /// Defaults to the safe choice for the kind: `aof-always` (Redis), `durable` (RabbitMQ).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Durability>")]
     pub durability: Option<Spanned<Durability>>,
     /// Extra command-line arguments for the server.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -109,14 +110,16 @@ impl ServiceSpec {
 }
 
 /// A worker under test: a fixture from `fixtures/` or any command.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkerSpec {
     /// Name of a fixture binary (`redis-worker`), found next to the `rebound` binary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
     pub fixture: Option<Spanned<String>>,
     /// Any command: program and arguments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Vec<String>>")]
     pub command: Option<Spanned<Vec<String>>>,
     /// Arguments appended to the fixture or command (e.g. a broken mode's flag).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -128,14 +131,34 @@ pub struct WorkerSpec {
     /// Working directory of the process.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
+    /// Restart the worker when it exits on its own, as a process supervisor would.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<RestartPolicy>,
+}
+
+/// How the harness restarts a worker that exited on its own (not at a step, not at the end).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestartPolicy {
+    /// How long after the exit the worker is started again.
+    #[serde(default = "default_restart_delay")]
+    pub delay: Dur,
+    /// How many restarts in all (unlimited when omitted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<u32>,
+}
+
+fn default_restart_delay() -> Dur {
+    Dur::from_millis(100)
 }
 
 /// The messages the harness enqueues, at a steady rate, over a direct connection.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadSpec {
     /// The service to enqueue to; may be omitted when there is only one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
     pub service: Option<Spanned<String>>,
     /// Input queue (Redis list) name.
     #[serde(default = "default_queue")]
@@ -162,14 +185,24 @@ fn default_queue() -> String {
 }
 
 /// A fault action.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
-    /// SIGKILL the service.
+    /// SIGKILL the service (or worker). With `for`: restarted afterwards.
     Kill,
-    /// SIGTERM the service and wait for it to exit (SIGKILL after the grace period).
+    /// SIGTERM the service (or worker) and wait for it to exit (SIGKILL after the grace
+    /// period). With `for`: restarted afterwards.
     Terminate,
-    /// Start a stopped service again, same port and data.
+    /// SIGTERM the service as something outside the scenario would (an operator, the OOM
+    /// killer's friend, a package upgrade): the exit is recorded as *not* expected, so the
+    /// `no_unexpected_death` check reports it with its exit status and last log lines.
+    ExternalTerminate,
+    /// Freeze the service (SIGSTOP to its process group): connections stay open, nothing
+    /// answers. With `for`: resumed afterwards.
+    Pause,
+    /// Unfreeze a paused service (SIGCONT).
+    Resume,
+    /// Start a stopped service (or worker) again, same port and data.
     Restart,
     /// Take the service's proxies down: listeners closed, connections closed.
     Down,
@@ -178,8 +211,41 @@ pub enum Action {
     /// Silently drop the connections that exist now (the NAT / firewall idle-timeout case):
     /// nothing passes any more and nobody is told; new connections work.
     IdleDrop,
-    /// Delay data on the service's proxies by `latency` (+/- `jitter`) each way.
+    /// Delay data on the proxies by `latency` (+/- `jitter`).
     Latency,
+    /// Limit the proxies' throughput to `rate` KB/s.
+    Bandwidth,
+    /// Reset (TCP RST) each connection on its first data, after `timeout`.
+    ResetPeer,
+    /// Let nothing through and close nothing (a timeout toxic of 0): connections, old and new,
+    /// hang. Removing it closes the connections it held, as in Toxiproxy.
+    Blackhole,
+    /// Cut data into pieces of `average_size` (+/- `size_variation`) bytes, `delay` apart.
+    Slicer,
+    /// Let `bytes` bytes through each connection, then close it.
+    LimitData,
+    /// Redis: `CLIENT KILL` of the connections that come through the target's proxies (the
+    /// server closes them; the producer's own connection is untouched).
+    ClientKill,
+    /// Redis: `DEBUG SLEEP` for the step's `for`: the server is frozen, connections stay open.
+    DebugSleep,
+    /// RabbitMQ: the broker closes the connections that come through the target's proxies
+    /// (`connection.close` with CONNECTION_FORCED, as `rabbitmqctl close_connection` does).
+    CloseConnections,
+    /// RabbitMQ: raise the memory alarm (`set_vm_memory_high_watermark 0`): the broker blocks
+    /// every publishing connection (`connection.blocked`) until the alarm clears.
+    MemoryAlarm,
+}
+
+/// Which toxic an action installs on a proxy, if any.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ToxicAction {
+    Latency,
+    Bandwidth,
+    ResetPeer,
+    Blackhole,
+    Slicer,
+    LimitData,
 }
 
 impl Action {
@@ -187,11 +253,23 @@ impl Action {
     pub const ALL: &'static [Action] = &[
         Action::Kill,
         Action::Terminate,
+        Action::ExternalTerminate,
+        Action::Pause,
+        Action::Resume,
         Action::Restart,
         Action::Down,
         Action::Up,
         Action::IdleDrop,
         Action::Latency,
+        Action::Bandwidth,
+        Action::ResetPeer,
+        Action::Blackhole,
+        Action::Slicer,
+        Action::LimitData,
+        Action::ClientKill,
+        Action::DebugSleep,
+        Action::CloseConnections,
+        Action::MemoryAlarm,
     ];
 
     /// The name used in files and reports.
@@ -199,25 +277,23 @@ impl Action {
         match self {
             Action::Kill => "kill",
             Action::Terminate => "terminate",
+            Action::ExternalTerminate => "external_terminate",
+            Action::Pause => "pause",
+            Action::Resume => "resume",
             Action::Restart => "restart",
             Action::Down => "down",
             Action::Up => "up",
             Action::IdleDrop => "idle_drop",
             Action::Latency => "latency",
-        }
-    }
-
-    /// Whether the action can target a worker (the others target services).
-    pub fn applies_to_workers(self) -> bool {
-        matches!(self, Action::Kill | Action::Terminate | Action::Restart)
-    }
-
-    /// Whether a `for` duration can undo the action automatically, and with what.
-    pub fn revert(self) -> Option<&'static str> {
-        match self {
-            Action::Down => Some("up"),
-            Action::Latency => Some("latency_off"),
-            _ => None,
+            Action::Bandwidth => "bandwidth",
+            Action::ResetPeer => "reset_peer",
+            Action::Blackhole => "blackhole",
+            Action::Slicer => "slicer",
+            Action::LimitData => "limit_data",
+            Action::ClientKill => "client_kill",
+            Action::DebugSleep => "debug_sleep",
+            Action::CloseConnections => "close_connections",
+            Action::MemoryAlarm => "memory_alarm",
         }
     }
 
@@ -226,59 +302,283 @@ impl Action {
         Action::ALL.iter().copied().find(|a| a.name() == name)
     }
 
+    /// Whether the action can target a worker (the others target services or links).
+    pub fn applies_to_workers(self) -> bool {
+        matches!(self, Action::Kill | Action::Terminate | Action::Restart)
+    }
+
+    /// The toxic the action installs on the target's proxies.
+    pub fn toxic(self) -> Option<ToxicAction> {
+        Some(match self {
+            Action::Latency => ToxicAction::Latency,
+            Action::Bandwidth => ToxicAction::Bandwidth,
+            Action::ResetPeer => ToxicAction::ResetPeer,
+            Action::Blackhole => ToxicAction::Blackhole,
+            Action::Slicer => ToxicAction::Slicer,
+            Action::LimitData => ToxicAction::LimitData,
+            _ => return None,
+        })
+    }
+
+    /// Whether the action can target one link (`worker->service`): it acts on proxies, or on
+    /// the broker's view of the proxies' connections.
+    pub fn applies_to_links(self) -> bool {
+        self.toxic().is_some()
+            || matches!(
+                self,
+                Action::Down
+                    | Action::Up
+                    | Action::IdleDrop
+                    | Action::ClientKill
+                    | Action::CloseConnections
+            )
+    }
+
+    /// The only kind of service the action applies to, for broker-level faults.
+    pub fn service_kind(self) -> Option<ServiceKind> {
+        match self {
+            Action::ClientKill | Action::DebugSleep => Some(ServiceKind::Redis),
+            Action::CloseConnections | Action::MemoryAlarm => Some(ServiceKind::Rabbitmq),
+            _ => None,
+        }
+    }
+
+    /// Whether the action acts on the broker process or its global state, so a scenario
+    /// with it needs a broker of its own (it cannot share a RabbitMQ node with others).
+    pub fn needs_own_broker(self) -> bool {
+        matches!(
+            self,
+            Action::Kill
+                | Action::Terminate
+                | Action::ExternalTerminate
+                | Action::Pause
+                | Action::Resume
+                | Action::Restart
+                | Action::MemoryAlarm
+        )
+    }
+
+    /// What a `for` duration does at its end (the name recorded on the timeline), when the
+    /// action can be undone automatically.
+    pub fn revert(self) -> Option<&'static str> {
+        Some(match self {
+            Action::Kill | Action::Terminate | Action::ExternalTerminate => "restart",
+            Action::Pause => "resume",
+            Action::Down => "up",
+            Action::Latency => "latency_off",
+            Action::Bandwidth => "bandwidth_off",
+            Action::ResetPeer => "reset_peer_off",
+            Action::Blackhole => "blackhole_off",
+            Action::Slicer => "slicer_off",
+            Action::LimitData => "limit_data_off",
+            Action::DebugSleep => "debug_sleep_off",
+            Action::MemoryAlarm => "memory_alarm_off",
+            _ => return None,
+        })
+    }
+
+    /// Whether the action cannot go without `for` (its duration is part of what it is).
+    pub fn needs_for(self) -> bool {
+        self == Action::DebugSleep
+    }
+
     /// Whether the action makes the target unavailable (opens an outage).
     pub fn breaks(self) -> bool {
         matches!(
             self,
-            Action::Kill | Action::Terminate | Action::Down | Action::IdleDrop
+            Action::Kill
+                | Action::Terminate
+                | Action::ExternalTerminate
+                | Action::Pause
+                | Action::Down
+                | Action::IdleDrop
+                | Action::ResetPeer
+                | Action::Blackhole
+                | Action::LimitData
+                | Action::ClientKill
+                | Action::DebugSleep
+                | Action::CloseConnections
         )
     }
 
-    /// Whether the action makes the target available again (closes an outage). `idle_drop`
-    /// both breaks and restores: the service takes new connections at once, so the worker's
-    /// recovery is timed from the drop itself.
+    /// Whether the action makes the target available again (closes an outage). Actions that
+    /// cut the existing connections while new ones work (`idle_drop`, `client_kill`,
+    /// `close_connections`) both break and restore: recovery is timed from the action itself.
     pub fn restores(self) -> bool {
-        matches!(self, Action::Restart | Action::Up | Action::IdleDrop)
+        matches!(
+            self,
+            Action::Restart
+                | Action::Up
+                | Action::Resume
+                | Action::IdleDrop
+                | Action::ClientKill
+                | Action::CloseConnections
+        )
     }
 }
 
+/// Whether a recorded action name (a step's action or the name of its revert, such as
+/// `blackhole_off`) opens and closes an outage: `(breaks, restores)`.
+pub fn effect_of(recorded: &str) -> (bool, bool) {
+    if let Some(a) = Action::from_name(recorded) {
+        return (a.breaks(), a.restores());
+    }
+    match recorded.strip_suffix("_off").and_then(Action::from_name) {
+        // Undoing a breaking toxic (or the end of a DEBUG SLEEP) restores the service.
+        Some(a) => (false, a.breaks()),
+        None => (false, false),
+    }
+}
+
+/// Which direction(s) of the proxied connections a toxic acts on.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Streams {
+    /// Both: requests and responses.
+    #[default]
+    Both,
+    /// Worker -> service (requests) only.
+    Upstream,
+    /// Service -> worker (responses) only.
+    Downstream,
+}
+
 /// One step of the fault schedule.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepSpec {
     /// When, from the start of the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<Dur>,
-    /// When, from the previous step (its scheduled time).
+    /// When, from the previous step (its last occurrence's due time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<Dur>,
     pub action: Action,
-    /// A service name, or a worker name for `kill`, `terminate` and `restart`.
+    /// A service name, a worker name (for `kill`, `terminate`, `restart`), or a link
+    /// `worker->service` (the one proxy between them).
+    #[schemars(with = "String")]
     pub target: Spanned<String>,
-    /// Undo the action after this long (`down` -> `up`, `latency` -> removed).
+    /// Undo the action after this long (see [`Action::revert`]).
     #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
     pub for_: Option<Dur>,
-    /// `latency`: the added delay each way.
+    /// Repeat the step (and its `for`) this often; needs `times`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<Dur>,
+    /// How many times the step happens in all (with `every`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<u32>,
+    /// `latency`: the added delay.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<Dur>,
     /// `latency`: the delay varies by up to this much either way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jitter: Option<Dur>,
+    /// `bandwidth`: KB/s (1 KB = 1000 bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<u64>,
+    /// `reset_peer`: how long after the first data the reset comes (default 0s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Dur>,
+    /// `slicer`: mean size of the pieces, bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub average_size: Option<u64>,
+    /// `slicer`: the pieces vary by up to this many bytes either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_variation: Option<u64>,
+    /// `slicer`: the pause between pieces (default 0s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<Dur>,
+    /// `limit_data`: bytes let through each connection before it is closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// Toxic actions: which direction (default both).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<Streams>,
 }
 
-/// Whether a message processed twice fails the scenario.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+impl StepSpec {
+    /// The link's worker and service when the target is `worker->service`.
+    pub fn link(&self) -> Option<(&str, &str)> {
+        split_link(self.target.get_ref())
+    }
+}
+
+/// `("w1", "redis")` from `"w1->redis"` (spaces around the arrow allowed).
+pub fn split_link(target: &str) -> Option<(&str, &str)> {
+    let (w, s) = target.split_once("->")?;
+    Some((w.trim(), s.trim()))
+}
+
+/// Whether a message processed twice fails the scenario: `"allow"`, `"forbid"`, or a number
+/// (at most that many duplicated messages).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Duplicates {
     /// At-least-once delivery: duplicates are reported, not failed.
     #[default]
     Allow,
     /// Exactly-once processing is required.
     Forbid,
+    /// At most this many messages may be processed more than once.
+    AtMost(u64),
+}
+
+impl schemars::JsonSchema for Duplicates {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duplicates".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "`allow` (at-least-once: reported, not failed), `forbid`, or the number of messages that may be processed more than once.",
+            "anyOf": [
+                { "type": "string", "enum": ["allow", "forbid"] },
+                { "type": "integer", "minimum": 0 }
+            ]
+        })
+    }
+}
+
+impl Serialize for Duplicates {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Duplicates::Allow => s.serialize_str("allow"),
+            Duplicates::Forbid => s.serialize_str("forbid"),
+            Duplicates::AtMost(n) => s.serialize_u64(*n),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Duplicates {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Duplicates;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("`allow`, `forbid` or a number of duplicated messages")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Duplicates, E> {
+                match v {
+                    "allow" => Ok(Duplicates::Allow),
+                    "forbid" => Ok(Duplicates::Forbid),
+                    other => Err(E::unknown_variant(other, &["allow", "forbid"])),
+                }
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Duplicates, E> {
+                Ok(Duplicates::AtMost(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Duplicates, E> {
+                u64::try_from(v)
+                    .map(Duplicates::AtMost)
+                    .map_err(|_| E::custom("the number of duplicates cannot be negative"))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// What must hold for the scenario to pass.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     /// How many acknowledged messages may be lost (normally 0).
@@ -290,6 +590,19 @@ pub struct Expect {
     /// message within this time.
     #[serde(default = "default_reconnect_within")]
     pub reconnect_within: Dur,
+    /// After each restore, every affected worker with work waiting must process a message
+    /// within this time (default: `reconnect_within`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_within: Option<Dur>,
+    /// For faults nobody is told about (`idle_drop`, `blackhole`, `pause`, `debug_sleep`):
+    /// every affected worker must notice within this time of the fault (its connection closed
+    /// or an attempt failed). Adds the `detect` check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detect_within: Option<Dur>,
+    /// No worker may exit on its own during the run, even if a restart policy brought it back.
+    /// Adds the `never_crashed` check.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub never_crashed: bool,
     /// Every worker must exit with code 0 after SIGTERM at the end, and never exit before.
     #[serde(default = "yes")]
     pub clean_exit: bool,
@@ -305,6 +618,9 @@ impl Default for Expect {
             duplicates: Duplicates::default(),
             reconnect_within: default_reconnect_within(),
             clean_exit: true,
+            resume_within: None,
+            detect_within: None,
+            never_crashed: false,
             backoff: None,
         }
     }
@@ -314,12 +630,16 @@ fn default_reconnect_within() -> Dur {
     Dur::from_secs(5)
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 fn yes() -> bool {
     true
 }
 
 /// Bounds on the runner's waits.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// A service must answer within this after (re)start.

@@ -1,13 +1,172 @@
-//! What TOML types cannot say: names that must exist, steps that must make sense in order.
+//! What TOML types cannot say: names that must exist, fields that go with the action, and
+//! steps that must make sense in the state the earlier steps leave.
+
+use std::ops::Range;
+
+use toml::de::{DeTable, DeValue};
 
 use super::error::{did_you_mean, ScenarioError};
-use super::model::{Action, Durability, Scenario};
-use super::schedule::step_times;
+use super::model::{split_link, Action, Durability, Scenario, ServiceKind, StepSpec};
+use super::schedule::{production_time, step_times, timed_actions};
+
+/// Spans of the parsed document, to point at the exact key or value of a problem.
+struct Spans<'t> {
+    root: Option<DeTable<'t>>,
+}
+
+/// One step of a path into the document.
+enum Key<'a> {
+    Name(&'a str),
+    Index(usize),
+}
+
+impl<'t> Spans<'t> {
+    fn new(text: &'t str) -> Self {
+        Self {
+            root: DeTable::parse(text).ok().map(toml::Spanned::into_inner),
+        }
+    }
+
+    /// The span of the value at `path` (or, when `key_span`, of its key).
+    fn find(&self, path: &[Key<'_>], key_span: bool) -> Option<Range<usize>> {
+        let mut table = self.root.as_ref()?;
+        let mut value: Option<&toml::Spanned<DeValue<'_>>> = None;
+        let mut key: Option<Range<usize>> = None;
+        for (n, k) in path.iter().enumerate() {
+            let v = match (k, value.map(toml::Spanned::get_ref)) {
+                (Key::Name(name), None) => {
+                    let (kk, vv) = table
+                        .iter()
+                        .find(|(kk, _)| kk.get_ref().as_ref() == *name)?;
+                    key = Some(kk.span());
+                    vv
+                }
+                (Key::Name(name), Some(DeValue::Table(t))) => {
+                    let (kk, vv) = t.iter().find(|(kk, _)| kk.get_ref().as_ref() == *name)?;
+                    key = Some(kk.span());
+                    vv
+                }
+                (Key::Index(i), Some(DeValue::Array(a))) => a.get(*i)?,
+                _ => return None,
+            };
+            if n + 1 < path.len() {
+                if let DeValue::Table(t) = v.get_ref() {
+                    table = t;
+                }
+            }
+            value = Some(v);
+        }
+        if key_span {
+            key
+        } else {
+            value.map(toml::Spanned::span)
+        }
+    }
+
+    /// The span of a step's field `name` (its value), or of its `target` when absent.
+    fn step(&self, i: usize, name: &str, fallback: Range<usize>) -> Option<Range<usize>> {
+        Some(
+            self.find(&[Key::Name("steps"), Key::Index(i), Key::Name(name)], false)
+                .unwrap_or(fallback),
+        )
+    }
+}
+
+/// What a step's target names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Resolved<'a> {
+    Worker(&'a str),
+    Service(&'a str),
+    Link(&'a str, &'a str),
+}
+
+/// Fields a step may carry beyond the common ones, and which actions take them.
+const STEP_FIELDS: &[(&str, &[Action])] = &[
+    ("latency", &[Action::Latency]),
+    ("jitter", &[Action::Latency]),
+    ("rate", &[Action::Bandwidth]),
+    ("timeout", &[Action::ResetPeer]),
+    ("average_size", &[Action::Slicer]),
+    ("size_variation", &[Action::Slicer]),
+    ("delay", &[Action::Slicer]),
+    ("bytes", &[Action::LimitData]),
+];
+
+/// The fields an action cannot go without, with an example of each.
+fn required_fields(a: Action) -> &'static [(&'static str, &'static str)] {
+    match a {
+        Action::Latency => &[("latency", "latency = \"100ms\"")],
+        Action::Bandwidth => &[("rate", "rate = 10  # KB/s")],
+        Action::Slicer => &[("average_size", "average_size = 64  # bytes")],
+        Action::LimitData => &[("bytes", "bytes = 1024")],
+        _ => &[],
+    }
+}
+
+fn step_field_set(step: &StepSpec, name: &str) -> bool {
+    match name {
+        "latency" => step.latency.is_some(),
+        "jitter" => step.jitter.is_some(),
+        "rate" => step.rate.is_some(),
+        "timeout" => step.timeout.is_some(),
+        "average_size" => step.average_size.is_some(),
+        "size_variation" => step.size_variation.is_some(),
+        "delay" => step.delay.is_some(),
+        "bytes" => step.bytes.is_some(),
+        "stream" => step.stream.is_some(),
+        _ => false,
+    }
+}
+
+/// The kinds of service a known fixture connects to (None: not a fixture we know).
+fn fixture_kinds(fixture: &str) -> Option<&'static [ServiceKind]> {
+    match fixture {
+        "redis-worker" => Some(&[ServiceKind::Redis]),
+        "amqp-worker" => Some(&[ServiceKind::Rabbitmq]),
+        "pipeline-worker" => Some(&[ServiceKind::Redis, ServiceKind::Rabbitmq]),
+        _ => None,
+    }
+}
+
+/// Whether worker `w` (probably) talks to service `svc`: its environment names the service
+/// (`${svc.url}`), or the service is the only one of its kind (so the contract variable
+/// `REDIS_URL` / `AMQP_URL` points at it) and the worker is a command or a fixture of that
+/// kind. A worker that cannot reach a service through its proxy is not hurt by its faults.
+pub fn worker_uses(s: &Scenario, w: &str, svc: &str) -> bool {
+    let (Some(worker), Some(service)) = (s.workers.get(w), s.services.get(svc)) else {
+        return false;
+    };
+    let prefix = format!("${{{svc}.");
+    if worker.env.values().any(|v| v.contains(&prefix)) {
+        return true;
+    }
+    let only_of_kind = s
+        .services
+        .values()
+        .filter(|x| x.kind == service.kind)
+        .count()
+        == 1;
+    only_of_kind
+        && match &worker.fixture {
+            Some(f) => fixture_kinds(f.get_ref()).is_none_or(|k| k.contains(&service.kind)),
+            None => true,
+        }
+}
+
+fn join_names<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    names
+        .into_iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// Every semantic problem of a parsed scenario (empty when it is valid).
 pub fn validate(s: &Scenario, path: &str, text: &str) -> Vec<ScenarioError> {
     let mut errors = Vec::new();
-    let whole = |msg: String| ScenarioError::at(path, text, None, msg);
+    let spans = Spans::new(text);
+    let at = |span: Option<Range<usize>>, msg: String| ScenarioError::at(path, text, span, msg);
+    let top = |name: &str| spans.find(&[Key::Name(name)], false);
 
     if s.name.trim().is_empty()
         || !s
@@ -16,238 +175,652 @@ pub fn validate(s: &Scenario, path: &str, text: &str) -> Vec<ScenarioError> {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
         errors.push(
-            whole(format!("invalid scenario name `{}`", s.name))
+            at(top("name"), format!("invalid scenario name `{}`", s.name))
                 .with_help("use letters, digits, `-` and `_`: it names a directory and a test"),
         );
     }
     if s.services.is_empty() {
-        errors.push(whole(
+        errors.push(at(
+            top("services"),
             "no services: add a `[services.redis]` table".to_owned(),
         ));
     }
     if s.workers.is_empty() {
-        errors.push(whole(
+        errors.push(at(
+            top("workers"),
             "no workers: add a `[workers.w1]` table with `fixture` or `command`".to_owned(),
         ));
     }
+    let link_like = |n: &str| n.contains("->") || n.trim().is_empty();
     for (name, svc) in &s.services {
+        if link_like(name) || s.workers.contains_key(name) {
+            errors.push(
+                at(
+                    spans.find(&[Key::Name("services"), Key::Name(name)], true),
+                    format!(
+                        "service name `{name}` is empty, contains `->` or is also a worker's name"
+                    ),
+                )
+                .with_help("step targets name services and workers: each name must be unique"),
+            );
+        }
         if let Some(d) = &svc.durability {
             let choices = Durability::choices(svc.kind);
             if !choices.contains(d.get_ref()) {
                 errors.push(
-                    ScenarioError::at(
-                        path,
-                        text,
+                    at(
                         Some(d.span()),
                         format!(
-                            "durability `{}` does not apply to service `{name}`",
-                            d.get_ref().name()
+                            "durability `{}` does not apply to service `{name}` ({})",
+                            d.get_ref().name(),
+                            kind_name(svc.kind)
                         ),
                     )
                     .with_help(format!(
                         "choose one of: {}",
-                        choices
-                            .iter()
-                            .map(|c| c.name())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        join_names(choices.iter().map(|c| c.name()))
                     )),
                 );
             }
         }
     }
     for (name, w) in &s.workers {
+        let wspan = |field: &str| {
+            spans.find(
+                &[Key::Name("workers"), Key::Name(name), Key::Name(field)],
+                false,
+            )
+        };
+        if link_like(name) {
+            errors.push(at(
+                spans.find(&[Key::Name("workers"), Key::Name(name)], true),
+                format!("worker name `{name}` is empty or contains `->`"),
+            ));
+        }
         match (&w.fixture, &w.command) {
             (Some(_), Some(c)) => errors.push(
-                ScenarioError::at(
-                    path,
-                    text,
+                at(
                     Some(c.span()),
                     format!("worker `{name}` has both `fixture` and `command`"),
                 )
                 .with_help("keep one of them"),
             ),
-            (None, None) => errors.push(whole(format!(
-                "worker `{name}` needs `fixture = \"redis-worker\"` or `command = [\"prog\", \"arg\"]`"
-            ))),
-            (None, Some(c)) if c.get_ref().is_empty() => errors.push(ScenarioError::at(
-                path,
-                text,
+            (None, None) => errors.push(at(
+                spans.find(&[Key::Name("workers"), Key::Name(name)], true),
+                format!("worker `{name}` needs `fixture = \"redis-worker\"` or `command = [\"prog\", \"arg\"]`"),
+            ).with_help("fixtures: `redis-worker`, `amqp-worker`, `pipeline-worker`")),
+            (None, Some(c)) if c.get_ref().is_empty() => errors.push(at(
                 Some(c.span()),
                 format!("worker `{name}`: `command` is empty"),
-            )),
+            ).with_help("write the program and its arguments: `command = [\"python3\", \"worker.py\"]`")),
+            (Some(f), None) if fixture_kinds(f.get_ref()).is_none() => {
+                let known = ["redis-worker", "amqp-worker", "pipeline-worker"];
+                if let Some(dym) = did_you_mean(f.get_ref(), known) {
+                    errors.push(
+                        at(Some(f.span()), format!("unknown fixture `{}`", f.get_ref()))
+                            .with_help(format!("{dym} (fixtures: {})", join_names(known))),
+                    );
+                }
+            }
             _ => {}
+        }
+        if let Some(r) = &w.restart {
+            if r.max == Some(0) {
+                errors.push(
+                    at(
+                        wspan("restart"),
+                        format!("worker `{name}`: `restart.max = 0` never restarts"),
+                    )
+                    .with_help("remove `restart` for no restarts, or allow at least 1"),
+                );
+            }
         }
     }
 
     let services: Vec<&str> = s.services.keys().map(String::as_str).collect();
     match &s.workload.service {
         Some(svc) if !s.services.contains_key(svc.get_ref()) => {
-            let mut e = ScenarioError::at(
-                path,
-                text,
-                Some(svc.span()),
-                format!("unknown service `{}`", svc.get_ref()),
+            errors.push(
+                at(
+                    Some(svc.span()),
+                    format!("unknown service `{}`", svc.get_ref()),
+                )
+                .with_help(choices_help(svc.get_ref(), &services, "services")),
             );
-            e = e.with_help(
-                did_you_mean(svc.get_ref(), services.iter().copied())
-                    .unwrap_or_else(|| format!("services: {}", services.join(", "))),
-            );
-            errors.push(e);
         }
-        None if s.services.len() > 1 => errors.push(whole(format!(
-            "`workload.service` is required when there are several services ({})",
-            services.join(", ")
-        ))),
+        None if s.services.len() > 1 => errors.push(at(
+            top("workload"),
+            format!(
+                "`workload.service` is required when there are several services ({})",
+                join_names(services.iter().copied())
+            ),
+        )),
         _ => {}
     }
+    let wl = |field: &str| spans.find(&[Key::Name("workload"), Key::Name(field)], false);
     if s.workload.messages == 0 {
-        errors.push(whole("`workload.messages` must be at least 1".to_owned()));
+        errors.push(at(
+            wl("messages"),
+            "`workload.messages` must be at least 1".to_owned(),
+        ));
     }
     if !(s.workload.rate.is_finite() && s.workload.rate > 0.0) {
-        errors.push(whole(format!(
-            "`workload.rate` must be a positive number of messages per second, not {}",
-            s.workload.rate
-        )));
+        errors.push(at(
+            wl("rate"),
+            format!(
+                "`workload.rate` must be a positive number of messages per second, not {}",
+                s.workload.rate
+            ),
+        ));
     }
 
     if let Some(b) = &s.expect.backoff {
-        errors.extend(b.problems().into_iter().map(&whole));
+        let span = spans.find(&[Key::Name("expect"), Key::Name("backoff")], false);
+        errors.extend(b.problems().into_iter().map(|m| at(span.clone(), m)));
     }
     if s.repeat == 0 {
-        errors.push(whole("`repeat` must be at least 1".to_owned()));
+        errors.push(at(top("repeat"), "`repeat` must be at least 1".to_owned()));
     }
 
-    // Steps: timing, targets, and whether each action makes sense in the state it finds.
-    let mut running: Vec<(String, bool, bool)> = s
-        .services
-        .keys()
-        .map(|k| (k.clone(), true, true)) // (name, process running, proxies up)
-        .collect();
-    let mut workers: Vec<(String, bool)> = s.workers.keys().map(|k| (k.clone(), true)).collect();
+    errors.extend(validate_steps(s, path, text, &spans));
+    errors
+}
+
+fn kind_name(k: ServiceKind) -> &'static str {
+    match k {
+        ServiceKind::Redis => "redis",
+        ServiceKind::Rabbitmq => "rabbitmq",
+    }
+}
+
+fn choices_help(word: &str, choices: &[&str], what: &str) -> String {
+    match did_you_mean(word, choices.iter().copied()) {
+        Some(d) => format!("{d} ({what}: {})", join_names(choices.iter().copied())),
+        None => format!("{what}: {}", join_names(choices.iter().copied())),
+    }
+}
+
+/// Per-step checks, then a walk through every occurrence and revert in time order.
+fn validate_steps(s: &Scenario, path: &str, text: &str, spans: &Spans<'_>) -> Vec<ScenarioError> {
+    let mut errors = Vec::new();
+    let at = |span: Option<Range<usize>>, msg: String| ScenarioError::at(path, text, span, msg);
+    let workers: Vec<&str> = s.workers.keys().map(String::as_str).collect();
+    let services: Vec<&str> = s.services.keys().map(String::as_str).collect();
     let times = step_times(&s.steps);
-    let mut previous = None;
+    let traffic_end = s.workload.start.0.saturating_add(production_time(s));
+    let mut resolved: Vec<Option<Resolved<'_>>> = Vec::new();
+
     for (i, step) in s.steps.iter().enumerate() {
-        let span = Some(step.target.span());
+        let before = errors.len();
         let n = i + 1;
+        let tspan = step.target.span();
+        let span = Some(tspan.clone());
+        let field = |name: &str| spans.step(i, name, tspan.clone());
+        let a = step.action;
         match (step.at, step.after) {
-            (Some(_), Some(_)) => errors.push(ScenarioError::at(
-                path,
-                text,
-                span.clone(),
+            (Some(_), Some(_)) => errors.push(at(
+                field("after"),
                 format!("step {n} has both `at` and `after`"),
-            )),
-            (None, None) => errors.push(ScenarioError::at(
-                path,
-                text,
-                span.clone(),
+            ).with_help("keep `at` (from the start) or `after` (from the previous step)")),
+            (None, None) => errors.push(at(
+                spans.find(&[Key::Name("steps"), Key::Index(i), Key::Name("action")], true).or(span.clone()),
                 format!("step {n} needs `at = \"1s\"` (from the start) or `after = \"1s\"` (from the previous step)"),
             )),
             _ => {}
         }
-        if let (Some(prev), Some(t)) = (previous, times.get(i)) {
-            if *t < prev {
+        if i > 0 {
+            if let (Some(prev), Some(t)) = (times.get(i - 1), times.get(i)) {
+                if t < prev && step.at.is_some() {
+                    errors.push(
+                        at(
+                            field("at"),
+                            format!(
+                                "step {n} is scheduled at {t}, before step {} ({prev})",
+                                n - 1
+                            ),
+                        )
+                        .with_help("steps run in file order: use `after` or reorder them"),
+                    );
+                }
+            }
+        }
+        if let Some(t) = times.get(i) {
+            if s.workload.messages_after_steps == 0
+                && s.workload.rate.is_finite()
+                && s.workload.rate > 0.0
+                && t.0 > traffic_end
+            {
                 errors.push(
-                    ScenarioError::at(
-                        path,
-                        text,
-                        span.clone(),
+                    at(
+                        field(if step.at.is_some() { "at" } else { "after" }),
                         format!(
-                            "step {n} is scheduled at {t}, before step {} ({prev})",
-                            n - 1
+                            "step {n} ({}) is due at {t}, after the end of the traffic ({}): nothing would show its effect",
+                            a.name(),
+                            super::Dur(traffic_end)
                         ),
                     )
-                    .with_help("steps run in file order: use `after` or reorder them"),
+                    .with_help("move it earlier, send more `workload.messages`, or add `workload.messages_after_steps`"),
                 );
             }
         }
-        previous = times.get(i).copied();
 
-        let target = step.target.get_ref();
-        match (step.action, step.for_, step.latency) {
-            (a, Some(_), _) if a.revert().is_none() => errors.push(ScenarioError::at(
-                path,
-                text,
+        // `for`, `every`, `times`.
+        match (a.revert(), step.for_) {
+            (None, Some(_)) => errors.push(
+                at(
+                    field("for"),
+                    format!("step {n}: `for` cannot undo `{}`", a.name()),
+                )
+                .with_help(format!(
+                    "`for` goes with: {}",
+                    join_names(
+                        Action::ALL
+                            .iter()
+                            .filter(|x| x.revert().is_some())
+                            .map(|x| x.name())
+                    )
+                )),
+            ),
+            (_, Some(d)) if d.0.is_zero() => errors.push(at(
+                field("for"),
+                format!("step {n}: `for` must be longer than 0s"),
+            )),
+            (Some(_), None) if a.needs_for() => errors.push(at(
                 span.clone(),
                 format!(
-                    "step {n}: `for` cannot undo `{}` (it applies to `down` and `latency`)",
+                    "step {n}: `{}` needs `for = \"1s\"` (how long it lasts)",
                     a.name()
                 ),
             )),
-            (Action::Latency, _, None) => errors.push(ScenarioError::at(
-                path,
-                text,
-                span.clone(),
-                format!("step {n}: `latency` needs `latency = \"100ms\"`"),
-            )),
-            (a, _, Some(_)) if a != Action::Latency => errors.push(ScenarioError::at(
-                path,
-                text,
-                span.clone(),
-                format!("step {n}: `latency = ...` only goes with `action = \"latency\"`"),
-            )),
             _ => {}
         }
-        if let Some(state) = workers.iter_mut().find(|(k, _)| k == target) {
-            let problem = match step.action {
-                a if !a.applies_to_workers() => {
-                    Some("workers can only be killed, terminated or restarted")
+        match (step.every, step.times) {
+            (Some(_), None) => errors.push(at(
+                field("every"),
+                format!("step {n}: `every` needs `times` (how many occurrences in all)"),
+            )),
+            (None, Some(_)) => errors.push(at(
+                field("times"),
+                format!("step {n}: `times` needs `every` (the period of the repetition)"),
+            )),
+            (Some(e), Some(k)) => {
+                if k == 0 {
+                    errors.push(at(
+                        field("times"),
+                        format!("step {n}: `times` must be at least 1"),
+                    ));
                 }
-                Action::Kill | Action::Terminate if !state.1 => Some("it is already stopped"),
-                Action::Restart if state.1 => Some("it is running (kill or terminate it first)"),
-                _ => None,
-            };
-            if let Some(why) = problem {
-                errors.push(ScenarioError::at(
-                    path,
-                    text,
-                    span,
+                if e.0.is_zero() {
+                    errors.push(at(
+                        field("every"),
+                        format!("step {n}: `every` must be longer than 0s"),
+                    ));
+                } else if let Some(f) = step.for_ {
+                    if f.0 >= e.0 {
+                        errors.push(at(
+                            field("every"),
+                            format!("step {n}: `every = \"{e}\"` must be longer than `for = \"{f}\"`: each occurrence must be undone before the next"),
+                        ));
+                    }
+                } else if a.revert().is_some() && a != Action::DebugSleep && !a.restores() {
+                    errors.push(at(
+                        field("every"),
+                        format!("step {n}: repeating `{}` without `for` would apply it again before it is undone", a.name()),
+                    ).with_help(format!("add `for` (undone by `{}`) shorter than `every`", a.revert().unwrap_or("?"))));
+                }
+            }
+            (None, None) => {}
+        }
+
+        // The action's own fields.
+        for (name, takers) in STEP_FIELDS {
+            if step_field_set(step, name) && !takers.contains(&a) {
+                errors.push(
+                    at(
+                        field(name),
+                        format!(
+                            "step {n}: `{name}` does not go with `action = \"{}\"`",
+                            a.name()
+                        ),
+                    )
+                    .with_help(format!(
+                        "`{name}` goes with: {}",
+                        join_names(takers.iter().map(|t| t.name()))
+                    )),
+                );
+            }
+        }
+        if step.stream.is_some() && a.toxic().is_none() {
+            errors.push(
+                at(
+                    field("stream"),
                     format!(
-                        "step {n}: cannot {} worker `{target}`: {why}",
-                        step.action.name()
+                        "step {n}: `stream` only goes with toxic actions, not `{}`",
+                        a.name()
                     ),
+                )
+                .with_help(format!(
+                    "toxic actions: {}",
+                    join_names(
+                        Action::ALL
+                            .iter()
+                            .filter(|x| x.toxic().is_some())
+                            .map(|x| x.name())
+                    )
+                )),
+            );
+        }
+        for (req, example) in required_fields(a) {
+            if !step_field_set(step, req) {
+                errors.push(at(
+                    span.clone(),
+                    format!("step {n}: `{}` needs `{example}`", a.name()),
                 ));
             }
-            state.1 = step.action == Action::Restart;
-            continue;
         }
-        let Some(state) = running.iter_mut().find(|(k, _, _)| k == target) else {
-            let targets: Vec<&str> = services
-                .iter()
-                .copied()
-                .chain(s.workers.keys().map(String::as_str))
-                .collect();
-            errors.push(
-                ScenarioError::at(path, text, span, format!("unknown target `{target}`"))
-                    .with_help(
-                        did_you_mean(target, targets.iter().copied())
-                            .unwrap_or_else(|| format!("targets: {}", targets.join(", "))),
-                    ),
-            );
-            continue;
-        };
-        let problem = match step.action {
-            Action::Kill | Action::Terminate if !state.1 => Some("it is already stopped"),
-            Action::Restart if state.1 => Some("it is running (kill or terminate it first)"),
-            Action::Down if !state.2 => Some("its proxies are already down"),
-            Action::Up if state.2 => Some("its proxies are already up"),
-            _ => None,
-        };
-        if let Some(why) = problem {
-            errors.push(ScenarioError::at(
-                path,
-                text,
-                span,
-                format!("step {n}: cannot {} `{target}`: {why}", step.action.name()),
+        if a == Action::Bandwidth && step.rate == Some(0) {
+            errors.push(at(
+                field("rate"),
+                format!("step {n}: `rate = 0` means unlimited: use a positive KB/s"),
             ));
         }
-        match step.action {
-            Action::Kill | Action::Terminate => state.1 = false,
-            Action::Restart => state.1 = true,
-            // `down` with `for` comes back up by itself.
-            Action::Down => state.2 = step.for_.is_some(),
-            Action::Up => state.2 = true,
-            Action::IdleDrop | Action::Latency => {}
+        if a == Action::Slicer && step.average_size == Some(0) {
+            errors.push(at(
+                field("average_size"),
+                format!("step {n}: `average_size` must be at least 1 byte"),
+            ));
+        }
+
+        // The target.
+        let target = step.target.get_ref();
+        let r = resolve(s, target);
+        match r {
+            None => {
+                let mut all: Vec<String> = services.iter().chain(workers.iter()).map(|x| (*x).to_owned()).collect();
+                if let Some((w, svc)) = split_link(target) {
+                    let (bad, pool, what) = if !s.workers.contains_key(w) {
+                        (w, &workers, "workers")
+                    } else {
+                        (svc, &services, "services")
+                    };
+                    errors.push(at(
+                        span.clone(),
+                        format!("unknown {} `{bad}` in link `{target}`", &what[..what.len() - 1]),
+                    ).with_help(choices_help(bad, pool, what)));
+                } else {
+                    for w in &workers {
+                        for svc in &services {
+                            all.push(format!("{w}->{svc}"));
+                        }
+                    }
+                    let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+                    errors.push(
+                        at(span.clone(), format!("unknown target `{target}`"))
+                            .with_help(choices_help(target, &refs, "targets")),
+                    );
+                }
+            }
+            Some(Resolved::Worker(w)) if !a.applies_to_workers() => errors.push(at(
+                span.clone(),
+                format!("step {n}: cannot {} worker `{w}`: workers can only be killed, terminated or restarted", a.name()),
+            ).with_help("to cut a worker off one service, target its link: `target = \"w1->redis\"`")),
+            Some(Resolved::Link(..)) if !a.applies_to_links() => errors.push(at(
+                span.clone(),
+                format!("step {n}: `{}` acts on a whole service, not on one link", a.name()),
+            ).with_help(format!(
+                "target the service; actions for links: {}",
+                join_names(Action::ALL.iter().filter(|x| x.applies_to_links()).map(|x| x.name()))
+            ))),
+            Some(Resolved::Service(svc) | Resolved::Link(_, svc)) => {
+                let kind = s.services[svc].kind;
+                if let Some(k) = a.service_kind() {
+                    if k != kind {
+                        errors.push(at(
+                            span.clone(),
+                            format!("step {n}: `{}` is a {} fault, but `{svc}` is {}", a.name(), kind_name(k), kind_name(kind)),
+                        ).with_help(format!(
+                            "{} faults: {}",
+                            kind_name(kind),
+                            join_names(Action::ALL.iter().filter(|x| x.service_kind() == Some(kind)).map(|x| x.name()))
+                        )));
+                    }
+                }
+                let users: Vec<&str> = match r {
+                    Some(Resolved::Link(w, _)) => vec![w],
+                    _ => workers.clone(),
+                };
+                if !users.iter().any(|w| worker_uses(s, w, svc)) {
+                    errors.push(at(
+                        span.clone(),
+                        match r {
+                            Some(Resolved::Link(w, _)) => format!("step {n}: worker `{w}` does not use service `{svc}`: the fault would test nothing"),
+                            _ => format!("step {n}: no worker uses service `{svc}`: the fault would test nothing"),
+                        },
+                    ).with_help(format!("a worker uses `{svc}` when its env names `${{{svc}.url}}` (or it is the only {} service and the worker a {0} fixture or a command)", kind_name(kind))));
+                }
+            }
+            _ => {}
+        }
+        // A step with problems of its own is left out of the walk: its state changes would
+        // only add follow-on errors.
+        resolved.push(r.filter(|_| errors.len() == before));
+    }
+
+    errors.extend(walk(s, path, text, &resolved));
+    errors
+}
+
+/// What a target string names, if anything.
+fn resolve<'a>(s: &'a Scenario, target: &'a str) -> Option<Resolved<'a>> {
+    if let Some((w, svc)) = split_link(target) {
+        let (w, _) = s.workers.get_key_value(w)?;
+        let (svc, _) = s.services.get_key_value(svc)?;
+        return Some(Resolved::Link(w, svc));
+    }
+    if let Some((w, _)) = s.workers.get_key_value(target) {
+        return Some(Resolved::Worker(w));
+    }
+    s.services
+        .get_key_value(target)
+        .map(|(k, _)| Resolved::Service(k.as_str()))
+}
+
+/// The state the steps leave each thing in, walked through every occurrence and revert in the
+/// order the runner plays them.
+fn walk(
+    s: &Scenario,
+    path: &str,
+    text: &str,
+    resolved: &[Option<Resolved<'_>>],
+) -> Vec<ScenarioError> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Proc {
+        Running,
+        Paused,
+        Stopped,
+    }
+    let mut errors = Vec::new();
+    let mut svc_state: Vec<(&str, Proc)> = s
+        .services
+        .keys()
+        .map(|k| (k.as_str(), Proc::Running))
+        .collect();
+    let mut worker_up: Vec<(&str, bool)> = s.workers.keys().map(|k| (k.as_str(), true)).collect();
+    // Per link (worker, service): proxies up, and the toxics active with the step that added them.
+    struct Link<'a> {
+        worker: &'a str,
+        service: &'a str,
+        up: bool,
+        toxics: Vec<(Action, usize)>,
+    }
+    let mut links: Vec<Link<'_>> = s
+        .workers
+        .keys()
+        .flat_map(|w| s.services.keys().map(move |svc| (w, svc)))
+        .map(|(w, svc)| Link {
+            worker: w,
+            service: svc,
+            up: true,
+            toxics: Vec::new(),
+        })
+        .collect();
+    let mut reported: Vec<usize> = Vec::new();
+
+    for t in timed_actions(&s.steps) {
+        let Some(step) = s.steps.get(t.step) else {
+            continue;
+        };
+        let Some(Some(r)) = resolved.get(t.step) else {
+            continue;
+        };
+        let n = t.step + 1;
+        let a = step.action;
+        let occ = if step.times.unwrap_or(1) > 1 {
+            format!(
+                " (occurrence {} of {})",
+                t.occurrence + 1,
+                step.times.unwrap_or(1)
+            )
+        } else {
+            String::new()
+        };
+        let mut problem: Option<String> = None;
+        let target = step.target.get_ref();
+        let on_link = |l: &Link<'_>| match *r {
+            Resolved::Service(svc) => l.service == svc,
+            Resolved::Link(w, svc) => l.worker == w && l.service == svc,
+            Resolved::Worker(_) => false,
+        };
+        match *r {
+            Resolved::Worker(w) => {
+                if let Some(st) = worker_up.iter_mut().find(|(k, _)| *k == w) {
+                    let (verb, running_after) = if t.revert {
+                        (a.revert().unwrap_or("restart"), true)
+                    } else {
+                        (a.name(), a == Action::Restart)
+                    };
+                    problem = match (verb, st.1) {
+                        ("kill" | "terminate", false) => Some("it is already stopped".to_owned()),
+                        ("restart", true) => {
+                            Some("it is running (kill or terminate it first)".to_owned())
+                        }
+                        _ => None,
+                    };
+                    if problem.is_some() {
+                        problem = problem
+                            .map(|p| format!("step {n}{occ}: cannot {verb} worker `{w}`: {p}"));
+                    }
+                    if a.applies_to_workers() {
+                        st.1 = running_after;
+                    }
+                }
+            }
+            Resolved::Service(svc) | Resolved::Link(_, svc) => {
+                let state = svc_state
+                    .iter_mut()
+                    .find(|(k, _)| *k == svc)
+                    .map(|x| &mut x.1);
+                let Some(state) = state else { continue };
+                if t.revert {
+                    match a {
+                        Action::Kill | Action::Terminate | Action::ExternalTerminate => {
+                            *state = Proc::Running
+                        }
+                        Action::Pause => *state = Proc::Running,
+                        Action::Down => links
+                            .iter_mut()
+                            .filter(|l| on_link(l))
+                            .for_each(|l| l.up = true),
+                        _ => {
+                            if a.toxic().is_some() {
+                                for l in links.iter_mut().filter(|l| on_link(l)) {
+                                    l.toxics.retain(|(x, i)| !(*x == a && *i == t.step));
+                                }
+                            }
+                        }
+                    }
+                    continue;
+                }
+                problem = match (a, *state) {
+                    (
+                        Action::Kill
+                        | Action::Terminate
+                        | Action::ExternalTerminate
+                        | Action::Pause,
+                        Proc::Stopped,
+                    ) => Some("it is already stopped"),
+                    (Action::Terminate | Action::ExternalTerminate, Proc::Paused) => Some(
+                        "it is paused (a paused process cannot handle SIGTERM: resume it first)",
+                    ),
+                    (Action::Pause, Proc::Paused) => Some("it is already paused"),
+                    (Action::Resume, Proc::Running) => Some("it is not paused"),
+                    (Action::Resume, Proc::Stopped) => Some("it is stopped (restart it instead)"),
+                    (Action::Restart, Proc::Running | Proc::Paused) => {
+                        Some("it is running (kill or terminate it first)")
+                    }
+                    (
+                        Action::ClientKill
+                        | Action::DebugSleep
+                        | Action::CloseConnections
+                        | Action::MemoryAlarm,
+                        Proc::Stopped,
+                    ) => Some("it is stopped"),
+                    _ => None,
+                }
+                .map(|p| format!("step {n}{occ}: cannot {} `{target}`: {p}", a.name()));
+                match a {
+                    Action::Kill | Action::Terminate | Action::ExternalTerminate => {
+                        *state = Proc::Stopped
+                    }
+                    Action::Pause => *state = Proc::Paused,
+                    Action::Resume | Action::Restart => *state = Proc::Running,
+                    Action::Down | Action::Up => {
+                        let want_up = a == Action::Up;
+                        let affected: Vec<&mut Link<'_>> =
+                            links.iter_mut().filter(|l| on_link(l)).collect();
+                        if problem.is_none()
+                            && !affected.is_empty()
+                            && affected.iter().all(|l| l.up == want_up)
+                        {
+                            problem = Some(format!(
+                                "step {n}{occ}: cannot {} `{target}`: its proxies are already {}",
+                                a.name(),
+                                if want_up { "up" } else { "down" }
+                            ));
+                        }
+                        for l in affected {
+                            l.up = want_up;
+                        }
+                    }
+                    _ if a.toxic().is_some() => {
+                        for l in links.iter_mut().filter(|l| on_link(l)) {
+                            if let Some((_, other)) = l.toxics.iter().find(|(x, _)| *x == a) {
+                                if problem.is_none() {
+                                    problem = Some(format!(
+                                        "step {n}{occ}: conflicting faults on link `{}->{}`: step {} already holds a `{}` there",
+                                        l.worker, l.service, other + 1, a.name()
+                                    ));
+                                }
+                            }
+                            l.toxics.push((a, t.step));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if let Some(p) = problem {
+            // One message per step is enough, even when it repeats.
+            if !reported.contains(&t.step) {
+                reported.push(t.step);
+                let mut e = ScenarioError::at(path, text, Some(step.target.span()), p);
+                if a.toxic().is_some() {
+                    e = e.with_help(
+                        "give the first one a `for` that ends before, or target another link",
+                    );
+                }
+                errors.push(e);
+            }
         }
     }
     errors
@@ -265,7 +838,7 @@ kind = "redis"
 [workers.w1]
 fixture = "redis-worker"
 [workload]
-messages = 10
+messages = 1000
 rate = 100
 {steps}"#
         )
@@ -327,7 +900,7 @@ rate = 100
             "[[steps]]\naction = \"kill\"\ntarget = \"nope\"\n[[steps]]\nat = \"1s\"\nafter = \"1s\"\naction = \"up\"\ntarget = \"redis\"\n",
         )
         .replace("rate = 100", "rate = 0");
-        assert_eq!(errors(&t).len(), 5, "{:?}", errors(&t));
+        assert_eq!(errors(&t).len(), 4, "{:?}", errors(&t));
     }
 
     #[test]
@@ -355,9 +928,9 @@ rate = 100
             "down with `for` comes back up by itself"
         );
         let e = errors(&with_steps(
-            "[[steps]]\nat = \"1s\"\naction = \"kill\"\nfor = \"1s\"\ntarget = \"redis\"\n",
+            "[[steps]]\nat = \"1s\"\naction = \"idle_drop\"\nfor = \"1s\"\ntarget = \"redis\"\n",
         ));
-        assert!(e[0].contains("`for` cannot undo `kill`"), "{e:?}");
+        assert!(e[0].contains("`for` cannot undo `idle_drop`"), "{e:?}");
         let e = errors(&with_steps(
             "[[steps]]\nat = \"1s\"\naction = \"latency\"\ntarget = \"redis\"\n",
         ));

@@ -140,6 +140,13 @@ pub enum EventKind {
         worker: String,
         delay_ms: f64,
     },
+    /// The harness restarted a worker that had exited on its own (its `restart` policy), the
+    /// `restart`-th time; `previous_pid` is the process that exited.
+    WorkerRestarted {
+        worker: String,
+        restart: u32,
+        previous_pid: u32,
+    },
     WorkerExited {
         worker: String,
         pid: u32,

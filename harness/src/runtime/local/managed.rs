@@ -193,6 +193,36 @@ impl Managed {
         Ok(())
     }
 
+    /// SIGSTOP to the process group: the whole server freezes.
+    pub(crate) fn pause(&mut self) -> Result<(), RuntimeError> {
+        let child = self.running_child("pause")?;
+        child
+            .signal(libc::SIGSTOP)
+            .map_err(|e| self.signal_error(e))
+    }
+
+    /// SIGCONT to the process group.
+    pub(crate) fn resume(&mut self) -> Result<(), RuntimeError> {
+        let child = self.running_child("resume")?;
+        child
+            .signal(libc::SIGCONT)
+            .map_err(|e| self.signal_error(e))
+    }
+
+    /// SIGTERM (SIGKILL after `grace`) *not* marked expected: an outside stop, which the exit
+    /// watcher records as an unexpected death with the status and the last log lines.
+    pub(crate) async fn terminate_unannounced(
+        &mut self,
+        grace: Duration,
+    ) -> Result<(), RuntimeError> {
+        let child = self.running_child("terminate")?;
+        child
+            .terminate(grace)
+            .await
+            .map_err(|e| self.signal_error(e))?;
+        Ok(())
+    }
+
     pub(crate) fn last_log(&self) -> Vec<String> {
         self.log
             .lock()

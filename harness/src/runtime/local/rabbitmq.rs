@@ -32,9 +32,37 @@ pub struct LocalRabbitmq {
     dir: tempfile::TempDir,
     run_as: Option<(u32, u32)>,
     ready_timeout: Duration,
+    extra_args: Vec<String>,
+}
+
+/// Runs `rabbitmqctl eval` off the async threads (the CLI takes about 0.4 s to start).
+pub(crate) async fn eval_blocking(
+    service: &str,
+    ctl: Ctl,
+    expr: &str,
+) -> Result<String, RuntimeError> {
+    let expr = expr.to_owned();
+    let service_name = service.to_owned();
+    tokio::task::spawn_blocking(move || ctl.eval(&expr))
+        .await
+        .map_err(|e| RuntimeError::Command {
+            service: service_name.clone(),
+            why: e.to_string(),
+        })?
+        .map_err(|why| RuntimeError::Command {
+            service: service_name,
+            why,
+        })
 }
 
 impl LocalRabbitmq {
+    /// Extra arguments for the Erlang VM, appended to `RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS`
+    /// (e.g. `["-rabbit", "vm_memory_high_watermark", "0.6"]`): the scenario's `args`.
+    pub fn with_args(mut self, args: Vec<String>) -> Self {
+        self.extra_args = args;
+        self
+    }
+
     /// Prepares (does not start) a node; fails when rabbitmq-server or epmd is missing.
     pub fn new(
         name: &str,
@@ -100,6 +128,7 @@ impl LocalRabbitmq {
             dir,
             run_as,
             ready_timeout,
+            extra_args: Vec::new(),
         })
     }
 
@@ -142,7 +171,10 @@ impl LocalRabbitmq {
             // Erlang distribution on loopback only, like everything rebound starts.
             .env(
                 "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS",
-                "-kernel inet_dist_use_interface {127,0,0,1}",
+                std::iter::once("-kernel inet_dist_use_interface {127,0,0,1}")
+                    .chain(self.extra_args.iter().map(String::as_str))
+                    .collect::<Vec<_>>()
+                    .join(" "),
             );
         if let Some((uid, gid)) = self.run_as {
             cmd.uid(uid).gid(gid);
@@ -307,5 +339,21 @@ impl Service for LocalRabbitmq {
 
     fn last_log(&self) -> Vec<String> {
         self.proc.last_log()
+    }
+
+    async fn pause(&mut self) -> Result<(), RuntimeError> {
+        self.proc.pause()
+    }
+
+    async fn resume(&mut self) -> Result<(), RuntimeError> {
+        self.proc.resume()
+    }
+
+    async fn terminate_unannounced(&mut self, grace: Duration) -> Result<(), RuntimeError> {
+        self.proc.terminate_unannounced(grace).await
+    }
+
+    async fn broker_eval(&self, expr: &str) -> Result<String, RuntimeError> {
+        eval_blocking(self.proc.name(), self.ctl(), expr).await
     }
 }

@@ -66,6 +66,11 @@ impl LocalRedis {
                 cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
             }
         }
+        if redis_major() >= 7 {
+            // DEBUG SLEEP (the `debug_sleep` step) is off by default since Redis 7; loopback
+            // clients only, like everything else here.
+            cmd.args(["--enable-debug-command", "local"]);
+        }
         cmd.args(&self.extra_args);
         cmd
     }
@@ -78,6 +83,23 @@ impl LocalRedis {
             .start(cmd, addr, self.ready_timeout, || ping(probe_addr.clone()))
             .await
     }
+}
+
+/// The major version of the `redis-server` on PATH (0 when it cannot be told), read once.
+fn redis_major() -> u32 {
+    static MAJOR: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *MAJOR.get_or_init(|| {
+        let out = std::process::Command::new("redis-server")
+            .arg("--version")
+            .output();
+        out.ok()
+            .and_then(|o| {
+                let text = String::from_utf8_lossy(&o.stdout).into_owned();
+                let v = text.split("v=").nth(1)?.split('.').next()?.parse().ok()?;
+                Some(v)
+            })
+            .unwrap_or(0)
+    })
 }
 
 /// One readiness probe: connect and PING, bounded.
@@ -155,5 +177,17 @@ impl Service for LocalRedis {
 
     fn last_log(&self) -> Vec<String> {
         self.proc.last_log()
+    }
+
+    async fn pause(&mut self) -> Result<(), RuntimeError> {
+        self.proc.pause()
+    }
+
+    async fn resume(&mut self) -> Result<(), RuntimeError> {
+        self.proc.resume()
+    }
+
+    async fn terminate_unannounced(&mut self, grace: Duration) -> Result<(), RuntimeError> {
+        self.proc.terminate_unannounced(grace).await
     }
 }

@@ -39,6 +39,7 @@ fn pool() -> MutexGuard<'static, Option<Pool>> {
 /// A scenario's share of the node: a fresh vhost.
 pub struct SharedRabbitmq {
     name: String,
+    ctl: Ctl,
     addr: String,
     pid: u32,
     vhost: String,
@@ -78,6 +79,7 @@ impl SharedRabbitmq {
         let vhost = p.free.pop().unwrap_or_default();
         Ok(Self {
             name: name.to_owned(),
+            ctl: p.ctl.clone(),
             addr: p.addr.clone(),
             pid: p.pid,
             vhost,
@@ -159,13 +161,18 @@ pub fn shutdown_shared_rabbitmq() {
     }
 }
 
-/// Whether a scenario can use the shared node for `service`: no step stops or restarts it.
+/// Whether a scenario can use the shared node for `service`: no step acts on the node's
+/// process or global state (stop, pause, memory alarm) and it needs no server arguments of its
+/// own. Faults on proxies and on the scenario's own connections are fine.
 pub fn can_share(scenario: &crate::scenario::Scenario, service: &str) -> bool {
-    use crate::scenario::Action;
-    !scenario.steps.iter().any(|s| {
-        s.target.get_ref() == service
-            && matches!(s.action, Action::Kill | Action::Terminate | Action::Restart)
-    })
+    scenario
+        .services
+        .get(service)
+        .is_some_and(|s| s.args.is_empty())
+        && !scenario
+            .steps
+            .iter()
+            .any(|s| s.target.get_ref() == service && s.action.needs_own_broker())
 }
 
 #[async_trait]
@@ -217,6 +224,11 @@ impl Service for SharedRabbitmq {
 
     fn last_log(&self) -> Vec<String> {
         Vec::new()
+    }
+
+    /// Allowed: the broker-level faults a shared scenario may use act on its own connections.
+    async fn broker_eval(&self, expr: &str) -> Result<String, RuntimeError> {
+        super::rabbitmq::eval_blocking(&self.name, self.ctl.clone(), expr).await
     }
 }
 

@@ -1,0 +1,452 @@
+//! Every fault action against a real proxy and real brokers: the step is applied as the runner
+//! applies it, and its effect is observed from a client's side.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use rebound::fault::{self, Target};
+use rebound::proxy::{Proxy, ProxyConfig, ProxyServer};
+use rebound::runtime::local::{LocalRabbitmq, LocalRedis};
+use rebound::runtime::Service;
+use rebound::scenario::{Durability, StepSpec};
+use rebound::timeline::{EventKind, Recorder};
+use rebound::Clock;
+
+const GRACE: Duration = Duration::from_secs(3);
+
+/// A step as a scenario file would write it (`target` is always `redis` / `rabbitmq`).
+fn step(fields: &str) -> StepSpec {
+    toml::from_str(&format!("at = \"0s\"\n{fields}")).expect("a valid step")
+}
+
+struct Rig {
+    recorder: Recorder,
+    svc: LocalRedis,
+    _server: ProxyServer,
+    proxy: Proxy,
+}
+
+async fn redis_rig() -> Rig {
+    let clock = Clock::start();
+    let recorder = Recorder::new(clock);
+    let mut svc = LocalRedis::new(
+        "redis",
+        Durability::None,
+        vec![],
+        Duration::from_secs(10),
+        recorder.clone(),
+    )
+    .expect("redis-server is installed");
+    svc.start().await.expect("redis starts");
+    let server = ProxyServer::new(clock);
+    let proxy = server
+        .create(ProxyConfig {
+            name: "w1.redis".to_owned(),
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            upstream: svc.addr(),
+            enabled: true,
+        })
+        .await
+        .expect("proxy");
+    Rig {
+        recorder,
+        svc,
+        _server: server,
+        proxy,
+    }
+}
+
+impl Rig {
+    async fn apply(&mut self, s: &StepSpec) {
+        let target = Target::Service {
+            service: &mut self.svc,
+            proxies: vec![self.proxy.clone()],
+        };
+        fault::apply(0, s, 0, target, GRACE, &self.recorder).await;
+        self.assert_recorded(s.action.name());
+    }
+
+    async fn revert(&mut self, s: &StepSpec) {
+        let target = Target::Service {
+            service: &mut self.svc,
+            proxies: vec![self.proxy.clone()],
+        };
+        fault::revert(0, s, 0, target, &self.recorder).await;
+        self.assert_recorded(s.action.revert().expect("revertible"));
+    }
+
+    fn assert_recorded(&self, action: &str) {
+        let events = self.recorder.snapshot();
+        let failed: Vec<_> = events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::FaultFailed { error, action, .. } => Some(format!("{action}: {error}")),
+                _ => None,
+            })
+            .collect();
+        assert!(failed.is_empty(), "{failed:?}");
+        assert!(
+            events.iter().any(
+                |e| matches!(&e.kind, EventKind::FaultApplied { action: a, .. } if a == action)
+            ),
+            "{action} not recorded"
+        );
+    }
+
+    fn proxied_url(&self) -> String {
+        format!("redis://{}/0", self.proxy.listen_addr())
+    }
+
+    fn direct_url(&self) -> String {
+        format!("redis://{}/0", self.svc.addr())
+    }
+}
+
+async fn connect(url: &str) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+    let client = redis::Client::open(url)?;
+    // No response timeout of the client's own: each query below sets its bound.
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+    match tokio::time::timeout(
+        Duration::from_secs(2),
+        client.get_multiplexed_async_connection_with_config(&config),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => Err(redis::RedisError::from(std::io::Error::other(
+            "connect timed out",
+        ))),
+    }
+}
+
+/// A command on `conn`, bounded by `limit`: `Err` on timeout or error.
+async fn query(
+    conn: &mut redis::aio::MultiplexedConnection,
+    cmd: &redis::Cmd,
+    limit: Duration,
+) -> Result<redis::Value, String> {
+    match tokio::time::timeout(limit, cmd.query_async::<redis::Value>(conn)).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("timed out".to_owned()),
+    }
+}
+
+fn ping() -> redis::Cmd {
+    redis::cmd("PING")
+}
+
+#[tokio::test]
+async fn pause_freezes_redis_and_resume_thaws_it() {
+    let mut rig = redis_rig().await;
+    let mut c = connect(&rig.proxied_url()).await.expect("connect");
+    let s = step("action = \"pause\"\ntarget = \"redis\"\nfor = \"1s\"");
+    rig.apply(&s).await;
+    assert_eq!(
+        query(&mut c, &ping(), Duration::from_millis(300)).await,
+        Err("timed out".to_owned()),
+        "a SIGSTOPped server answers nothing"
+    );
+    rig.revert(&s).await;
+    let mut c = connect(&rig.proxied_url()).await.expect("connect");
+    query(&mut c, &ping(), Duration::from_secs(2))
+        .await
+        .expect("answers again after SIGCONT");
+}
+
+#[tokio::test]
+async fn bandwidth_limits_throughput_until_removed() {
+    let mut rig = redis_rig().await;
+    let mut direct = connect(&rig.direct_url()).await.expect("connect");
+    let value = "x".repeat(20_000);
+    let _: () = redis::cmd("SET")
+        .arg("big")
+        .arg(&value)
+        .query_async(&mut direct)
+        .await
+        .expect("set");
+    let mut c = connect(&rig.proxied_url()).await.expect("connect");
+    let s = step("action = \"bandwidth\"\ntarget = \"redis\"\nrate = 20\nstream = \"downstream\"");
+    rig.apply(&s).await;
+    let started = Instant::now();
+    query(&mut c, redis::cmd("GET").arg("big"), Duration::from_secs(5))
+        .await
+        .expect("get");
+    let slow = started.elapsed();
+    // 20 KB at 20 KB/s: about a second.
+    assert!(slow >= Duration::from_millis(700), "took {slow:?}");
+    rig.revert(&s).await;
+    let started = Instant::now();
+    query(&mut c, redis::cmd("GET").arg("big"), Duration::from_secs(5))
+        .await
+        .expect("get");
+    assert!(started.elapsed() < Duration::from_millis(500));
+}
+
+#[tokio::test]
+async fn reset_peer_resets_connections_on_their_next_data() {
+    let mut rig = redis_rig().await;
+    let mut c = connect(&rig.proxied_url()).await.expect("connect");
+    let s = step("action = \"reset_peer\"\ntarget = \"redis\"\ntimeout = \"0s\"\nfor = \"1s\"");
+    rig.apply(&s).await;
+    let e = query(&mut c, &ping(), Duration::from_secs(2)).await;
+    assert!(e.is_err() && e != Err("timed out".to_owned()), "{e:?}");
+    rig.revert(&s).await;
+    let mut c = connect(&rig.proxied_url()).await.expect("connect");
+    query(&mut c, &ping(), Duration::from_secs(2))
+        .await
+        .expect("works once removed");
+}
+
+#[tokio::test]
+async fn blackhole_swallows_everything_until_removed() {
+    let mut rig = redis_rig().await;
+    let mut c = connect(&rig.proxied_url()).await.expect("connect");
+    let s = step("action = \"blackhole\"\ntarget = \"redis\"\nfor = \"1s\"");
+    rig.apply(&s).await;
+    assert_eq!(
+        query(&mut c, &ping(), Duration::from_millis(300)).await,
+        Err("timed out".to_owned())
+    );
+    assert!(
+        connect(&rig.proxied_url()).await.is_err(),
+        "new connections hang too (the handshake never completes)"
+    );
+    rig.revert(&s).await;
+    let mut c = connect(&rig.proxied_url()).await.expect("connect");
+    query(&mut c, &ping(), Duration::from_secs(2))
+        .await
+        .expect("works once removed");
+}
+
+#[tokio::test]
+async fn slicer_delivers_everything_in_pieces() {
+    let mut rig = redis_rig().await;
+    let mut direct = connect(&rig.direct_url()).await.expect("connect");
+    let value = "y".repeat(2_000);
+    let _: () = redis::cmd("SET")
+        .arg("v")
+        .arg(&value)
+        .query_async(&mut direct)
+        .await
+        .expect("set");
+    let mut c = connect(&rig.proxied_url()).await.expect("connect");
+    let s = step(
+        "action = \"slicer\"\ntarget = \"redis\"\naverage_size = 10\nsize_variation = 5\ndelay = \"1ms\"",
+    );
+    rig.apply(&s).await;
+    let started = Instant::now();
+    let got = query(&mut c, redis::cmd("GET").arg("v"), Duration::from_secs(10))
+        .await
+        .expect("get");
+    assert_eq!(got, redis::Value::BulkString(value.into_bytes()));
+    // ~200 pieces 1 ms apart.
+    assert!(
+        started.elapsed() >= Duration::from_millis(100),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn limit_data_closes_connections_after_their_bytes() {
+    let mut rig = redis_rig().await;
+    let mut direct = connect(&rig.direct_url()).await.expect("connect");
+    let _: () = redis::cmd("SET")
+        .arg("v")
+        .arg("z".repeat(500))
+        .query_async(&mut direct)
+        .await
+        .expect("set");
+    let mut c = connect(&rig.proxied_url()).await.expect("connect");
+    let s = step("action = \"limit_data\"\ntarget = \"redis\"\nbytes = 100\nfor = \"1s\"");
+    rig.apply(&s).await;
+    let e = query(&mut c, redis::cmd("GET").arg("v"), Duration::from_secs(2)).await;
+    assert!(e.is_err(), "{e:?}");
+}
+
+#[tokio::test]
+async fn client_kill_closes_only_the_proxied_connections() {
+    let mut rig = redis_rig().await;
+    let mut proxied = connect(&rig.proxied_url()).await.expect("connect");
+    let mut direct = connect(&rig.direct_url()).await.expect("connect");
+    query(&mut proxied, &ping(), Duration::from_secs(1))
+        .await
+        .expect("ping");
+    rig.apply(&step("action = \"client_kill\"\ntarget = \"redis\""))
+        .await;
+    let e = query(&mut proxied, &ping(), Duration::from_secs(2)).await;
+    assert!(e.is_err(), "the proxied connection was killed: {e:?}");
+    query(&mut direct, &ping(), Duration::from_secs(1))
+        .await
+        .expect("the direct connection (the producer's kind) is untouched");
+}
+
+#[tokio::test]
+async fn debug_sleep_freezes_redis_for_its_duration() {
+    let mut rig = redis_rig().await;
+    let mut c = connect(&rig.proxied_url()).await.expect("connect");
+    let s = step("action = \"debug_sleep\"\ntarget = \"redis\"\nfor = \"600ms\"");
+    let started = Instant::now();
+    rig.apply(&s).await;
+    query(&mut c, &ping(), Duration::from_secs(3))
+        .await
+        .expect("answered after the sleep");
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    rig.revert(&s).await;
+}
+
+#[tokio::test]
+async fn external_terminate_is_an_unexpected_death_with_signal_and_log() {
+    let mut rig = redis_rig().await;
+    let pid = rig.svc.pid().expect("running");
+    rig.apply(&step("action = \"external_terminate\"\ntarget = \"redis\""))
+        .await;
+    let e = rig
+        .recorder
+        .wait_for(
+            "the exit",
+            Duration::from_secs(5),
+            |e| matches!(&e.kind, EventKind::ServiceExited { pid: p, .. } if *p == pid),
+        )
+        .await
+        .expect("exit recorded");
+    let EventKind::ServiceExited {
+        expected, last_log, ..
+    } = e.kind
+    else {
+        unreachable!("matched above")
+    };
+    assert!(!expected, "nobody in the scenario stopped it");
+    assert!(
+        last_log.iter().any(|l| l.contains("SIGTERM")),
+        "{last_log:?}"
+    );
+}
+
+/// One node for both RabbitMQ faults: a node takes seconds to boot.
+#[tokio::test]
+async fn rabbitmq_close_connections_and_memory_alarm() {
+    use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+    use lapin::{BasicProperties, Connection, ConnectionProperties};
+
+    let clock = Clock::start();
+    let recorder = Recorder::new(clock);
+    let mut svc = LocalRabbitmq::new("rabbitmq", Duration::from_secs(60), recorder.clone())
+        .expect("rabbitmq-server is installed");
+    svc.start().await.expect("node starts");
+    let server = ProxyServer::new(clock);
+    let proxy = server
+        .create(ProxyConfig {
+            name: "w1.rabbitmq".to_owned(),
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            upstream: svc.addr(),
+            enabled: true,
+        })
+        .await
+        .expect("proxy");
+    let proxied = Connection::connect(
+        &svc.client_url(&proxy.listen_addr().to_string()),
+        ConnectionProperties::default(),
+    )
+    .await
+    .expect("proxied connection");
+    let direct = Connection::connect(&svc.url(), ConnectionProperties::default())
+        .await
+        .expect("direct connection");
+
+    let close = step("action = \"close_connections\"\ntarget = \"rabbitmq\"");
+    fault::apply(
+        0,
+        &close,
+        0,
+        Target::Service {
+            service: &mut svc,
+            proxies: vec![proxy.clone()],
+        },
+        GRACE,
+        &recorder,
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while proxied.status().connected() && Instant::now() < deadline {
+        // Polls a status flag lapin updates on its own; the deadline bounds the wait.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        !proxied.status().connected(),
+        "the broker closed the proxied connection"
+    );
+    assert!(
+        direct.status().connected(),
+        "the direct one (the producer's) stays"
+    );
+
+    let alarm = step("action = \"memory_alarm\"\ntarget = \"rabbitmq\"\nfor = \"1s\"");
+    let ch = direct.create_channel().await.expect("channel");
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirms");
+    ch.queue_declare(
+        "alarm".into(),
+        QueueDeclareOptions::default(),
+        Default::default(),
+    )
+    .await
+    .expect("declare");
+    fault::apply(
+        1,
+        &alarm,
+        0,
+        Target::Service {
+            service: &mut svc,
+            proxies: vec![proxy.clone()],
+        },
+        GRACE,
+        &recorder,
+    )
+    .await;
+    let confirm = ch
+        .basic_publish(
+            "".into(),
+            "alarm".into(),
+            BasicPublishOptions::default(),
+            b"m",
+            BasicProperties::default(),
+        )
+        .await
+        .expect("publish is written");
+    let mut confirm = Box::pin(confirm);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), &mut confirm)
+            .await
+            .is_err(),
+        "a blocked publisher gets no confirm"
+    );
+    fault::revert(
+        1,
+        &alarm,
+        0,
+        Target::Service {
+            service: &mut svc,
+            proxies: vec![proxy.clone()],
+        },
+        &recorder,
+    )
+    .await;
+    tokio::time::timeout(Duration::from_secs(5), confirm)
+        .await
+        .expect("confirmed once the alarm clears")
+        .expect("ack");
+    let failed: Vec<_> = recorder
+        .snapshot()
+        .into_iter()
+        .filter(|e| matches!(e.kind, EventKind::FaultFailed { .. }))
+        .collect();
+    assert!(failed.is_empty(), "{failed:?}");
+    svc.kill().await.expect("stop");
+}
