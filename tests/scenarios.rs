@@ -58,6 +58,32 @@ const NEGATIVE_CONTROLS: &[(&str, &str, &[&str])] = &[
         // The second outage's first retry waits 400 ms (attempt 4's delay) instead of 50 ms.
         &["backoff"],
     ),
+    (
+        "redis-idle-drop",
+        "--no-processing-list",
+        // BRPOP with nothing to keep the message: the server pops a message for the blocked
+        // connection the middlebox just dropped and its reply goes nowhere. Gone, not stuck.
+        &["no_loss"],
+    ),
+    (
+        "rabbitmq-idle-drop",
+        "--no-heartbeat",
+        // lapin falls back to the server's 60 s heartbeat: the drop goes unnoticed for about
+        // two minutes, far longer than the run. The worker never reconnects, the messages
+        // published after the drop never come out; SIGTERM still ends it cleanly.
+        &["no_loss", "reconnect"],
+    ),
+    (
+        "redis-kill-restart",
+        "--ignore-sigterm",
+        // SIGTERM at the end is ignored: the worker is SIGKILLed after the grace period.
+        &["clean_exit"],
+    ),
+    (
+        "rabbitmq-kill-restart",
+        "--ignore-sigterm",
+        &["clean_exit"],
+    ),
 ];
 
 fn main() -> ExitCode {

@@ -26,6 +26,7 @@ fn run() -> (Scenario, Timeline, Verdict) {
             kind: EventKind::Processed {
                 worker: "w1".into(),
                 id: format!("m-{i}"),
+                sink: None,
             },
         });
         w.events.push(Event {

@@ -12,6 +12,7 @@ pub use inspect::id_of;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::check::{judge, Verdict};
@@ -34,6 +35,11 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     /// Give every RabbitMQ service a private node, even when the scenario could share one.
     pub private_nodes: bool,
+    /// The directory of the scenario file: relative `cwd`s and program paths are resolved
+    /// from it, and it gives the `${scenario_dir}` and `${root}` templates (the current
+    /// directory when unset), so a scenario can name a worker beside it wherever it is run
+    /// from.
+    pub scenario_dir: Option<PathBuf>,
 }
 
 /// A finished run.
@@ -131,9 +137,11 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
 
     // Workers.
     let mut workers: BTreeMap<String, WorkerSlot> = BTreeMap::new();
+    let dirs = Dirs::of(options);
     for (name, spec) in &scenario.workers {
-        let env = worker_env(scenario, name, &routes, &services)?;
-        let mut spec = spec.clone();
+        let vars = template_vars(scenario, name, &routes, &services, &dirs);
+        let env = worker_env(scenario, name, &vars)?;
+        let mut spec = expand_spec(spec, &vars, &dirs)?;
         spec.args.extend(options.extra_worker_args.iter().cloned());
         let worker = Worker::launch(name, &spec, &env, &recorder)?;
         pids.push(worker.pid());
@@ -414,16 +422,58 @@ fn forward_proxy_events(proxies: &ProxyServer, recorder: &Recorder) {
     });
 }
 
-/// The worker's environment: contract defaults, then the scenario's templates expanded.
-fn worker_env(
+/// Where relative paths of a scenario are resolved.
+pub(crate) struct Dirs {
+    /// The scenario file's directory (`${scenario_dir}`).
+    scenario: PathBuf,
+    /// The nearest ancestor of it holding `.git` (`${root}`), else the scenario's directory.
+    root: PathBuf,
+}
+
+impl Dirs {
+    fn of(options: &RunOptions) -> Self {
+        let scenario = options
+            .scenario_dir
+            .clone()
+            .filter(|d| !d.as_os_str().is_empty())
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_else(|| PathBuf::from("."));
+        let scenario = std::fs::canonicalize(&scenario).unwrap_or(scenario);
+        let root = scenario
+            .ancestors()
+            .find(|d| d.join(".git").exists())
+            .unwrap_or(&scenario)
+            .to_path_buf();
+        Self { scenario, root }
+    }
+
+    /// `p` itself when absolute, else joined to the scenario's directory.
+    fn resolve(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.scenario.join(p)
+        }
+    }
+}
+
+/// The templates a worker's command, cwd and environment may use.
+fn template_vars(
     scenario: &Scenario,
     worker: &str,
     routes: &[ProxyRoute],
     services: &BTreeMap<String, Box<dyn Service>>,
-) -> Result<BTreeMap<String, String>, WorkerError> {
+    dirs: &Dirs,
+) -> BTreeMap<String, String> {
     let mut vars = BTreeMap::new();
     vars.insert("queue".to_owned(), scenario.workload.queue.clone());
     vars.insert("worker".to_owned(), worker.to_owned());
+    vars.insert("root".to_owned(), dirs.root.display().to_string());
+    vars.insert(
+        "scenario_dir".to_owned(),
+        dirs.scenario.display().to_string(),
+    );
     for r in routes.iter().filter(|r| r.worker == worker) {
         let Some(s) = services.get(&r.service) else {
             continue;
@@ -432,6 +482,51 @@ fn worker_env(
         vars.insert(format!("{}.url", r.service), s.client_url(&r.listen));
         vars.insert(format!("{}.direct_url", r.service), s.client_url(&s.addr()));
     }
+    vars
+}
+
+/// The worker spec with its command, arguments and cwd expanded; a relative cwd, or a relative
+/// program path with a `/`, is resolved from the scenario's directory.
+fn expand_spec(
+    spec: &crate::scenario::WorkerSpec,
+    vars: &BTreeMap<String, String>,
+    dirs: &Dirs,
+) -> Result<crate::scenario::WorkerSpec, WorkerError> {
+    let mut spec = spec.clone();
+    if let Some(command) = spec.command.as_mut() {
+        let mut expanded = command
+            .get_ref()
+            .iter()
+            .map(|a| template::expand(a, vars))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(program) = expanded.first_mut() {
+            if program.contains('/') {
+                *program = dirs.resolve(program).display().to_string();
+            }
+        }
+        *command.get_mut() = expanded;
+    }
+    spec.args = spec
+        .args
+        .iter()
+        .map(|a| template::expand(a, vars))
+        .collect::<Result<_, _>>()?;
+    if let Some(cwd) = &spec.cwd {
+        spec.cwd = Some(
+            dirs.resolve(&template::expand(cwd, vars)?)
+                .display()
+                .to_string(),
+        );
+    }
+    Ok(spec)
+}
+
+/// The worker's environment: contract defaults, then the scenario's templates expanded.
+fn worker_env(
+    scenario: &Scenario,
+    worker: &str,
+    vars: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, WorkerError> {
     let mut env = BTreeMap::new();
     env.insert("WORKER_ID".to_owned(), worker.to_owned());
     env.insert("QUEUE".to_owned(), scenario.workload.queue.clone());
@@ -453,7 +548,7 @@ fn worker_env(
     }
     if let Some(spec) = scenario.workers.get(worker) {
         for (k, v) in &spec.env {
-            env.insert(k.clone(), template::expand(v, &vars)?);
+            env.insert(k.clone(), template::expand(v, vars)?);
         }
     }
     Ok(env)

@@ -13,7 +13,8 @@ pub use duration::{parse_duration, Dur, DurationError};
 pub use error::{did_you_mean, line_col, Location, ScenarioError, ScenarioErrors};
 pub use load::{load_file, parse_str};
 pub use model::{
-    Action, Duplicates, Durability, Expect, Limits, Scenario, ServiceKind, ServiceSpec, StepSpec,
+    Action, Duplicates, Durability, Expect, Limits, PatternsSpec, PayloadFormat,
+    ProducerCommandSpec, ResultsKind, ResultsSpec, Scenario, ServiceKind, ServiceSpec, StepSpec,
     WorkerSpec, WorkloadSpec,
 };
 pub use schedule::{scripted_end, step_times};
