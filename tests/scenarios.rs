@@ -3,12 +3,13 @@
 //!
 //! `cargo test redis-kill` selects by name; `cargo nextest run` lists and shards them.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use rebound::check::{fault_latencies, retry_errors, Distribution};
 use rebound::runner::RunOptions;
-use rebound_suite::{build_fixtures, load, root, run_scenario, scenario_files};
+use rebound_suite::{build_fixtures, example_files, load, root, run_scenario, scenario_files};
 
 /// (scenario file, broken-mode flag, the checks that must fail, no more and no fewer).
 const NEGATIVE_CONTROLS: &[(&str, &str, &[&str])] = &[
@@ -96,10 +97,15 @@ fn main() -> ExitCode {
     }
     let mut trials: Vec<Trial> = scenario_files()
         .into_iter()
+        .chain(example_files())
         .map(|(name, path)| {
             Trial::test(name.clone(), move || {
                 let scenario = load(&path);
-                let out = run_scenario(&scenario, &RunOptions::default(), &name)?;
+                let options = RunOptions {
+                    scenario_dir: path.parent().map(Path::to_path_buf),
+                    ..RunOptions::default()
+                };
+                let out = run_scenario(&scenario, &options, &name.replace("::", "--"))?;
                 if out.verdict.passed {
                     Ok(())
                 } else {

@@ -6,9 +6,11 @@
 
 mod drain;
 mod inspect;
+mod sink;
 
 pub use drain::Drained;
 pub use inspect::id_of;
+pub use sink::Sink;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -20,10 +22,12 @@ use crate::fault::{self, WorkerSlot};
 use crate::proxy::{ProxyConfig, ProxyServer};
 use crate::runtime::local::{can_share, LocalRabbitmq, LocalRedis, SharedRabbitmq};
 use crate::runtime::{RuntimeError, Service};
-use crate::scenario::{step_times, Durability, Scenario, ServiceKind};
+use crate::scenario::{step_times, Durability, ResultsKind, Scenario, ServiceKind};
 use crate::timeline::{EventKind, ProxyRoute, Recorder, Timeline, TIMELINE_VERSION};
 use crate::worker::{template, Worker, WorkerError};
-use crate::workload::{produce_amqp, produce_redis, ProducerPlan};
+use crate::workload::{
+    produce_amqp, produce_command, produce_redis, ProducerCommand, ProducerPlan, DEFAULT_ACK,
+};
 use crate::Clock;
 
 /// Knobs that are not part of the scenario file.
@@ -59,6 +63,10 @@ pub enum RunError {
     Worker(#[from] WorkerError),
     #[error(transparent)]
     Proxy(#[from] crate::proxy::ProxyError),
+    #[error("worker `{worker}`: results sink: {why}")]
+    Results { worker: String, why: String },
+    #[error("workload producer command: {0}")]
+    Producer(String),
 }
 
 /// How long a worker may take to open its first connection before the run goes on without it.
@@ -163,6 +171,9 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
         }
     }
 
+    let sinks = results_sinks(scenario, &services)?;
+    let producer_command = producer_command(scenario, &services, &dirs)?;
+
     // The script: producer and steps, timed from here.
     let t0 = recorder.record(EventKind::ScriptStarted);
     let workload_service = scenario.workload_service().to_owned();
@@ -179,10 +190,12 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
         rate: scenario.workload.rate,
         start_ns: t0 + scenario.workload.start.as_nanos(),
         durable: workload_spec.durability() != Durability::Transient,
+        format: scenario.workload.payload.unwrap_or_default(),
     };
-    let produce = |plan: ProducerPlan| match workload_spec.kind {
-        ServiceKind::Redis => tokio::spawn(produce_redis(plan, recorder.clone())),
-        ServiceKind::Rabbitmq => tokio::spawn(produce_amqp(plan, recorder.clone())),
+    let produce = |plan: ProducerPlan| match (&producer_command, workload_spec.kind) {
+        (Some(cmd), _) => tokio::spawn(produce_command(cmd.clone(), plan, recorder.clone())),
+        (None, ServiceKind::Redis) => tokio::spawn(produce_redis(plan, recorder.clone())),
+        (None, ServiceKind::Rabbitmq) => tokio::spawn(produce_amqp(plan, recorder.clone())),
     };
     let mut producers = vec![produce(plan.clone())];
     for timed in timed_actions(scenario) {
@@ -238,7 +251,19 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
 
     // Drain, then stop the workers.
     recorder.record(EventKind::DrainStarted);
-    let drained = drain::wait_drained(&recorder, limits.drain.into()).await;
+    let drained = if sinks.is_empty() {
+        drain::wait_drained(&recorder, limits.drain.into()).await
+    } else if sink::wait_sinks(&sinks, &recorder, limits.drain.into()).await {
+        Drained::All
+    } else {
+        recorder.record(EventKind::Note {
+            message: format!(
+                "the results sinks did not reach the acknowledged count after waiting {}",
+                limits.drain
+            ),
+        });
+        Drained::All
+    };
     if let Drained::TimedOut { remaining } = drained {
         recorder.record(EventKind::Note {
             message: format!(
@@ -259,6 +284,9 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
         }
     }
     proxies.shutdown();
+    for sink in &sinks {
+        sink.read(&recorder).await;
+    }
 
     // What is left in the broker, then stop the services.
     match services.get(&workload_service) {
@@ -420,6 +448,125 @@ fn forward_proxy_events(proxies: &ProxyServer, recorder: &Recorder) {
             }
         }
     });
+}
+
+/// The results sinks of the workers that have one, with the direct URL of their service.
+fn results_sinks(
+    scenario: &Scenario,
+    services: &BTreeMap<String, Box<dyn Service>>,
+) -> Result<Vec<Sink>, RunError> {
+    let mut sinks = Vec::new();
+    for (worker, spec) in &scenario.workers {
+        let Some(results) = &spec.results else {
+            continue;
+        };
+        let want = match results.kind {
+            ResultsKind::Stdout => continue,
+            ResultsKind::RedisList => ServiceKind::Redis,
+            ResultsKind::RabbitmqQueue => ServiceKind::Rabbitmq,
+        };
+        let err = |why: String| RunError::Results {
+            worker: worker.clone(),
+            why,
+        };
+        let candidates: Vec<&String> = scenario
+            .services
+            .iter()
+            .filter(|(_, s)| s.kind == want)
+            .map(|(n, _)| n)
+            .collect();
+        let service = match (&results.service, candidates.as_slice()) {
+            (Some(s), _) if candidates.contains(&s) => s.clone(),
+            (Some(s), _) => return Err(err(format!("no {want:?} service named `{s}`"))),
+            (None, [one]) => (*one).clone(),
+            (None, []) => return Err(err(format!("the scenario has no {want:?} service"))),
+            (None, _) => return Err(err("several services fit: set `results.service`".into())),
+        };
+        let svc = services
+            .get(&service)
+            .ok_or_else(|| err(format!("service `{service}` is not running")))?;
+        sinks.push(Sink {
+            worker: worker.clone(),
+            kind: results.kind,
+            url: svc.client_url(&svc.addr()),
+            name: results.name.clone(),
+        });
+    }
+    Ok(sinks)
+}
+
+/// The workload's producer command, when the scenario names one: templates expanded (`${root}`,
+/// `${scenario_dir}`, `${queue}`, `${<service>.url}` = direct URLs), paths resolved.
+fn producer_command(
+    scenario: &Scenario,
+    services: &BTreeMap<String, Box<dyn Service>>,
+    dirs: &Dirs,
+) -> Result<Option<ProducerCommand>, RunError> {
+    let Some(spec) = &scenario.workload.producer else {
+        return Ok(None);
+    };
+    let err = |e: WorkerError| RunError::Producer(e.to_string());
+    let mut vars = BTreeMap::new();
+    vars.insert("queue".to_owned(), scenario.workload.queue.clone());
+    vars.insert("root".to_owned(), dirs.root.display().to_string());
+    vars.insert(
+        "scenario_dir".to_owned(),
+        dirs.scenario.display().to_string(),
+    );
+    let mut env = BTreeMap::new();
+    for (name, svc) in services {
+        let url = svc.client_url(&svc.addr());
+        vars.insert(format!("{name}.url"), url.clone());
+        vars.insert(format!("{name}.direct_url"), url.clone());
+        if *name == scenario.workload_service() {
+            let var = match scenario.services[name].kind {
+                ServiceKind::Redis => "REDIS_URL",
+                ServiceKind::Rabbitmq => "AMQP_URL",
+            };
+            env.insert(var.to_owned(), url);
+        }
+    }
+    for (k, v) in &spec.env {
+        env.insert(k.clone(), template::expand(v, &vars).map_err(err)?);
+    }
+    let mut parts = spec
+        .command
+        .iter()
+        .map(|a| template::expand(a, &vars))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(err)?
+        .into_iter();
+    let mut program = parts
+        .next()
+        .ok_or_else(|| RunError::Producer("`command` is empty".to_owned()))?;
+    if program.contains('/') {
+        program = dirs.resolve(&program).display().to_string();
+    }
+    if crate::process::find_program(&program).is_none() {
+        return Err(RunError::Producer(format!("program `{program}` not found")));
+    }
+    let cwd = match &spec.cwd {
+        Some(c) => Some(dirs.resolve(&template::expand(c, &vars).map_err(err)?)),
+        None => None,
+    };
+    let ack = spec.ack.as_deref().unwrap_or(DEFAULT_ACK);
+    let ack = regex::Regex::new(ack)
+        .map_err(|e| RunError::Producer(format!("`ack` pattern `{ack}`: {e}")))?;
+    if !ack.capture_names().flatten().any(|n| n == "id") {
+        return Err(RunError::Producer(format!(
+            "`ack` pattern `{ack}` needs a named group `(?P<id>...)`"
+        )));
+    }
+    let w = &scenario.workload;
+    let expected_secs = (w.messages.max(w.messages_after_steps)) as f64 / w.rate;
+    Ok(Some(ProducerCommand {
+        program,
+        args: parts.collect(),
+        cwd,
+        env,
+        ack,
+        limit: Duration::from_secs_f64(expected_secs) + Duration::from(scenario.limits.ready),
+    }))
 }
 
 /// Where relative paths of a scenario are resolved.
