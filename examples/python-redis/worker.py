@@ -66,9 +66,16 @@ def delay_ms(attempt):
 
 
 def connect():
-    """One attempt: a fresh client whose first PING proves the connection works."""
+    """One attempt: a fresh client whose first PING proves the connection works.
+
+    `single_connection_client`: a pooled client checks each connection it hands out and, if
+    the server closed it, silently opens a new one at once, with no backoff. rebound showed
+    that as an attempt 0.8 ms after the disconnect; one owned connection leaves every
+    reconnection to the loop below.
+    """
     client = redis.Redis.from_url(
         URL,
+        single_connection_client=True,
         socket_connect_timeout=1.0,
         # A blocked BLMOVE answers within BLOCK_S: anything slower is a dead connection.
         socket_timeout=BLOCK_S + 0.4,
