@@ -38,7 +38,11 @@ pub fn example_files() -> Vec<(String, PathBuf)> {
     };
     let mut files = Vec::new();
     for example in entries.filter_map(|e| e.ok().map(|e| e.path())) {
-        let Some(name) = example.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
+        let Some(name) = example
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_owned)
+        else {
             continue;
         };
         let Ok(inner) = std::fs::read_dir(&example) else {

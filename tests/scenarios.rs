@@ -80,11 +80,7 @@ const NEGATIVE_CONTROLS: &[(&str, &str, &[&str])] = &[
         // SIGTERM at the end is ignored: the worker is SIGKILLed after the grace period.
         &["clean_exit"],
     ),
-    (
-        "rabbitmq-kill-restart",
-        "--ignore-sigterm",
-        &["clean_exit"],
-    ),
+    ("rabbitmq-kill-restart", "--ignore-sigterm", &["clean_exit"]),
 ];
 
 fn main() -> ExitCode {

@@ -192,7 +192,7 @@ fn work_pending_at(timeline: &Timeline, at_ns: u64) -> bool {
 
 /// Whether `worker`'s processed ids came from a results sink (read after the run).
 fn reports_via_sink(timeline: &Timeline, worker: &str) -> bool {
-    timeline.events.iter().any(|e| {
-        matches!(&e.kind, EventKind::Processed { worker: w, sink: Some(_), .. } if w == worker)
-    })
+    timeline.events.iter().any(
+        |e| matches!(&e.kind, EventKind::Processed { worker: w, sink: Some(_), .. } if w == worker),
+    )
 }

@@ -17,8 +17,9 @@ pub use index::{
     index_html, junit_xml, p95, regressions, IndexEntry, Regression, REGRESSION_THRESHOLD,
 };
 pub use json::{
-    announced_agrees, worker_log, worker_log_names, AnnouncedEntry, AttemptEntry, EpisodeEntry, LedgerCounts, OutageEntry, Phases, Repetition, Report, StepEntry,
-    Throughput, Timing, REPORT_VERSION,
+    announced_agrees, worker_log, worker_log_names, AnnouncedEntry, AttemptEntry, EpisodeEntry,
+    LedgerCounts, OutageEntry, Phases, Repetition, Report, StepEntry, Throughput, Timing,
+    REPORT_VERSION,
 };
 pub use markdown::markdown;
 pub use summary::summary;

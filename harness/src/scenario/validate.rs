@@ -78,6 +78,9 @@ pub fn validate(s: &Scenario, path: &str, text: &str) -> Vec<ScenarioError> {
             )),
             _ => {}
         }
+        if let Err(e) = crate::worker::patterns(name, w) {
+            errors.push(whole(e.to_string()));
+        }
     }
 
     let services: Vec<&str> = s.services.keys().map(String::as_str).collect();

@@ -198,7 +198,10 @@ mod tests {
         })
         .unwrap_err()
         .to_string();
-        assert!(e.contains("`processed`") && e.contains("(?P<id>...)"), "{e}");
+        assert!(
+            e.contains("`processed`") && e.contains("(?P<id>...)"),
+            "{e}"
+        );
         assert!(LinePatterns::new(&PatternsSpec {
             retrying: Some("(".into()),
             ..PatternsSpec::default()
