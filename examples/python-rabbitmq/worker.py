@@ -36,6 +36,8 @@ INITIAL_MS = float(env("BACKOFF_INITIAL_MS", "100"))
 FACTOR = float(env("BACKOFF_FACTOR", "2"))
 MAX_MS = float(env("BACKOFF_MAX_MS", "800"))
 WORK_S = float(env("WORK_MS", "0")) / 1000
+# Where finished ids go: stdout ("processed <id>"), or a queue the harness reads afterwards.
+RESULTS_QUEUE = os.environ.get("RESULTS_QUEUE")
 
 
 def say(line):
@@ -70,6 +72,8 @@ def connect():
     connection = pika.BlockingConnection(params)
     channel = connection.channel()
     channel.queue_declare(queue=QUEUE, durable=True)
+    if RESULTS_QUEUE:
+        channel.queue_declare(queue=RESULTS_QUEUE, durable=True)
     channel.basic_qos(prefetch_count=PREFETCH)
     return connection, channel
 
@@ -110,7 +114,16 @@ def consume(connection, channel):
 
     def on_message(ch, method, _properties, body):
         time.sleep(WORK_S)
-        say(f"processed {message_id(body)}")
+        mid = message_id(body)
+        if RESULTS_QUEUE:
+            ch.basic_publish(
+                exchange="",
+                routing_key=RESULTS_QUEUE,
+                body=mid.encode(),
+                properties=pika.BasicProperties(delivery_mode=2),
+            )
+        else:
+            say(f"processed {mid}")
         ch.basic_ack(delivery_tag=method.delivery_tag)
 
     tag = channel.basic_consume(queue=QUEUE, on_message_callback=on_message)

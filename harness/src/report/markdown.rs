@@ -132,7 +132,7 @@ pub fn markdown(r: &Report) -> String {
         if off > 0 {
             let _ = writeln!(
                 s,
-                "\n{off} of {} announced delays disagree with what the worker did on the wire: its client library or its configuration does not do what it says.",
+                "\n{off} of {} announced delays disagree with what the worker did on the wire: its client library or its configuration does not do what it says, or the machine was too busy for it to keep time (a few late gaps, all longer than announced, point to load).",
                 r.announced.len()
             );
         }
