@@ -24,7 +24,8 @@ const NEGATIVE_CONTROLS: &[(&str, &str, &[&str])] = &[
         "redis-idle-drop",
         "--no-health-check",
         // Nothing tells the worker its connection is dead: it waits on it for ever, and the
-        // queue fills up behind it. It still exits cleanly on SIGTERM.
+        // queue fills up behind it. The drop finds it idle in its blocking pop (traffic pauses
+        // around it), where SIGTERM still ends it cleanly.
         &["no_loss", "reconnect"],
     ),
     (
@@ -60,10 +61,11 @@ const NEGATIVE_CONTROLS: &[(&str, &str, &[&str])] = &[
         &["backoff"],
     ),
     (
-        "redis-idle-drop",
+        "redis-pop-in-flight",
         "--no-processing-list",
         // BRPOP with nothing to keep the message: the server pops a message for the blocked
         // connection the middlebox just dropped and its reply goes nowhere. Gone, not stuck.
+        // The worker still notices (response timeout), reconnects and exits cleanly.
         &["no_loss"],
     ),
     (
