@@ -7,11 +7,28 @@ test:
 # Run every scenario in scenarios/ and write reports to reports/.
 scenarios *ARGS:
     cargo build --quiet -p rebound -p rebound-fixtures
-    ./target/debug/rebound run scenarios/ --report-dir reports {{ARGS}}
+    ./target/debug/rebound run scenarios/ examples/*/ --report-dir reports {{ARGS}}
+
+# The detection matrix, RUNS times in a row: every broken mode of the fixtures must fail exactly
+# its checks (tests/scenarios.rs NEGATIVE_CONTROLS) and every resilient scenario must pass, in
+# every round; the first flaky verdict stops it.
+matrix RUNS="5":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    log=$(mktemp)
+    trap 'rm -f "$log"' EXIT
+    for i in $(seq 1 {{RUNS}}); do
+        echo "== matrix round $i of {{RUNS}}"
+        status=0
+        cargo test -p rebound-suite --test scenarios -- --skip examples:: --skip timing:: >"$log" 2>&1 || status=$?
+        grep -E '^test .* (ok|FAILED)$|^test result|expected exactly' "$log" || true
+        [ "$status" -eq 0 ] || { echo "matrix round $i: a verdict changed"; exit 1; }
+    done
+    echo "matrix: {{RUNS}} rounds, no flaky verdict"
 
 # Check every scenario file.
 validate:
-    cargo run --quiet -p rebound -- validate scenarios/
+    cargo run --quiet -p rebound -- validate scenarios/ examples/*/
 
 # Formatting and lints, as CI checks them.
 lint:

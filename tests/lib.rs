@@ -29,6 +29,37 @@ pub fn scenario_files() -> Vec<(String, PathBuf)> {
     files
 }
 
+/// Every `examples/<name>/*.toml`, sorted, as (test name `examples::<name>::<file stem>`,
+/// path): the examples in other languages run as part of the suite.
+pub fn example_files() -> Vec<(String, PathBuf)> {
+    let dir = root().join("examples");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut files = Vec::new();
+    for example in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+        let Some(name) = example
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        let Ok(inner) = std::fs::read_dir(&example) else {
+            continue;
+        };
+        for p in inner.filter_map(|e| e.ok().map(|e| e.path())) {
+            if p.extension().is_some_and(|x| x == "toml") {
+                if let Some(stem) = p.file_stem().and_then(|s| s.to_str()) {
+                    files.push((format!("examples::{name}::{stem}"), p.clone()));
+                }
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
 /// Builds the fixture binaries with the profile of this test binary, so the scenarios run the
 /// current code. Cargo does not build another package's binaries for a test on its own.
 pub fn build_fixtures() -> Result<(), String> {

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use libtest_mimic::{Arguments, Failed, Trial};
 use rebound::check::{fault_latencies, retry_errors, Distribution};
 use rebound::runner::RunOptions;
-use rebound_suite::{build_fixtures, load, root, run_scenario, scenario_files};
+use rebound_suite::{build_fixtures, example_files, load, root, run_scenario, scenario_files};
 
 /// (scenario file, broken-mode flag, the checks that must fail, no more and no fewer).
 const NEGATIVE_CONTROLS: &[(&str, &str, &[&str])] = &[
@@ -58,6 +58,29 @@ const NEGATIVE_CONTROLS: &[(&str, &str, &[&str])] = &[
         // The second outage's first retry waits 400 ms (attempt 4's delay) instead of 50 ms.
         &["backoff"],
     ),
+    (
+        "redis-pop-in-flight",
+        "--no-processing-list",
+        // BRPOP with nothing to keep the message: the server pops a message for the blocked
+        // connection the middlebox just dropped and its reply goes nowhere. Gone, not stuck.
+        // The worker still notices (response timeout), reconnects and exits cleanly.
+        &["no_loss"],
+    ),
+    (
+        "rabbitmq-idle-drop",
+        "--no-heartbeat",
+        // lapin falls back to the server's 60 s heartbeat: the drop goes unnoticed for about
+        // two minutes, far longer than the run. The worker never reconnects, the messages
+        // published after the drop never come out; SIGTERM still ends it cleanly.
+        &["no_loss", "reconnect"],
+    ),
+    (
+        "redis-kill-restart",
+        "--ignore-sigterm",
+        // SIGTERM at the end is ignored: the worker is SIGKILLed after the grace period.
+        &["clean_exit"],
+    ),
+    ("rabbitmq-kill-restart", "--ignore-sigterm", &["clean_exit"]),
 ];
 
 /// Shipped scenarios that fail on purpose, to show what the report says: (scenario file, the
@@ -78,7 +101,11 @@ const FAILING_ON_PURPOSE: &[(&str, &[&str], &[&str])] = &[(
 /// Runs a scenario and judges it: passed, or exactly the failures [`FAILING_ON_PURPOSE`] lists.
 fn judge_shipped(name: &str, path: &std::path::Path) -> Result<(), Failed> {
     let scenario = load(path);
-    let out = run_scenario(&scenario, &RunOptions::default(), name)?;
+    let options = RunOptions {
+        scenario_dir: path.parent().map(std::path::Path::to_path_buf),
+        ..RunOptions::default()
+    };
+    let out = run_scenario(&scenario, &options, &name.replace("::", "--"))?;
     if let Some((_, must_fail, mentions)) = FAILING_ON_PURPOSE.iter().find(|(f, _, _)| *f == name) {
         let mut failed = out.verdict.failed_checks();
         failed.sort_unstable();
@@ -133,6 +160,7 @@ fn main() -> ExitCode {
     }
     let mut trials: Vec<Trial> = scenario_files()
         .into_iter()
+        .chain(example_files())
         .map(|(name, path)| Trial::test(name.clone(), move || judge_shipped(&name, &path)))
         .collect();
     for (file, flag, must_fail) in NEGATIVE_CONTROLS {

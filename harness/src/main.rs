@@ -139,6 +139,7 @@ fn main() -> ExitCode {
                 extra_worker_args: worker_args,
                 seed,
                 private_nodes,
+                scenario_dir: None,
             };
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(r) => r,
@@ -149,8 +150,12 @@ fn main() -> ExitCode {
             };
             let mut failed = 0;
             let mut entries = Vec::new();
-            for (_, scenario) in &scenarios {
+            for (path, scenario) in &scenarios {
                 let times = repeat.unwrap_or(scenario.repeat).max(1);
+                let options = RunOptions {
+                    scenario_dir: path.parent().map(Path::to_path_buf),
+                    ..options.clone()
+                };
                 match runtime.block_on(run_one(scenario, &options, &report_dir, times)) {
                     Some(entry) => {
                         if !entry.report.passed {

@@ -163,6 +163,7 @@ mod tests {
         EventKind::Processed {
             worker: "w".into(),
             id: id.into(),
+            sink: None,
         }
     }
 

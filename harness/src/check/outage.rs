@@ -126,8 +126,10 @@ pub fn recoveries<'a>(
             };
             let resumed_at_ns = resume_from.and_then(|r| {
                 timeline.events.iter().find_map(|e| match &e.kind {
-                    EventKind::Processed { worker, .. }
-                        if e.at_ns >= r && *worker == route.worker =>
+                    // A sink's entries carry read times: they say nothing about resuming.
+                    EventKind::Processed {
+                        worker, sink: None, ..
+                    } if e.at_ns >= r && *worker == route.worker =>
                     {
                         Some(e.at_ns)
                     }
@@ -169,7 +171,10 @@ pub fn recoveries<'a>(
                 processed_by_others,
                 reconnected_at_ns,
                 resumed_at_ns,
-                work_pending: restored.is_some_and(|r| work_pending_at(timeline, r)),
+                // A worker reporting through a results sink is judged on its reconnection
+                // alone: when it resumed is not observable.
+                work_pending: restored.is_some_and(|r| work_pending_at(timeline, r))
+                    && !reports_via_sink(timeline, &route.worker),
             }
         })
         .collect()
@@ -190,4 +195,11 @@ fn work_pending_at(timeline: &Timeline, at_ns: u64) -> bool {
     timeline.events.iter().any(|e| {
         matches!(&e.kind, EventKind::Enqueued { id, outcome: EnqueueOutcome::Acked, .. } if !done_before.contains(id.as_str()))
     })
+}
+
+/// Whether `worker`'s processed ids came from a results sink (read after the run).
+fn reports_via_sink(timeline: &Timeline, worker: &str) -> bool {
+    timeline.events.iter().any(
+        |e| matches!(&e.kind, EventKind::Processed { worker: w, sink: Some(_), .. } if w == worker),
+    )
 }

@@ -100,6 +100,7 @@ impl T {
             EventKind::Processed {
                 worker: "w1".into(),
                 id: id.into(),
+                sink: None,
             },
         )
     }

@@ -44,6 +44,14 @@ pub struct Report {
     /// Where the run's wall time went; `setup_ms + teardown_ms` is the harness's overhead.
     #[serde(default)]
     pub phases: Phases,
+    /// Every delay a worker announced beside the gap the proxy observed before the attempt
+    /// that followed (a lying or misconfigured client library shows up here).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub announced: Vec<AnnouncedEntry>,
+    /// Each worker's output, one file per worker (`workers/<name>.log`, relative to the
+    /// report's directory), every line with its time and stream.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub worker_logs: Vec<String>,
     /// Present when the scenario ran more than once: distributions over every run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repetition: Option<Repetition>,
@@ -115,6 +123,30 @@ pub struct AttemptEntry {
     pub succeeded: bool,
     /// Whether the gap was inside the window plus tolerance (absent without `expect.backoff`).
     pub within: Option<bool>,
+}
+
+/// How far an observed gap may be from the announced delay and still agree with it: 10 ms or
+/// 10 % of the announced delay, whichever is larger. Generous on purpose: an interpreter's
+/// scheduling and a connection's setup add milliseconds, a wrong setting adds a factor.
+pub fn announced_agrees(announced_ms: f64, observed_ms: f64) -> bool {
+    (observed_ms - announced_ms).abs() <= (0.1 * announced_ms).max(10.0)
+}
+
+/// One announced delay and what the proxy saw.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AnnouncedEntry {
+    pub worker: String,
+    /// "redis kill at 1056 ms" (the episode's label).
+    pub outage: String,
+    /// The attempt the announcement preceded (1-based in the episode).
+    pub attempt: u32,
+    pub announced_ms: f64,
+    /// The gap before that attempt on the wire.
+    pub observed_ms: f64,
+    /// `observed - announced`.
+    pub difference_ms: f64,
+    /// Whether they agree (`announced_agrees`).
+    pub agrees: bool,
 }
 
 /// Processed messages per second, in fixed buckets.
@@ -357,7 +389,65 @@ impl Report {
                     fault_latency_ms: Distribution::of(fault_latencies(timeline)),
                 }
             },
+            announced: verdict
+                .episodes
+                .iter()
+                .flat_map(|e| {
+                    e.attempts.iter().filter_map(move |a| {
+                        let announced = a.announced_ms?;
+                        let observed = ms(a.gap_ns);
+                        Some(AnnouncedEntry {
+                            worker: e.worker.clone(),
+                            outage: e.label.clone(),
+                            attempt: a.index,
+                            announced_ms: announced,
+                            observed_ms: observed,
+                            difference_ms: ((observed - announced) * 1e3).round() / 1e3,
+                            agrees: announced_agrees(announced, observed),
+                        })
+                    })
+                })
+                .collect(),
+            worker_logs: worker_log_names(timeline)
+                .into_iter()
+                .map(|w| format!("workers/{w}.log"))
+                .collect(),
             repetition: None,
         }
     }
+}
+
+/// The names of the processes whose output lines the timeline holds, in first-line order.
+pub fn worker_log_names(timeline: &Timeline) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for e in &timeline.events {
+        if let EventKind::WorkerLine { worker, .. } = &e.kind {
+            if !names.contains(worker) {
+                names.push(worker.clone());
+            }
+        }
+    }
+    names
+}
+
+/// The log file of process `name`: one line per output line, `<ms since start> <stream> <line>`.
+pub fn worker_log(timeline: &Timeline, name: &str) -> String {
+    let mut out = String::new();
+    for e in &timeline.events {
+        if let EventKind::WorkerLine {
+            worker,
+            stream,
+            line,
+        } = &e.kind
+        {
+            if worker == name {
+                let stream = match stream {
+                    crate::timeline::Stream::Stdout => "stdout",
+                    crate::timeline::Stream::Stderr => "stderr",
+                };
+                out.push_str(&format!("{:>12.3} {stream} {line}\n", ms(e.at_ns)));
+            }
+        }
+    }
+    out
 }

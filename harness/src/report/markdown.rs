@@ -110,6 +110,34 @@ pub fn markdown(r: &Report) -> String {
         }
     }
 
+    if !r.announced.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n## Announced vs observed\n\nEach delay the worker announced beside the gap the proxy measured before the attempt that followed (they agree within 10 ms or 10 %).\n\n| worker | outage | attempt | announced (ms) | observed (ms) | difference (ms) | |\n|---|---|---|---|---|---|---|"
+        );
+        for a in &r.announced {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {:.1} | {:.1} | {:+.1} | {} |",
+                a.worker,
+                cell(&a.outage),
+                a.attempt,
+                a.announced_ms,
+                a.observed_ms,
+                a.difference_ms,
+                if a.agrees { "agrees" } else { "**disagrees**" }
+            );
+        }
+        let off = r.announced.iter().filter(|a| !a.agrees).count();
+        if off > 0 {
+            let _ = writeln!(
+                s,
+                "\n{off} of {} announced delays disagree with what the worker did on the wire: its client library or its configuration does not do what it says, or the machine was too busy for it to keep time (a few late gaps, all longer than announced, point to load).",
+                r.announced.len()
+            );
+        }
+    }
+
     let _ = writeln!(s, "\n## Timing fidelity\n\n| measure | n | p50 | p95 | p99 | max |\n|---|---|---|---|---|---|");
     dist_row(
         &mut s,
@@ -158,6 +186,14 @@ pub fn markdown(r: &Report) -> String {
                 st.scheduled_ms
             );
         }
+    }
+    if !r.worker_logs.is_empty() {
+        let links: Vec<String> = r
+            .worker_logs
+            .iter()
+            .map(|l| format!("[{l}]({l})"))
+            .collect();
+        let _ = writeln!(s, "\nWorker output: {}", links.join(", "));
     }
     if !r.notes.is_empty() {
         let _ = writeln!(s, "\n## Notes\n");

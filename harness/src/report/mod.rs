@@ -1,6 +1,7 @@
 //! Reports: functions of (scenario, timeline, verdict), written to a directory per scenario.
 //!
-//! `DIR/<scenario>/` holds `report.json`, `report.md`, `timeline.svg`, and the inputs needed to
+//! `DIR/<scenario>/` holds `report.json`, `report.md`, `timeline.svg`, `workers/<name>.log`
+//! (each worker's output with times), and the inputs needed to
 //! judge and render it again later: `timeline.json` and `scenario.toml`. A repeated scenario
 //! keeps each run in `DIR/<scenario>/runs/<k>/` and its top directory shows the first failing
 //! run (or run 1) with the distributions over all runs. `DIR/index.html` and `DIR/junit.xml`
@@ -16,8 +17,9 @@ pub use index::{
     index_html, junit_xml, p95, regressions, IndexEntry, Regression, REGRESSION_THRESHOLD,
 };
 pub use json::{
-    AttemptEntry, EpisodeEntry, LedgerCounts, OutageEntry, Phases, Repetition, Report, StepEntry,
-    Throughput, Timing, REPORT_VERSION,
+    announced_agrees, worker_log, worker_log_names, AnnouncedEntry, AttemptEntry, EpisodeEntry,
+    LedgerCounts, OutageEntry, Phases, Repetition, Report, StepEntry, Throughput, Timing,
+    REPORT_VERSION,
 };
 pub use markdown::markdown;
 pub use summary::summary;
@@ -108,6 +110,16 @@ fn write_run(
     json(&out.join("report.json"), &report, true)?;
     write_file(&out.join("report.md"), markdown(&report))?;
     write_file(&out.join("timeline.svg"), svg(&report, timeline)?)?;
+    let names = worker_log_names(timeline);
+    if !names.is_empty() {
+        create_dir(&out.join("workers"))?;
+    }
+    for name in names {
+        write_file(
+            &out.join("workers").join(format!("{name}.log")),
+            worker_log(timeline, &name),
+        )?;
+    }
     Ok(report)
 }
 

@@ -26,6 +26,7 @@ fn run() -> (Scenario, Timeline, Verdict) {
             kind: EventKind::Processed {
                 worker: "w1".into(),
                 id: format!("m-{i}"),
+                sink: None,
             },
         });
         w.events.push(Event {
@@ -134,4 +135,70 @@ fn junit_lists_each_check_with_failures() {
         xml.contains("<testcase classname=\"t\" name=\"no_loss\"/>"),
         "{xml}"
     );
+}
+
+/// A worker that announces 100 ms but reconnects after 50 ms (and one that tells the truth):
+/// the report puts each announcement beside the gap and flags the lie.
+#[test]
+fn announced_delays_are_put_beside_the_observed_gaps() {
+    let (s, mut t, _) = run();
+    let v = judge(&s, &t);
+    let attempts: Vec<(u64, u64)> = v
+        .episodes
+        .iter()
+        .flat_map(|e| {
+            let mut prev = e.lost_at_ns;
+            e.attempts
+                .iter()
+                .map(|a| {
+                    let p = prev;
+                    prev = a.round.end_ns;
+                    (p, a.gap_ns)
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(attempts.len() >= 2, "{attempts:?}");
+    for (k, (prev_end, gap)) in attempts.iter().take(2).enumerate() {
+        let announced = if k == 0 {
+            *gap as f64 / 1e6
+        } else {
+            *gap as f64 / 1e6 * 2.0
+        };
+        t.events.push(Event {
+            at_ns: prev_end + 1,
+            kind: EventKind::RetryAnnounced {
+                worker: "w1".into(),
+                delay_ms: announced,
+            },
+        });
+    }
+    t.events.sort_by_key(|e| e.at_ns);
+    let v = judge(&s, &t);
+    let r = Report::new(&s.description, &t, &v);
+    assert_eq!(r.announced.len(), 2, "{:?}", r.announced);
+    assert!(r.announced[0].agrees && r.announced[0].difference_ms.abs() < 1e-6);
+    assert!(!r.announced[1].agrees, "{:?}", r.announced[1]);
+    let md = markdown(&r);
+    assert!(md.contains("## Announced vs observed"), "{md}");
+    assert!(md.contains("**disagrees**") && md.contains("1 of 2 announced delays disagree"));
+}
+
+#[test]
+fn worker_output_goes_to_one_log_per_worker() {
+    let (s, mut t, v) = run();
+    t.events.push(Event {
+        at_ns: 1_500 * MS,
+        kind: EventKind::WorkerLine {
+            worker: "w1".into(),
+            stream: crate::timeline::Stream::Stderr,
+            line: "oops".into(),
+        },
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = write(dir.path(), &s, &t, &v).expect("written");
+    assert_eq!(r.worker_logs, vec!["workers/w1.log".to_owned()]);
+    let log = std::fs::read_to_string(dir.path().join(&s.name).join("workers/w1.log"))
+        .expect("log written");
+    assert_eq!(log, "    1500.000 stderr oops\n");
 }

@@ -6,12 +6,15 @@
 
 mod drain;
 mod inspect;
+mod sink;
 
 pub use drain::Drained;
 pub use inspect::id_of;
+pub use sink::Sink;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,10 +26,12 @@ use crate::fault::{self, WorkerSlot};
 use crate::proxy::{ProxyConfig, ProxyServer};
 use crate::runtime::local::{can_share, LocalRabbitmq, LocalRedis, SharedRabbitmq};
 use crate::runtime::{RuntimeError, Service};
-use crate::scenario::{timed_actions, Durability, Scenario, ServiceKind};
+use crate::scenario::{timed_actions, Durability, ResultsKind, Scenario, ServiceKind};
 use crate::timeline::{EventKind, ProxyRoute, Recorder, Timeline, TIMELINE_VERSION};
 use crate::worker::{template, Worker, WorkerError};
-use crate::workload::{produce_amqp, produce_redis, ProducerPlan};
+use crate::workload::{
+    produce_amqp, produce_command, produce_redis, ProducerCommand, ProducerPlan, DEFAULT_ACK,
+};
 use crate::Clock;
 
 /// Knobs that are not part of the scenario file.
@@ -38,6 +43,11 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     /// Give every RabbitMQ service a private node, even when the scenario could share one.
     pub private_nodes: bool,
+    /// The directory of the scenario file: relative `cwd`s and program paths are resolved
+    /// from it, and it gives the `${scenario_dir}` and `${root}` templates (the current
+    /// directory when unset), so a scenario can name a worker beside it wherever it is run
+    /// from.
+    pub scenario_dir: Option<PathBuf>,
 }
 
 /// A finished run.
@@ -57,6 +67,10 @@ pub enum RunError {
     Worker(#[from] WorkerError),
     #[error(transparent)]
     Proxy(#[from] crate::proxy::ProxyError),
+    #[error("worker `{worker}`: results sink: {why}")]
+    Results { worker: String, why: String },
+    #[error("workload producer command: {0}")]
+    Producer(String),
 }
 
 /// How long a worker may take to open its first connection before the run goes on without it.
@@ -147,9 +161,11 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
     let mut workers: BTreeMap<String, Arc<Mutex<WorkerSlot>>> = BTreeMap::new();
     let supervision = Supervision::default();
     let mut supervisors = Vec::new();
+    let dirs = Dirs::of(options);
     for (name, spec) in &scenario.workers {
-        let env = worker_env(scenario, name, &routes, &services)?;
-        let mut spec = spec.clone();
+        let vars = template_vars(scenario, name, &routes, &services, &dirs);
+        let env = worker_env(scenario, name, &vars)?;
+        let mut spec = expand_spec(spec, &vars, &dirs)?;
         spec.args.extend(options.extra_worker_args.iter().cloned());
         let policy = spec.restart.clone();
         // Subscribe before the launch, so even an immediate exit reaches the supervisor.
@@ -185,6 +201,9 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
         }
     }
 
+    let sinks = results_sinks(scenario, &services)?;
+    let producer_command = producer_command(scenario, &services, &dirs)?;
+
     // The script: producer and steps, timed from here.
     let t0 = recorder.record(EventKind::ScriptStarted);
     let workload_service = scenario.workload_service().to_owned();
@@ -201,10 +220,12 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
         rate: scenario.workload.rate,
         start_ns: t0 + scenario.workload.start.as_nanos(),
         durable: workload_spec.durability() != Durability::Transient,
+        format: scenario.workload.payload.unwrap_or_default(),
     };
-    let produce = |plan: ProducerPlan| match workload_spec.kind {
-        ServiceKind::Redis => tokio::spawn(produce_redis(plan, recorder.clone())),
-        ServiceKind::Rabbitmq => tokio::spawn(produce_amqp(plan, recorder.clone())),
+    let produce = |plan: ProducerPlan| match (&producer_command, workload_spec.kind) {
+        (Some(cmd), _) => tokio::spawn(produce_command(cmd.clone(), plan, recorder.clone())),
+        (None, ServiceKind::Redis) => tokio::spawn(produce_redis(plan, recorder.clone())),
+        (None, ServiceKind::Rabbitmq) => tokio::spawn(produce_amqp(plan, recorder.clone())),
     };
     let mut producers = vec![produce(plan.clone())];
     for timed in timed_actions(&scenario.steps) {
@@ -261,7 +282,19 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
 
     // Drain, then stop the workers.
     recorder.record(EventKind::DrainStarted);
-    let drained = drain::wait_drained(&recorder, limits.drain.into()).await;
+    let drained = if sinks.is_empty() {
+        drain::wait_drained(&recorder, limits.drain.into()).await
+    } else if sink::wait_sinks(&sinks, &recorder, limits.drain.into()).await {
+        Drained::All
+    } else {
+        recorder.record(EventKind::Note {
+            message: format!(
+                "the results sinks did not reach the acknowledged count after waiting {}",
+                limits.drain
+            ),
+        });
+        Drained::All
+    };
     if let Drained::TimedOut { remaining } = drained {
         recorder.record(EventKind::Note {
             message: format!(
@@ -299,6 +332,9 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
             .iter(),
     );
     proxies.shutdown();
+    for sink in &sinks {
+        sink.read(&recorder).await;
+    }
 
     // What is left in the broker, then stop the services.
     match services.get(&workload_service) {
@@ -512,16 +548,177 @@ fn forward_proxy_events(proxies: &ProxyServer, recorder: &Recorder) {
     });
 }
 
-/// The worker's environment: contract defaults, then the scenario's templates expanded.
-fn worker_env(
+/// The results sinks of the workers that have one, with the direct URL of their service.
+fn results_sinks(
+    scenario: &Scenario,
+    services: &BTreeMap<String, Box<dyn Service>>,
+) -> Result<Vec<Sink>, RunError> {
+    let mut sinks = Vec::new();
+    for (worker, spec) in &scenario.workers {
+        let Some(results) = &spec.results else {
+            continue;
+        };
+        let want = match results.kind {
+            ResultsKind::Stdout => continue,
+            ResultsKind::RedisList => ServiceKind::Redis,
+            ResultsKind::RabbitmqQueue => ServiceKind::Rabbitmq,
+        };
+        let err = |why: String| RunError::Results {
+            worker: worker.clone(),
+            why,
+        };
+        let candidates: Vec<&String> = scenario
+            .services
+            .iter()
+            .filter(|(_, s)| s.kind == want)
+            .map(|(n, _)| n)
+            .collect();
+        let service = match (&results.service, candidates.as_slice()) {
+            (Some(s), _) if candidates.contains(&s) => s.clone(),
+            (Some(s), _) => return Err(err(format!("no {want:?} service named `{s}`"))),
+            (None, [one]) => (*one).clone(),
+            (None, []) => return Err(err(format!("the scenario has no {want:?} service"))),
+            (None, _) => return Err(err("several services fit: set `results.service`".into())),
+        };
+        let svc = services
+            .get(&service)
+            .ok_or_else(|| err(format!("service `{service}` is not running")))?;
+        sinks.push(Sink {
+            worker: worker.clone(),
+            kind: results.kind,
+            url: svc.client_url(&svc.addr()),
+            name: results.name.clone(),
+        });
+    }
+    Ok(sinks)
+}
+
+/// The workload's producer command, when the scenario names one: templates expanded (`${root}`,
+/// `${scenario_dir}`, `${queue}`, `${<service>.url}` = direct URLs), paths resolved.
+fn producer_command(
+    scenario: &Scenario,
+    services: &BTreeMap<String, Box<dyn Service>>,
+    dirs: &Dirs,
+) -> Result<Option<ProducerCommand>, RunError> {
+    let Some(spec) = &scenario.workload.producer else {
+        return Ok(None);
+    };
+    let err = |e: WorkerError| RunError::Producer(e.to_string());
+    let mut vars = BTreeMap::new();
+    vars.insert("queue".to_owned(), scenario.workload.queue.clone());
+    vars.insert("root".to_owned(), dirs.root.display().to_string());
+    vars.insert(
+        "scenario_dir".to_owned(),
+        dirs.scenario.display().to_string(),
+    );
+    let mut env = BTreeMap::new();
+    for (name, svc) in services {
+        let url = svc.client_url(&svc.addr());
+        vars.insert(format!("{name}.url"), url.clone());
+        vars.insert(format!("{name}.direct_url"), url.clone());
+        if *name == scenario.workload_service() {
+            let var = match scenario.services[name].kind {
+                ServiceKind::Redis => "REDIS_URL",
+                ServiceKind::Rabbitmq => "AMQP_URL",
+            };
+            env.insert(var.to_owned(), url);
+        }
+    }
+    for (k, v) in &spec.env {
+        env.insert(k.clone(), template::expand(v, &vars).map_err(err)?);
+    }
+    let mut parts = spec
+        .command
+        .iter()
+        .map(|a| template::expand(a, &vars))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(err)?
+        .into_iter();
+    let mut program = parts
+        .next()
+        .ok_or_else(|| RunError::Producer("`command` is empty".to_owned()))?;
+    if program.contains('/') {
+        program = dirs.resolve(&program).display().to_string();
+    }
+    if crate::process::find_program(&program).is_none() {
+        return Err(RunError::Producer(format!("program `{program}` not found")));
+    }
+    let cwd = match &spec.cwd {
+        Some(c) => Some(dirs.resolve(&template::expand(c, &vars).map_err(err)?)),
+        None => None,
+    };
+    let ack = spec.ack.as_deref().unwrap_or(DEFAULT_ACK);
+    let ack = regex::Regex::new(ack)
+        .map_err(|e| RunError::Producer(format!("`ack` pattern `{ack}`: {e}")))?;
+    if !ack.capture_names().flatten().any(|n| n == "id") {
+        return Err(RunError::Producer(format!(
+            "`ack` pattern `{ack}` needs a named group `(?P<id>...)`"
+        )));
+    }
+    let w = &scenario.workload;
+    let expected_secs = (w.messages.max(w.messages_after_steps)) as f64 / w.rate;
+    Ok(Some(ProducerCommand {
+        program,
+        args: parts.collect(),
+        cwd,
+        env,
+        ack,
+        limit: Duration::from_secs_f64(expected_secs) + Duration::from(scenario.limits.ready),
+    }))
+}
+
+/// Where relative paths of a scenario are resolved.
+pub(crate) struct Dirs {
+    /// The scenario file's directory (`${scenario_dir}`).
+    scenario: PathBuf,
+    /// The nearest ancestor of it holding `.git` (`${root}`), else the scenario's directory.
+    root: PathBuf,
+}
+
+impl Dirs {
+    fn of(options: &RunOptions) -> Self {
+        let scenario = options
+            .scenario_dir
+            .clone()
+            .filter(|d| !d.as_os_str().is_empty())
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_else(|| PathBuf::from("."));
+        let scenario = std::fs::canonicalize(&scenario).unwrap_or(scenario);
+        let root = scenario
+            .ancestors()
+            .find(|d| d.join(".git").exists())
+            .unwrap_or(&scenario)
+            .to_path_buf();
+        Self { scenario, root }
+    }
+
+    /// `p` itself when absolute, else joined to the scenario's directory.
+    fn resolve(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.scenario.join(p)
+        }
+    }
+}
+
+/// The templates a worker's command, cwd and environment may use.
+fn template_vars(
     scenario: &Scenario,
     worker: &str,
     routes: &[ProxyRoute],
     services: &BTreeMap<String, Box<dyn Service>>,
-) -> Result<BTreeMap<String, String>, WorkerError> {
+    dirs: &Dirs,
+) -> BTreeMap<String, String> {
     let mut vars = BTreeMap::new();
     vars.insert("queue".to_owned(), scenario.workload.queue.clone());
     vars.insert("worker".to_owned(), worker.to_owned());
+    vars.insert("root".to_owned(), dirs.root.display().to_string());
+    vars.insert(
+        "scenario_dir".to_owned(),
+        dirs.scenario.display().to_string(),
+    );
     for r in routes.iter().filter(|r| r.worker == worker) {
         let Some(s) = services.get(&r.service) else {
             continue;
@@ -536,6 +733,51 @@ fn worker_env(
             );
         }
     }
+    vars
+}
+
+/// The worker spec with its command, arguments and cwd expanded; a relative cwd, or a relative
+/// program path with a `/`, is resolved from the scenario's directory.
+fn expand_spec(
+    spec: &crate::scenario::WorkerSpec,
+    vars: &BTreeMap<String, String>,
+    dirs: &Dirs,
+) -> Result<crate::scenario::WorkerSpec, WorkerError> {
+    let mut spec = spec.clone();
+    if let Some(command) = spec.command.as_mut() {
+        let mut expanded = command
+            .get_ref()
+            .iter()
+            .map(|a| template::expand(a, vars))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(program) = expanded.first_mut() {
+            if program.contains('/') {
+                *program = dirs.resolve(program).display().to_string();
+            }
+        }
+        *command.get_mut() = expanded;
+    }
+    spec.args = spec
+        .args
+        .iter()
+        .map(|a| template::expand(a, vars))
+        .collect::<Result<_, _>>()?;
+    if let Some(cwd) = &spec.cwd {
+        spec.cwd = Some(
+            dirs.resolve(&template::expand(cwd, vars)?)
+                .display()
+                .to_string(),
+        );
+    }
+    Ok(spec)
+}
+
+/// The worker's environment: contract defaults, then the scenario's templates expanded.
+fn worker_env(
+    scenario: &Scenario,
+    worker: &str,
+    vars: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, WorkerError> {
     let mut env = BTreeMap::new();
     env.insert("WORKER_ID".to_owned(), worker.to_owned());
     env.insert("QUEUE".to_owned(), scenario.workload.queue.clone());
@@ -557,7 +799,7 @@ fn worker_env(
     }
     if let Some(spec) = scenario.workers.get(worker) {
         for (k, v) in &spec.env {
-            env.insert(k.clone(), template::expand(v, &vars)?);
+            env.insert(k.clone(), template::expand(v, vars)?);
         }
     }
     Ok(env)

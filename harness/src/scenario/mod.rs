@@ -13,7 +13,8 @@ pub use duration::{parse_duration, Dur, DurationError};
 pub use error::{did_you_mean, line_col, Location, ScenarioError, ScenarioErrors};
 pub use load::{load_file, parse_str};
 pub use model::{
-    effect_of, split_link, Action, Duplicates, Durability, Expect, Limits, RestartPolicy, Scenario,
+    effect_of, split_link, Action, Duplicates, Durability, Expect, Limits, PatternsSpec,
+    PayloadFormat, ProducerCommandSpec, RestartPolicy, ResultsKind, ResultsSpec, Scenario,
     ServiceKind, ServiceSpec, StepSpec, Streams, ToxicAction, WorkerSpec, WorkloadSpec,
 };
 pub use schedule::{occurrences, production_time, scripted_end, step_times, timed_actions, Timed};

@@ -128,12 +128,107 @@ pub struct WorkerSpec {
     /// `redis`), `${queue}`, `${worker}`.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub env: IndexMap<String, String>,
-    /// Working directory of the process.
+    /// Working directory of the process (a template; relative to the scenario file's
+    /// directory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
+    /// Regexes that turn the worker's output lines into events; unset ones keep the contract's
+    /// defaults (`processed <id>`, `retrying in <ms>ms`, `connected`, `disconnected`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patterns: Option<PatternsSpec>,
+    /// Where the worker reports processed ids; its stdout (through `patterns.processed`) when
+    /// unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results: Option<ResultsSpec>,
     /// Restart the worker when it exits on its own, as a process supervisor would.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart: Option<RestartPolicy>,
+}
+
+/// `[workers.<name>.patterns]`: regexes matched against each stdout and stderr line.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatternsSpec {
+    /// A processed message; must capture `(?P<id>...)`. Default `^processed (?P<id>\S+)\s*$`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processed: Option<String>,
+    /// The worker says it has a working connection. Default `^connected\b`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connected: Option<String>,
+    /// The worker says it lost its connection; may capture `(?P<reason>...)`. Default
+    /// `^disconnected\b(?: reason=(?P<reason>\S+))?`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disconnected: Option<String>,
+    /// The worker announces its next delay; must capture `(?P<ms>...)` or `(?P<s>...)`.
+    /// Default `retrying in (?P<ms>[0-9]+(?:\.[0-9]+)?)\s*ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrying: Option<String>,
+}
+
+/// Where a worker reports what it processed.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResultsKind {
+    /// Lines on stdout matching `patterns.processed`.
+    #[default]
+    Stdout,
+    /// Entries (an id, or JSON with `id`) the worker pushes to a Redis list.
+    RedisList,
+    /// Messages (an id, or JSON with `id`) the worker publishes to a RabbitMQ queue.
+    RabbitmqQueue,
+}
+
+/// `[workers.<name>.results]`: a results sink the harness reads over a direct connection
+/// after the workers stopped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResultsSpec {
+    pub kind: ResultsKind,
+    /// The service holding the list or queue; may be omitted when one service has that kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// The list or queue name (ignored for `stdout`).
+    #[serde(default = "default_results")]
+    pub name: String,
+}
+
+fn default_results() -> String {
+    "results".to_owned()
+}
+
+/// How a message's payload is written.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum PayloadFormat {
+    /// `{"id": "m-7", "seq": 7}`.
+    #[default]
+    Json,
+    /// The id alone: `m-7`.
+    Plain,
+}
+
+/// `[workload.producer]`: a command that enqueues instead of the built-in producer (a job
+/// framework with its own envelope). It gets `QUEUE`, `MESSAGES`, `FIRST_SEQ`, `RATE`,
+/// `PAYLOAD` and the direct `URL` (also as `REDIS_URL` / `AMQP_URL`) in its environment, must
+/// enqueue ids `m-<FIRST_SEQ>` .. and print one line per acknowledged enqueue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProducerCommandSpec {
+    /// Program and arguments (templates, as a worker's).
+    pub command: Vec<String>,
+    /// An acknowledged enqueue; must capture `(?P<id>...)`. Default `^ack (?P<id>\S+)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack: Option<String>,
+    /// Extra environment (templates).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub env: IndexMap<String, String>,
+    /// Working directory (a template; relative to the scenario file's directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
 }
 
 /// How the harness restarts a worker that exited on its own (not at a step, not at the end).
@@ -174,6 +269,12 @@ pub struct WorkloadSpec {
     /// always exercised, however long a broker takes to come back.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub messages_after_steps: u64,
+    /// Payload format: `json` (default) or `plain`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<PayloadFormat>,
+    /// Enqueue with this command instead of the built-in producer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub producer: Option<ProducerCommandSpec>,
 }
 
 fn is_zero(n: &u64) -> bool {

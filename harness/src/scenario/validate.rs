@@ -275,6 +275,12 @@ pub fn validate(s: &Scenario, path: &str, text: &str) -> Vec<ScenarioError> {
                 );
             }
         }
+        if let Err(e) = crate::worker::patterns(name, w) {
+            errors.push(at(
+                spans.find(&[Key::Name("workers"), Key::Name(name)], true),
+                e.to_string(),
+            ));
+        }
     }
 
     let services: Vec<&str> = s.services.keys().map(String::as_str).collect();

@@ -134,6 +134,20 @@ pub enum EventKind {
     Processed {
         worker: String,
         id: String,
+        /// Set when the id was read from a results sink after the run (`redis-list results`):
+        /// then `at_ns` is when the harness read it, not when the worker finished it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sink: Option<String>,
+    },
+    /// The worker said it has a working connection (`patterns.connected`).
+    WorkerConnected {
+        worker: String,
+    },
+    /// The worker said it lost its connection (`patterns.disconnected`), with its reason.
+    WorkerDisconnected {
+        worker: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// The worker announced a delay before its next connection attempt.
     RetryAnnounced {

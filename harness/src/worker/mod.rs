@@ -5,7 +5,10 @@ pub mod fixture;
 mod output;
 pub mod template;
 
-pub use output::LinePatterns;
+pub use output::{
+    LinePatterns, PatternError, DEFAULT_CONNECTED, DEFAULT_DISCONNECTED, DEFAULT_PROCESSED,
+    DEFAULT_RETRYING,
+};
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,7 +18,7 @@ use std::time::Duration;
 use tokio::process::Command;
 
 use crate::process::{self, Child};
-use crate::scenario::WorkerSpec;
+use crate::scenario::{ResultsKind, WorkerSpec};
 use crate::timeline::{EventKind, ExitStatus, Recorder};
 
 /// What can go wrong launching or stopping a worker.
@@ -31,6 +34,11 @@ pub enum WorkerError {
     Spawn {
         worker: String,
         source: std::io::Error,
+    },
+    #[error("worker `{worker}`: {source}")]
+    Pattern {
+        worker: String,
+        source: PatternError,
     },
     #[error("cannot signal worker `{worker}`: {source}")]
     Signal {
@@ -68,6 +76,16 @@ pub fn command_line(spec: &WorkerSpec) -> Result<(String, Vec<String>), WorkerEr
     Ok((program, args))
 }
 
+/// The line patterns of worker `name`: the scenario's, defaults where unset.
+pub fn patterns(name: &str, spec: &WorkerSpec) -> Result<LinePatterns, WorkerError> {
+    LinePatterns::new(&spec.patterns.clone().unwrap_or_default()).map_err(|source| {
+        WorkerError::Pattern {
+            worker: name.to_owned(),
+            source,
+        }
+    })
+}
+
 impl Worker {
     /// Starts worker `name` with `env` (already expanded) and records its output and exit.
     pub fn launch(
@@ -82,13 +100,18 @@ impl Worker {
         if let Some(cwd) = &spec.cwd {
             cmd.current_dir(cwd);
         }
-        let patterns = Arc::new(LinePatterns::default());
+        let patterns = Arc::new(patterns(name, spec)?);
+        // With a results sink, stdout says nothing about the ledger: the sink is read instead.
+        let processed_on_stdout = spec
+            .results
+            .as_ref()
+            .is_none_or(|r| r.kind == ResultsKind::Stdout);
         let rec = recorder.clone();
         let worker = name.to_owned();
         let sink: process::LineSink = Arc::new(move |stream, line| {
             // One timestamp for the line and what it means: both happened at once.
             let at = rec.clock().now_ns();
-            let meaning = patterns.interpret(&worker, &line);
+            let meaning = patterns.interpret(&worker, &line, processed_on_stdout);
             rec.record_at(
                 at,
                 EventKind::WorkerLine {

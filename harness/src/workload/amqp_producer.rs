@@ -84,7 +84,7 @@ pub async fn produce_amqp(plan: ProducerPlan, recorder: Recorder) {
                 "".into(),
                 plan.queue.as_str().into(),
                 BasicPublishOptions::default(),
-                payload(seq).as_bytes(),
+                payload(seq, plan.format).as_bytes(),
                 properties.clone(),
             )
             .await;

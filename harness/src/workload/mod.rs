@@ -3,9 +3,13 @@
 //! check compares with what the workers processed.
 
 mod amqp_producer;
+mod command_producer;
 mod redis_producer;
 
+use crate::scenario::PayloadFormat;
+
 pub use amqp_producer::{declare as declare_amqp_queue, produce_amqp};
+pub use command_producer::{produce_command, ProducerCommand, DEFAULT_ACK};
 pub use redis_producer::produce_redis;
 
 /// What to enqueue, where, and when.
@@ -23,6 +27,8 @@ pub struct ProducerPlan {
     pub start_ns: u64,
     /// RabbitMQ: durable queue and persistent messages.
     pub durable: bool,
+    /// JSON with `id` and `seq`, or the id alone.
+    pub format: PayloadFormat,
 }
 
 /// When message `seq` is due, in run-clock nanoseconds.
@@ -35,7 +41,16 @@ pub fn message_id(seq: u64) -> String {
     format!("m-{seq}")
 }
 
-/// The payload of message `seq`: JSON with `id` and `seq`, as the worker contract says.
-pub fn payload(seq: u64) -> String {
-    serde_json::json!({ "id": message_id(seq), "seq": seq }).to_string()
+/// The payload of message `seq`: JSON with `id` and `seq`, as the worker contract says, or the
+/// id alone for a worker (or a framework) that takes plain strings.
+pub fn payload(seq: u64, format: PayloadFormat) -> String {
+    match format {
+        PayloadFormat::Json => serde_json::json!({ "id": message_id(seq), "seq": seq }).to_string(),
+        PayloadFormat::Plain => message_id(seq),
+    }
+}
+
+/// The sequence number in an id `m-<seq>`, when it has that form.
+pub fn seq_of(id: &str) -> Option<u64> {
+    id.strip_prefix("m-")?.parse().ok()
 }

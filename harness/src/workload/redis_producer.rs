@@ -45,7 +45,7 @@ pub async fn produce_redis(plan: ProducerPlan, recorder: Recorder) {
             Some(c) => {
                 let pushed: redis::RedisResult<u64> = redis::cmd("LPUSH")
                     .arg(&plan.queue)
-                    .arg(payload(seq))
+                    .arg(payload(seq, plan.format))
                     .query_async(c)
                     .await;
                 match pushed {

@@ -1,0 +1,201 @@
+//! Results sinks: a Redis list or a RabbitMQ queue a worker writes each processed id to,
+//! instead of printing it. The harness reads them over a direct connection: counted during the
+//! drain (a sink cannot tell the harness when something arrives, so it is polled), read once
+//! the workers stopped, each entry becoming a `Processed` event marked with its sink and
+//! stamped at read time.
+
+use std::time::Duration;
+
+use redis::AsyncConnectionConfig;
+
+use super::inspect::id_of;
+use crate::scenario::ResultsKind;
+use crate::timeline::{EventKind, Recorder};
+
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One worker's results sink.
+#[derive(Clone, Debug)]
+pub struct Sink {
+    pub worker: String,
+    pub kind: ResultsKind,
+    /// Direct URL of the service holding it.
+    pub url: String,
+    /// List or queue name.
+    pub name: String,
+}
+
+impl Sink {
+    /// "redis-list `results`", as the `Processed` events and notes name it.
+    pub fn label(&self) -> String {
+        let kind = match self.kind {
+            ResultsKind::Stdout => "stdout",
+            ResultsKind::RedisList => "redis-list",
+            ResultsKind::RabbitmqQueue => "rabbitmq-queue",
+        };
+        format!("{kind} `{}`", self.name)
+    }
+
+    /// How many entries the sink holds now.
+    pub async fn count(&self) -> Result<u64, String> {
+        match self.kind {
+            ResultsKind::Stdout => Ok(0),
+            ResultsKind::RedisList => {
+                let mut conn = redis_conn(&self.url).await?;
+                redis::cmd("LLEN")
+                    .arg(&self.name)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            ResultsKind::RabbitmqQueue => {
+                let (conn, channel) = amqp_channel(&self.url).await?;
+                let q = channel
+                    .queue_declare(
+                        self.name.as_str().into(),
+                        lapin::options::QueueDeclareOptions {
+                            passive: true,
+                            ..Default::default()
+                        },
+                        lapin::types::FieldTable::default(),
+                    )
+                    .await
+                    .map_err(|e| e.to_string());
+                let _ = conn.close(200, "counted".into()).await;
+                Ok(u64::from(q?.message_count()))
+            }
+        }
+    }
+
+    /// Reads every entry and records it as `Processed` by this sink's worker, marked with the
+    /// sink; a note says how many were read and that their times are read times.
+    pub async fn read(&self, recorder: &Recorder) {
+        let ids = match self.kind {
+            ResultsKind::Stdout => return,
+            ResultsKind::RedisList => self.read_redis().await,
+            ResultsKind::RabbitmqQueue => self.read_amqp().await,
+        };
+        let label = self.label();
+        match ids {
+            Ok(ids) => {
+                let at = recorder.clock().now_ns();
+                recorder.record_at(
+                    at,
+                    EventKind::Note {
+                        message: format!(
+                            "read {} results of {} from {label} after the run (stamped at read time)",
+                            ids.len(),
+                            self.worker
+                        ),
+                    },
+                );
+                for id in ids {
+                    recorder.record_at(
+                        at,
+                        EventKind::Processed {
+                            worker: self.worker.clone(),
+                            id,
+                            sink: Some(label.clone()),
+                        },
+                    );
+                }
+            }
+            Err(e) => {
+                recorder.record(EventKind::Note {
+                    message: format!(
+                        "could not read the results of {} from {label}: {e}",
+                        self.worker
+                    ),
+                });
+            }
+        }
+    }
+
+    async fn read_redis(&self) -> Result<Vec<String>, String> {
+        let mut conn = redis_conn(&self.url).await?;
+        let items: Vec<String> = redis::cmd("LRANGE")
+            .arg(&self.name)
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        // LPUSH puts the newest first: report them in the order they were pushed.
+        Ok(items.iter().rev().map(|p| id_of(p)).collect())
+    }
+
+    async fn read_amqp(&self) -> Result<Vec<String>, String> {
+        use lapin::options::BasicGetOptions;
+        let (conn, channel) = amqp_channel(&self.url).await?;
+        let mut ids = Vec::new();
+        // Consumed with no_ack: the results are the harness's to take.
+        while let Some(m) = channel
+            .basic_get(self.name.as_str().into(), BasicGetOptions { no_ack: true })
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            ids.push(id_of(&String::from_utf8_lossy(&m.delivery.data)));
+        }
+        let _ = conn.close(200, "results read".into()).await;
+        Ok(ids)
+    }
+}
+
+async fn redis_conn(url: &str) -> Result<redis::aio::MultiplexedConnection, String> {
+    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(TIMEOUT))
+        .set_response_timeout(Some(TIMEOUT));
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn amqp_channel(url: &str) -> Result<(lapin::Connection, lapin::Channel), String> {
+    let connect = lapin::Connection::connect(url, lapin::ConnectionProperties::default());
+    let conn = tokio::time::timeout(TIMEOUT, connect)
+        .await
+        .map_err(|_| "connect timed out".to_owned())?
+        .map_err(|e| e.to_string())?;
+    let channel = conn.create_channel().await.map_err(|e| e.to_string())?;
+    Ok((conn, channel))
+}
+
+/// During the drain, with sinks: waits until the sinks and the stdout `Processed` events
+/// together hold at least as many entries as there are acknowledged messages, or `limit`.
+/// Sinks are polled every 50 ms (they cannot notify); true when the count was reached.
+pub async fn wait_sinks(sinks: &[Sink], recorder: &Recorder, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tick.tick().await;
+        let events = recorder.snapshot();
+        let acked = events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.kind,
+                    EventKind::Enqueued {
+                        outcome: crate::timeline::EnqueueOutcome::Acked,
+                        ..
+                    }
+                )
+            })
+            .count() as u64;
+        let on_stdout = events
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::Processed { sink: None, .. }))
+            .count() as u64;
+        let mut in_sinks = 0;
+        for s in sinks {
+            in_sinks += s.count().await.unwrap_or(0);
+        }
+        if on_stdout + in_sinks >= acked {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+    }
+}
