@@ -17,8 +17,9 @@ use std::time::Duration;
 use crate::check::{judge, Verdict};
 use crate::fault::{self, WorkerSlot};
 use crate::proxy::{ProxyConfig, ProxyServer};
+use crate::runtime::docker::cleanup;
 use crate::runtime::local::{can_share, LocalRabbitmq, LocalRedis, SharedRabbitmq};
-use crate::runtime::{RuntimeError, Service};
+use crate::runtime::{RuntimeChoice, RuntimeError, RuntimeKind, Service};
 use crate::scenario::{step_times, Durability, Scenario, ServiceKind};
 use crate::timeline::{EventKind, ProxyRoute, Recorder, Timeline, TIMELINE_VERSION};
 use crate::worker::{template, Worker, WorkerError};
@@ -34,6 +35,11 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     /// Give every RabbitMQ service a private node, even when the scenario could share one.
     pub private_nodes: bool,
+    /// Where the brokers run: local processes (the default here), containers, or whichever
+    /// is available (`auto`, the CLI's default).
+    pub runtime: RuntimeChoice,
+    /// Extra labels on every container (the suite adds `rebound.suite=1` to find leftovers).
+    pub labels: BTreeMap<String, String>,
 }
 
 /// A finished run.
@@ -68,11 +74,30 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
     let recorder = Recorder::new(clock);
     let limits = &scenario.limits;
     let mut pids = Vec::new();
+    let runtime = crate::runtime::resolve(options.runtime, scenario).await?;
+    if options.runtime == RuntimeChoice::Auto {
+        recorder.record(EventKind::Note {
+            message: format!("runtime `auto` chose {runtime}"),
+        });
+    }
 
     // Services.
     let mut services: BTreeMap<String, Box<dyn Service>> = BTreeMap::new();
     for (name, spec) in &scenario.services {
         let mut svc: Box<dyn Service> = match spec.kind {
+            _ if runtime == RuntimeKind::Docker => {
+                let mut labels = options.labels.clone();
+                labels.insert(cleanup::RUN_LABEL.to_owned(), cleanup::run_id().to_owned());
+                labels.insert(cleanup::SCENARIO_LABEL.to_owned(), scenario.name.clone());
+                labels.insert(cleanup::SERVICE_LABEL.to_owned(), name.clone());
+                crate::runtime::docker::service(
+                    name,
+                    spec,
+                    labels,
+                    limits.ready.into(),
+                    recorder.clone(),
+                )?
+            }
             ServiceKind::Redis => Box::new(LocalRedis::new(
                 name,
                 spec.durability(),
@@ -301,6 +326,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
     let timeline = Timeline {
         version: TIMELINE_VERSION,
         scenario: scenario.name.clone(),
+        runtime: runtime.name().to_owned(),
         seed,
         routes,
         events: recorder.snapshot(),

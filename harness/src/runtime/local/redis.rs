@@ -81,7 +81,7 @@ impl LocalRedis {
 }
 
 /// One readiness probe: connect and PING, bounded.
-async fn ping(addr: String) -> bool {
+pub(crate) async fn ping(addr: String) -> bool {
     let probe = async {
         let client = redis::Client::open(format!("redis://{addr}/")).ok()?;
         let mut conn = client.get_multiplexed_async_connection().await.ok()?;
