@@ -9,6 +9,16 @@ scenarios *ARGS:
     cargo build --quiet -p rebound -p rebound-fixtures
     ./target/debug/rebound run scenarios/ --report-dir reports {{ARGS}}
 
+# Build the container images the docker runtime uses (redis:7, rabbitmq:3) from Debian
+# packages, for engines without a registry. Does nothing when they exist. Needs root and
+# debootstrap (`apt-get install debootstrap`).
+images:
+    scripts/build-images.sh
+
+# Run every scenario on containers (`just images` first when no registry is reachable).
+scenarios-docker *ARGS:
+    just scenarios --runtime docker {{ARGS}}
+
 # Check every scenario file.
 validate:
     cargo run --quiet -p rebound -- validate scenarios/

@@ -8,7 +8,20 @@ use std::process::ExitCode;
 use libtest_mimic::{Arguments, Failed, Trial};
 use rebound::check::{fault_latencies, retry_errors, Distribution};
 use rebound::runner::RunOptions;
-use rebound_suite::{build_fixtures, load, root, run_scenario, scenario_files};
+use rebound_suite::{
+    build_fixtures, docker_leftovers, docker_options, docker_unavailable, load, root, run_scenario,
+    scenario_files,
+};
+
+/// Scenarios that also run on the docker runtime, as `docker::<name>`: every way a broker is
+/// stopped (SIGKILL, SIGTERM) for both brokers. (The scenario language has no pause action
+/// yet; the docker services can pause, see `Service::pause`.)
+const DOCKER_SCENARIOS: &[&str] = &[
+    "redis-kill-restart",
+    "redis-sigterm-restart",
+    "rabbitmq-kill-restart",
+    "rabbitmq-sigterm-restart",
+];
 
 /// (scenario file, broken-mode flag, the checks that must fail, no more and no fewer).
 const NEGATIVE_CONTROLS: &[(&str, &str, &[&str])] = &[
@@ -72,26 +85,42 @@ fn main() -> ExitCode {
         .into_iter()
         .map(|(name, path)| {
             Trial::test(name.clone(), move || {
-                let scenario = load(&path);
-                let out = run_scenario(&scenario, &RunOptions::default(), &name)?;
-                if out.verdict.passed {
-                    Ok(())
-                } else {
-                    Err(Failed::from(format!(
-                        "{} failed: {}",
-                        name,
-                        out.verdict
-                            .checks
-                            .iter()
-                            .filter(|c| !c.passed)
-                            .map(|c| format!("{}: {}", c.name, c.detail))
-                            .collect::<Vec<_>>()
-                            .join("\n")
-                    )))
-                }
+                passes(&name, &path, &RunOptions::default(), &name)
             })
         })
         .collect();
+    // The docker runtime: the same files, labelled so leftovers can be found. Without an
+    // engine and images they are ignored (with the reason), unless REBOUND_REQUIRE_DOCKER=1
+    // (CI sets it when an engine is present) makes that a failure.
+    let unavailable = if args.list {
+        None
+    } else {
+        docker_unavailable()
+    };
+    let require = std::env::var("REBOUND_REQUIRE_DOCKER").is_ok_and(|v| v == "1");
+    if let Some(why) = &unavailable {
+        eprintln!("docker::* scenarios: {why}");
+    }
+    for file in DOCKER_SCENARIOS {
+        let name = format!("docker::{file}");
+        let path = root().join("scenarios").join(format!("{file}.toml"));
+        let why = unavailable.clone();
+        let trial = Trial::test(name.clone(), move || {
+            if let Some(why) = why {
+                return Err(Failed::from(format!("REBOUND_REQUIRE_DOCKER=1 but {why}")));
+            }
+            let dir = name.replace("::", "--");
+            passes(&name, &path, &docker_options(), &dir)?;
+            // Its containers went with the run: none with its labels may remain.
+            let left = docker_leftovers(Some(file)).map_err(Failed::from)?;
+            if left.is_empty() {
+                Ok(())
+            } else {
+                Err(Failed::from(format!("containers left behind: {left:?}")))
+            }
+        });
+        trials.push(trial.with_ignored_flag(unavailable.is_some() && !require));
+    }
     for (file, flag, must_fail) in NEGATIVE_CONTROLS {
         let name = format!("negative::{file}::{}", flag.trim_start_matches('-'));
         let path = root().join("scenarios").join(format!("{file}.toml"));
@@ -118,7 +147,49 @@ fn main() -> ExitCode {
     trials.push(Trial::test("timing::fidelity", fidelity));
     let conclusion = libtest_mimic::run(&args, trials);
     rebound::runtime::local::shutdown_shared_rabbitmq();
+    // After every test: nothing with the suite's label and this run's id may remain.
+    if !args.list && unavailable.is_none() {
+        match docker_leftovers(None) {
+            Ok(left) if left.is_empty() => {
+                println!("docker: no container with the suite's label remains")
+            }
+            Ok(left) => {
+                eprintln!("docker: containers left behind by the suite: {left:?}");
+                return ExitCode::FAILURE;
+            }
+            Err(e) => {
+                eprintln!("docker: cannot check for leftover containers: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     conclusion.exit_code()
+}
+
+/// Runs a scenario and fails with every failed check's detail.
+fn passes(
+    name: &str,
+    path: &std::path::Path,
+    options: &RunOptions,
+    report_dir: &str,
+) -> Result<(), Failed> {
+    let scenario = load(path);
+    let out = run_scenario(&scenario, options, report_dir)?;
+    if out.verdict.passed {
+        Ok(())
+    } else {
+        Err(Failed::from(format!(
+            "{} failed: {}",
+            name,
+            out.verdict
+                .checks
+                .iter()
+                .filter(|c| !c.passed)
+                .map(|c| format!("{}: {}", c.name, c.detail))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )))
+    }
 }
 
 /// The goal for p99 |proxy-measured gap - announced delay|, in ms (reported, not enforced: with a

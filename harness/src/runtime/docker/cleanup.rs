@@ -26,11 +26,17 @@ pub const SCENARIO_LABEL: &str = "rebound.scenario";
 /// Label key naming the service.
 pub const SERVICE_LABEL: &str = "rebound.service";
 
-/// This process's run id: random, fixed for the life of the process, so one sweep finds every
-/// container any scenario of this process started.
+/// This process's run id, fixed for the life of the process, so one sweep finds every
+/// container any scenario of this process started: `REBOUND_RUN_ID` when set (a CI job's id,
+/// or a test that must find the containers of a `rebound` it started), else random.
 pub fn run_id() -> &'static str {
     static ID: OnceLock<String> = OnceLock::new();
-    ID.get_or_init(|| format!("{:016x}", rand::random::<u64>()))
+    ID.get_or_init(|| {
+        std::env::var("REBOUND_RUN_ID")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| format!("{:016x}", rand::random::<u64>()))
+    })
 }
 
 /// `key=value` for this process's run label, as `docker ps --filter label=` takes it.
@@ -52,10 +58,10 @@ async fn client() -> Result<Docker, RuntimeError> {
         .map_err(|e| RuntimeError::DockerUnavailable(e.to_string()))
 }
 
-/// Names of the containers (running or not) that carry `label` (`key=value`).
-pub async fn containers_with(label: &str) -> Result<Vec<String>, RuntimeError> {
+/// Names of the containers (running or not) that carry all of `labels` (`key=value`).
+pub async fn containers_with(labels: &[String]) -> Result<Vec<String>, RuntimeError> {
     let docker = client().await?;
-    let filters = HashMap::from([("label".to_owned(), vec![label.to_owned()])]);
+    let filters = HashMap::from([("label".to_owned(), labels.to_vec())]);
     let list = docker
         .list_containers(Some(
             ListContainersOptionsBuilder::default()
