@@ -87,6 +87,7 @@ command = ["sleep", "60"]
 [workload]
 queue = "jobs"
 messages = 1
+rate = 1
 "#,
     )
     .expect("scenario written");
@@ -107,6 +108,13 @@ messages = 1
             .expect("the engine lists containers");
         if !now.is_empty() {
             break;
+        }
+        if let Some(status) = child.try_wait().expect("waiting on rebound") {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut err);
+            }
+            panic!("rebound exited ({status}) before starting a container: {err}");
         }
         assert!(
             Instant::now() < deadline,
