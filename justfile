@@ -26,6 +26,16 @@ matrix RUNS="5":
     done
     echo "matrix: {{RUNS}} rounds, no flaky verdict"
 
+# Build the container images the docker runtime uses (redis:7, rabbitmq:3) from Debian
+# packages, for engines without a registry. Does nothing when they exist. Needs root and
+# debootstrap (`apt-get install debootstrap`).
+images:
+    scripts/build-images.sh
+
+# Run every scenario on containers (`just images` first when no registry is reachable).
+scenarios-docker *ARGS:
+    just scenarios --runtime docker {{ARGS}}
+
 # Check every scenario file.
 validate:
     cargo run --quiet -p rebound -- validate scenarios/ examples/*/

@@ -24,6 +24,7 @@ macro_rules! out_raw {
 
 use rebound::report::IndexEntry;
 use rebound::runner::{run, RunOptions};
+use rebound::runtime::RuntimeChoice;
 use rebound::scenario::{load_file, Scenario};
 
 #[derive(Parser)]
@@ -61,6 +62,11 @@ enum Command {
         /// broker (by default such scenarios share one node, each in its own vhost).
         #[arg(long)]
         private_nodes: bool,
+        /// Where the brokers run: `docker` (containers through testcontainers; DOCKER_HOST is
+        /// honoured), `local` (child processes), or `auto`: docker when an engine answers and
+        /// has the images, else local when the binaries are installed.
+        #[arg(long, default_value = "auto", value_parser = ["auto", "local", "docker"])]
+        runtime: String,
     },
     /// Re-judge and re-render every report under DIR from its saved timeline.json and
     /// scenario.toml: report.json, report.md, timeline.svg, index.html, junit.xml.
@@ -131,15 +137,25 @@ fn main() -> ExitCode {
             seed,
             repeat,
             private_nodes,
+            runtime: runtime_choice,
         } => {
             let Some(scenarios) = load_all(&paths) else {
                 return ExitCode::FAILURE;
+            };
+            let runtime_choice = match runtime_choice.parse::<RuntimeChoice>() {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
             };
             let options = RunOptions {
                 extra_worker_args: worker_args,
                 seed,
                 private_nodes,
                 scenario_dir: None,
+                runtime: runtime_choice,
+                labels: Default::default(),
             };
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(r) => r,
@@ -150,21 +166,46 @@ fn main() -> ExitCode {
             };
             let mut failed = 0;
             let mut entries = Vec::new();
-            for (path, scenario) in &scenarios {
-                let times = repeat.unwrap_or(scenario.repeat).max(1);
-                let options = RunOptions {
-                    scenario_dir: path.parent().map(Path::to_path_buf),
-                    ..options.clone()
-                };
-                match runtime.block_on(run_one(scenario, &options, &report_dir, times)) {
-                    Some(entry) => {
-                        if !entry.report.passed {
-                            failed += 1;
+            let all = async {
+                for (path, scenario) in &scenarios {
+                    let times = repeat.unwrap_or(scenario.repeat).max(1);
+                    let options = RunOptions {
+                        scenario_dir: path.parent().map(Path::to_path_buf),
+                        ..options.clone()
+                    };
+                    match run_one(scenario, &options, &report_dir, times).await {
+                        Some(entry) => {
+                            if !entry.report.passed {
+                                failed += 1;
+                            }
+                            entries.push(entry);
                         }
-                        entries.push(entry);
+                        None => failed += 1,
                     }
-                    None => failed += 1,
                 }
+            };
+            let interrupted = runtime.block_on(async {
+                tokio::select! {
+                    () = all => false,
+                    // Dropping the run stops its processes and removes its containers.
+                    _ = tokio::signal::ctrl_c() => true,
+                }
+            });
+            if interrupted {
+                eprintln!("interrupted: removing what this run started");
+                drop(runtime);
+                // The safety net for containers a dropped run could not reach.
+                let label = rebound::runtime::docker::cleanup::run_label();
+                if let Err(e) = rebound::runtime::docker::cleanup::remove_labelled_blocking(
+                    &label,
+                    std::time::Duration::from_secs(30),
+                ) {
+                    if options.runtime != RuntimeChoice::Local {
+                        eprintln!("warning: sweeping containers labelled {label}: {e}");
+                    }
+                }
+                rebound::runtime::local::shutdown_shared_rabbitmq();
+                return ExitCode::from(130);
             }
             rebound::runtime::local::shutdown_shared_rabbitmq();
             if let Err(e) = rebound::report::write_index(&report_dir, &entries, &[]) {

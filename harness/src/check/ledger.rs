@@ -140,6 +140,7 @@ mod tests {
         Timeline {
             version: 1,
             scenario: "t".into(),
+            runtime: "local".into(),
             seed: 0,
             routes: vec![],
             events: kinds

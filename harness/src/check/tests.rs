@@ -124,6 +124,7 @@ impl T {
         Timeline {
             version: 1,
             scenario: "t".into(),
+            runtime: "local".into(),
             seed: 0,
             routes: vec![ProxyRoute {
                 proxy: "w1.redis".into(),

@@ -12,6 +12,10 @@ use crate::timeline::{EventKind, Timeline};
 /// violations, throughput, timing fidelity and repetition; every version-1 field is kept.
 pub const REPORT_VERSION: u32 = 2;
 
+fn local_runtime() -> String {
+    "local".to_owned()
+}
+
 /// The whole report (see docs/report.md for every field).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -20,6 +24,9 @@ pub struct Report {
     pub description: String,
     pub passed: bool,
     pub seed: u64,
+    /// Where the brokers ran: `local` (child processes) or `docker` (containers).
+    #[serde(default = "local_runtime")]
+    pub runtime: String,
     /// The run's length in milliseconds.
     pub duration_ms: f64,
     pub checks: Vec<CheckResult>,
@@ -312,6 +319,7 @@ impl Report {
             description: description.to_owned(),
             passed: verdict.passed,
             seed: timeline.seed,
+            runtime: timeline.runtime.clone(),
             duration_ms: ms(timeline.end_ns()),
             checks: verdict.checks.clone(),
             ledger: LedgerCounts {

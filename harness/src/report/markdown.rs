@@ -24,9 +24,10 @@ pub fn markdown(r: &Report) -> String {
     }
     let _ = writeln!(
         s,
-        "Run length {:.1} s, seed `{}`, report format {}.\n",
+        "Run length {:.1} s, seed `{}`, runtime `{}`, report format {}.\n",
         r.duration_ms / 1e3,
         r.seed,
+        r.runtime,
         r.report_version
     );
     let _ = writeln!(s, "![timeline](timeline.svg)\n");

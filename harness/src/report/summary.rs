@@ -11,10 +11,11 @@ pub fn summary(r: &Report) -> String {
     let l = &r.ledger;
     let _ = writeln!(
         s,
-        "{verdict} {}  ({:.1} s, seed {})",
+        "{verdict} {}  ({:.1} s, seed {}, {})",
         r.scenario,
         r.duration_ms / 1e3,
-        r.seed
+        r.seed,
+        r.runtime
     );
     let _ = writeln!(
         s,

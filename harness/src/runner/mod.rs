@@ -24,8 +24,9 @@ use tokio::sync::Mutex;
 use crate::check::{judge, route_affected, Verdict};
 use crate::fault::{self, WorkerSlot};
 use crate::proxy::{ProxyConfig, ProxyServer};
+use crate::runtime::docker::cleanup;
 use crate::runtime::local::{can_share, LocalRabbitmq, LocalRedis, SharedRabbitmq};
-use crate::runtime::{RuntimeError, Service};
+use crate::runtime::{RuntimeChoice, RuntimeError, RuntimeKind, Service};
 use crate::scenario::{timed_actions, Durability, ResultsKind, Scenario, ServiceKind};
 use crate::timeline::{EventKind, ProxyRoute, Recorder, Timeline, TIMELINE_VERSION};
 use crate::worker::{template, Worker, WorkerError};
@@ -48,6 +49,11 @@ pub struct RunOptions {
     /// directory when unset), so a scenario can name a worker beside it wherever it is run
     /// from.
     pub scenario_dir: Option<PathBuf>,
+    /// Where the brokers run: local processes (the default here), containers, or whichever
+    /// is available (`auto`, the CLI's default).
+    pub runtime: RuntimeChoice,
+    /// Extra labels on every container (the suite adds `rebound.suite=1` to find leftovers).
+    pub labels: BTreeMap<String, String>,
 }
 
 /// A finished run.
@@ -86,11 +92,30 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
     let recorder = Recorder::new(clock);
     let limits = &scenario.limits;
     let mut pids = Vec::new();
+    let runtime = crate::runtime::resolve(options.runtime, scenario).await?;
+    if options.runtime == RuntimeChoice::Auto {
+        recorder.record(EventKind::Note {
+            message: format!("runtime `auto` chose {runtime}"),
+        });
+    }
 
     // Services.
     let mut services: BTreeMap<String, Box<dyn Service>> = BTreeMap::new();
     for (name, spec) in &scenario.services {
         let mut svc: Box<dyn Service> = match spec.kind {
+            _ if runtime == RuntimeKind::Docker => {
+                let mut labels = options.labels.clone();
+                labels.insert(cleanup::RUN_LABEL.to_owned(), cleanup::run_id().to_owned());
+                labels.insert(cleanup::SCENARIO_LABEL.to_owned(), scenario.name.clone());
+                labels.insert(cleanup::SERVICE_LABEL.to_owned(), name.clone());
+                crate::runtime::docker::service(
+                    name,
+                    spec,
+                    labels,
+                    limits.ready.into(),
+                    recorder.clone(),
+                )?
+            }
             ServiceKind::Redis => Box::new(LocalRedis::new(
                 name,
                 spec.durability(),
@@ -385,6 +410,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
     let timeline = Timeline {
         version: TIMELINE_VERSION,
         scenario: scenario.name.clone(),
+        runtime: runtime.name().to_owned(),
         seed,
         routes,
         events: recorder.snapshot(),

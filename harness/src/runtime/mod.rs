@@ -1,9 +1,13 @@
 //! Managed services: one trait for a broker the scenario starts, stops and breaks.
 //!
-//! Implementations: [`local`] (child processes on loopback, private data dirs). A container
-//! runtime comes later with the same trait.
+//! Implementations: [`local`] (child processes on loopback, private data dirs) and [`docker`]
+//! (containers through testcontainers). [`choose`] picks one for a run (`--runtime`).
 
+pub mod choose;
+pub mod docker;
 pub mod local;
+
+pub use choose::{resolve, RuntimeChoice, RuntimeKind};
 
 use std::time::Duration;
 
@@ -102,6 +106,21 @@ pub enum RuntimeError {
     Command { service: String, why: String },
     #[error("cannot create a data directory: {0}")]
     TempDir(std::io::Error),
+    #[error("{action} is not supported for {service} on this runtime")]
+    Unsupported {
+        service: String,
+        action: &'static str,
+    },
+    #[error("cannot {action} {service}: the container engine said: {message}")]
+    Engine {
+        service: String,
+        action: &'static str,
+        message: String,
+    },
+    #[error("the docker runtime cannot run: {0}")]
+    DockerUnavailable(String),
+    #[error("no runtime can run this scenario:\n  docker: {docker}\n  local: {local}")]
+    NoRuntime { docker: String, local: String },
 }
 
 /// A free TCP port on loopback, as the kernel hands them out.

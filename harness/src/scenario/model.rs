@@ -97,6 +97,10 @@ pub struct ServiceSpec {
     /// Extra command-line arguments for the server.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
+    /// Container image (`name[:tag]`) on the docker runtime; defaults to `redis:7` or
+    /// `rabbitmq:3`. Ignored by the local runtime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 impl ServiceSpec {

@@ -28,11 +28,19 @@ pub struct ProxyRoute {
 pub struct Timeline {
     pub version: u32,
     pub scenario: String,
+    /// Where the brokers ran: `local` or `docker` (timelines saved before containers existed
+    /// read as `local`).
+    #[serde(default = "local_runtime")]
+    pub runtime: String,
     pub seed: u64,
     /// Proxy name -> (worker, service).
     pub routes: Vec<ProxyRoute>,
     /// Events ordered by timestamp.
     pub events: Vec<Event>,
+}
+
+fn local_runtime() -> String {
+    "local".to_owned()
 }
 
 impl Timeline {

@@ -5,6 +5,9 @@ mod rabbitmq;
 mod redis;
 mod shared;
 
+/// The readiness probes, shared with the container runtime so both judge "ready" alike.
+pub(crate) use rabbitmq::handshake as amqp_handshake;
 pub use rabbitmq::{Ctl, LocalRabbitmq};
+pub(crate) use redis::ping as redis_ping;
 pub use redis::LocalRedis;
 pub use shared::{can_share, shutdown_shared_rabbitmq, SharedRabbitmq};

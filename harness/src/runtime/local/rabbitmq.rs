@@ -270,7 +270,7 @@ impl Ctl {
 }
 
 /// One readiness probe: a full AMQP handshake, bounded.
-async fn handshake(url: String) -> bool {
+pub(crate) async fn handshake(url: String) -> bool {
     let connect = lapin::Connection::connect(&url, lapin::ConnectionProperties::default());
     match tokio::time::timeout(Duration::from_secs(2), connect).await {
         Ok(Ok(conn)) => {

@@ -103,7 +103,7 @@ fn redis_major() -> u32 {
 }
 
 /// One readiness probe: connect and PING, bounded.
-async fn ping(addr: String) -> bool {
+pub(crate) async fn ping(addr: String) -> bool {
     let probe = async {
         let client = redis::Client::open(format!("redis://{addr}/")).ok()?;
         let mut conn = client.get_multiplexed_async_connection().await.ok()?;

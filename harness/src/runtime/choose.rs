@@ -1,0 +1,115 @@
+//! Which runtime runs a scenario: `--runtime auto|local|docker`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::docker;
+use super::RuntimeError;
+use crate::process::find_program;
+use crate::scenario::{Scenario, ServiceKind};
+
+/// What the user asked for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RuntimeChoice {
+    /// Docker when an engine answers and has the images, else local processes when the
+    /// binaries exist, else an error naming both fixes.
+    Auto,
+    /// Local child processes. The library's default: a `RunOptions::default()` run does
+    /// exactly what it did before containers existed. (The CLI defaults to `auto`.)
+    #[default]
+    Local,
+    /// Containers; an error if the engine or an image is missing.
+    Docker,
+}
+
+impl FromStr for RuntimeChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "local" => Ok(Self::Local),
+            "docker" => Ok(Self::Docker),
+            other => Err(format!(
+                "unknown runtime `{other}`: expected auto, local or docker"
+            )),
+        }
+    }
+}
+
+/// The runtime a run uses; its name goes on the timeline and in the report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuntimeKind {
+    Local,
+    Docker,
+}
+
+impl RuntimeKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Docker => "docker",
+        }
+    }
+}
+
+impl fmt::Display for RuntimeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Settles `choice` for `scenario`. `Docker` is checked here too, so a missing image fails
+/// before anything starts, with the fix in the message.
+pub async fn resolve(
+    choice: RuntimeChoice,
+    scenario: &Scenario,
+) -> Result<RuntimeKind, RuntimeError> {
+    let images: Vec<_> = scenario
+        .services
+        .values()
+        .map(docker::images::image_of)
+        .collect();
+    match choice {
+        RuntimeChoice::Local => Ok(RuntimeKind::Local),
+        RuntimeChoice::Docker => docker::check(&images)
+            .await
+            .map(|()| RuntimeKind::Docker)
+            .map_err(RuntimeError::DockerUnavailable),
+        RuntimeChoice::Auto => {
+            let docker_why = match docker::check(&images).await {
+                Ok(()) => return Ok(RuntimeKind::Docker),
+                Err(why) => why,
+            };
+            match local_missing(scenario) {
+                None => Ok(RuntimeKind::Local),
+                Some(local) => Err(RuntimeError::NoRuntime {
+                    docker: docker_why,
+                    local,
+                }),
+            }
+        }
+    }
+}
+
+/// What the local runtime lacks for `scenario`, with the install command; None when nothing.
+fn local_missing(scenario: &Scenario) -> Option<String> {
+    let mut missing = Vec::new();
+    let kinds = |k| scenario.services.values().any(|s| s.kind == k);
+    if kinds(ServiceKind::Redis) && find_program("redis-server").is_none() {
+        missing.push("redis-server");
+    }
+    if kinds(ServiceKind::Rabbitmq)
+        && (find_program("epmd").is_none()
+            || (find_program("/usr/lib/rabbitmq/bin/rabbitmq-server").is_none()
+                && find_program("rabbitmq-server").is_none()))
+    {
+        missing.push("rabbitmq-server");
+    }
+    (!missing.is_empty()).then(|| {
+        format!(
+            "{} not found; install with `sudo apt-get install {}` (Debian/Ubuntu) or Homebrew",
+            missing.join(" and "),
+            missing.join(" ")
+        )
+    })
+}
