@@ -63,3 +63,11 @@ report DIR="reports" *ARGS:
 # Proxy throughput and latency against direct Redis (ratios of medians, side by side).
 bench-proxy *ARGS:
     bash scripts/bench-proxy.sh {{ARGS}}
+
+# Timing fidelity on a quiet machine: p99 |gap the proxy saw - delay the worker announced| <= 2 ms.
+fidelity:
+    REBOUND_FIDELITY_P99_MS=2 cargo test -p rebound-suite -- timing::fidelity --exact --nocapture
+
+# The docker::* scenario tests (need an engine and `just images`).
+docker-tests:
+    REBOUND_DOCKER_TESTS=1 cargo test -p rebound-suite -- docker:: --nocapture
