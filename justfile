@@ -25,7 +25,9 @@ matrix RUNS="5":
         grep -E '^test result' "$log" || true
         if [ "$status" -ne 0 ]; then
             sed -n '/^failures:/,$p' "$log"
-            echo "matrix round $i: a verdict changed"
+            mkdir -p target && cp "$log" "target/matrix-round-$i.log"
+            tail -n 20 "$log"
+            echo "matrix round $i failed (exit $status); full log: target/matrix-round-$i.log"
             exit 1
         fi
     done
