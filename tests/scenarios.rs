@@ -91,9 +91,10 @@ const NEGATIVE_CONTROLS: &[(&str, &str, &[&str])] = &[
         &["no_loss", "reconnect"],
     ),
     (
-        "redis-kill-restart",
+        "redis-idle-drop",
         "--ignore-sigterm",
-        // SIGTERM at the end is ignored: the worker is SIGKILLed after the grace period.
+        // SIGTERM at the end is ignored: the worker is SIGKILLed after the grace period. (A
+        // scenario without a backoff schedule: this control tests shutdown, not timing.)
         &["clean_exit"],
     ),
     ("rabbitmq-kill-restart", "--ignore-sigterm", &["clean_exit"]),
