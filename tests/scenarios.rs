@@ -168,7 +168,14 @@ fn judge_shipped(name: &str, path: &std::path::Path, base: RunOptions) -> Result
 }
 
 fn main() -> ExitCode {
-    let args = Arguments::from_args();
+    let mut args = Arguments::from_args();
+    // One scenario at a time unless told otherwise (`--test-threads N`): they measure timing
+    // (backoff windows of +/- 10 ms), and on a 2-core machine two scenarios side by side delay
+    // each other's workers by tens of milliseconds, which would judge the machine, not the
+    // worker. (cargo-nextest runs each test in its own process and sets its own parallelism.)
+    if args.test_threads.is_none() {
+        args.test_threads = Some(1);
+    }
     if !args.list {
         if let Err(e) = build_fixtures() {
             eprintln!("{e}");
