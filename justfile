@@ -4,10 +4,10 @@
 test:
     cargo test --workspace
 
-# Run every scenario in scenarios/ and write reports to reports/.
+# Run every scenario in scenarios/ and write reports to reports/ (replacing the last ones).
 scenarios *ARGS:
     cargo build --quiet -p rebound -p rebound-fixtures
-    ./target/debug/rebound run scenarios/ examples/*/ --report-dir reports {{ARGS}}
+    ./target/debug/rebound run scenarios/ examples/*/ --report-dir reports --overwrite {{ARGS}}
 
 # The detection matrix, RUNS times in a row: every broken mode of the fixtures must fail exactly
 # its checks (tests/scenarios.rs NEGATIVE_CONTROLS) and every resilient scenario must pass, in
@@ -75,6 +75,44 @@ bench-proxy *ARGS:
 fidelity:
     REBOUND_FIDELITY_P99_MS=2 cargo test -p rebound-suite -- timing::fidelity --exact --nocapture
 
-# The docker::* scenario tests (need an engine and `just images`).
+# The docker::* scenario tests alone, required (need an engine and `just images`).
 docker-tests:
-    REBOUND_DOCKER_TESTS=1 cargo test -p rebound-suite -- docker:: --nocapture
+    REBOUND_REQUIRE_DOCKER=1 cargo test -p rebound-suite -- docker:: --nocapture
+
+# The whole suite (`cargo test --workspace`) RUNS times in a row; stops at the first failing
+# round and keeps its log in target/soak/. The goal is 0 failures in 10.
+soak RUNS="10":
+    scripts/soak.sh {{RUNS}}
+
+# Sharding across CI machines: `cargo nextest run --partition count:K/N` for K = 1..N must run
+# every scenario test exactly once (asks nextest itself; the suite's sharding::partitions test
+# checks the same rule without nextest).
+shards N="3":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    dir=$(mktemp -d)
+    trap 'rm -rf "$dir"' EXIT
+    list() { cargo nextest list --workspace -E 'binary_id(rebound-suite::scenarios)' --run-ignored all --message-format json "$@" 2>/dev/null; }
+    list > "$dir/all.json"
+    for k in $(seq 1 {{N}}); do list --partition "count:$k/{{N}}" > "$dir/$k.json"; done
+    python3 - "$dir" {{N}} <<'PY'
+    import json, sys, collections
+    d, n = sys.argv[1], int(sys.argv[2])
+    cases = lambda f: json.load(open(f))["rust-suites"]["rebound-suite::scenarios"]["testcases"]
+    every = set(cases(f"{d}/all.json"))
+    seen = collections.Counter()
+    for k in range(1, n + 1):
+        mine = [t for t, c in cases(f"{d}/{k}.json").items() if c["filter-match"]["status"] == "matches"]
+        print(f"partition {k}/{n}: {len(mine)} tests")
+        seen.update(mine)
+    bad = sorted(t for t in every if seen[t] != 1)
+    if bad or set(seen) != every:
+        sys.exit(f"not run exactly once: {bad}")
+    print(f"{len(every)} tests, each in exactly one of {n} partitions")
+    PY
+
+# Every speed figure in one table beside its goal: ledger on 1,000,000 messages, producer rates
+# (local Redis, local RabbitMQ with confirms), peak memory of a 100,000-message run, the warm
+# suite's wall time and each scenario's overhead, the proxy's ratios (scripts/bench.sh).
+bench:
+    scripts/bench.sh

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Benchmark of rebound's proxy against a direct connection, with redis-benchmark.
 #
-# Starts its own redis-server (loopback, free port, no persistence) and a rebound proxy
-# (`rebound proxy` if the binary has the subcommand, else the proxy_bench example), creates one
-# proxy through the Toxiproxy API, then:
+# Starts its own redis-server (loopback, free port, no persistence) and `rebound proxy` (release
+# build; one runtime thread unless PROXY_ARGS says otherwise), creates one proxy through the
+# Toxiproxy API, then:
 #   * throughput: redis-benchmark -t set,get -n $N -c 50 at -P 1 and -P 16, direct and proxied,
 #     alternating, $RUNS runs each; prints the ratio of medians proxied/direct for the 4 figures;
 #   * added latency: redis-benchmark -t get -c 1 -P 1, p50 proxied minus p50 direct (medians);
 #   * memory per idle connection: proxy RSS delta / $IDLE_CONNS idle connections.
 # Kills exactly the processes it started (by pid) on exit.
 #
-# Env: N (200000), RUNS (3), IDLE_CONNS (1000), LAT_N (50000), REBOUND_BIN (skip the build).
+#   * the proxy's CPU time per request (user + system, from /proc), printed before the summary.
+# Env: N (200000), RUNS (3), IDLE_CONNS (1000), LAT_N (50000), REBOUND_BIN (skip the build),
+# PROXY_ARGS (extra `rebound proxy` arguments, e.g. `--threads 2`).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -53,15 +55,12 @@ wait_for 10 redis-cli -p "$RPORT" ping
 APORT=$(free_port)
 if [[ -n "${REBOUND_BIN:-}" ]]; then
     BIN=$REBOUND_BIN
-    PROXY_CMD=("$BIN" proxy --host 127.0.0.1 --port "$APORT")
 else
-    (cd "$ROOT" && cargo build --release -q -p rebound --example proxy_bench)
-    if "$ROOT/target/release/rebound" proxy --help >/dev/null 2>&1; then
-        PROXY_CMD=("$ROOT/target/release/rebound" proxy --host 127.0.0.1 --port "$APORT")
-    else
-        PROXY_CMD=("$ROOT/target/release/examples/proxy_bench" --api "127.0.0.1:$APORT")
-    fi
+    (cd "$ROOT" && cargo build --release -q -p rebound --bin rebound)
+    BIN=$ROOT/target/release/rebound
 fi
+# shellcheck disable=SC2206 # PROXY_ARGS is a list of words.
+PROXY_CMD=("$BIN" proxy --host 127.0.0.1 --port "$APORT" ${PROXY_ARGS:-})
 "${PROXY_CMD[@]}" >"$TMP/proxy.log" 2>&1 &
 PPID_PROXY=$!
 PIDS+=("$PPID_PROXY")
@@ -75,13 +74,20 @@ echo "redis 127.0.0.1:$RPORT  proxy 127.0.0.1:$PPORT (${PROXY_CMD[0]##*/}, pid $
 # --- throughput ----------------------------------------------------------------------------
 RESULTS="$TMP/results.csv"
 : >"$RESULTS"
+CPU="$TMP/cpu.csv"
+: >"$CPU"
+ticks() { awk '{print $14 + $15}' "/proc/$PPID_PROXY/stat"; }
 bench() { # bench <label> <port> <pipeline>
+    local t0 t1
+    t0=$(ticks)
     redis-benchmark -h 127.0.0.1 -p "$2" -t set,get -n "$N" -c 50 -P "$3" --csv |
         python3 -c '
 import csv, sys
 for row in csv.reader(sys.stdin):
     if row and row[0] in ("SET", "GET"):
         print(f"{sys.argv[1]},{sys.argv[2]},{row[0]},{row[1]}")' "$1" "$3" >>"$RESULTS"
+    t1=$(ticks)
+    if [[ $1 == proxied ]]; then echo "$3,$((t1 - t0))" >>"$CPU"; fi
 }
 for run in $(seq 1 "$RUNS"); do
     for p in 1 16; do
@@ -90,6 +96,16 @@ for run in $(seq 1 "$RUNS"); do
     done
     echo "throughput run $run/$RUNS done"
 done
+python3 - "$CPU" "$N" "$(getconf CLK_TCK)" <<'EOF'
+import statistics, sys
+cpu, n, hz = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+per = {}
+for line in open(cpu):
+    p, t = line.strip().split(",")
+    per.setdefault(p, []).append(int(t) / hz / (2 * n) * 1e6)
+print("proxy CPU per request (user+sys, median): "
+      + ", ".join(f"-P {p}: {statistics.median(v):.1f} us" for p, v in sorted(per.items(), key=lambda x: int(x[0]))))
+EOF
 
 # --- added latency -------------------------------------------------------------------------
 LAT="$TMP/latency.csv"

@@ -142,7 +142,7 @@ pub fn run_scenario(
         .join(report_dir);
     let written =
         report::write(&dir, scenario, &out.timeline, &out.verdict).map_err(|e| e.to_string())?;
-    print!("{}", report::summary(&written));
+    print!("{}", rebound::redact::redact(&report::summary(&written)));
     let alive: Vec<String> = out.pids.iter().filter_map(|p| still_running(*p)).collect();
     if !alive.is_empty() {
         return Err(format!("left running after the run: {}", alive.join(", ")));

@@ -13,17 +13,16 @@ use rebound_suite::{
     root, run_scenario, scenario_files,
 };
 
-/// Scenarios that also run on the docker runtime, as `docker::<name>` (when images exist, or
-/// required with REBOUND_REQUIRE_DOCKER=1): SIGKILL of both brokers and SIGTERM of RabbitMQ.
-/// Not yet reliable for Redis: through Docker's userland proxy a connection opened while Redis
-/// is down or restarting is accepted and then closed, which rebound's proxy records as a
-/// reconnection the local runtime would see refused (redis-sigterm-restart failed 1 run in 4;
-/// redis-kill-restart once resumed 1.2 s late). The fix is to count a connection as working
-/// once the service has answered on it.
+/// Scenarios that also run on the docker runtime, as `docker::<name>`: SIGKILL, SIGTERM and
+/// pause of both brokers. Ignored (with the reason) without an engine or the images, unless
+/// REBOUND_REQUIRE_DOCKER=1 (CI sets it when `docker info` works) makes that a failure.
 const DOCKER_SCENARIOS: &[&str] = &[
     "redis-kill-restart",
+    "redis-sigterm-restart",
+    "redis-pause-resume",
     "rabbitmq-kill-restart",
     "rabbitmq-sigterm-restart",
+    "rabbitmq-pause-resume",
 ];
 
 /// (scenario file, broken-mode flag, the checks that must fail, no more and no fewer).
@@ -200,8 +199,8 @@ fn main() -> ExitCode {
         docker_unavailable()
     };
     let require = std::env::var("REBOUND_REQUIRE_DOCKER").is_ok_and(|v| v == "1");
-    // Opt-in: the docker::redis-* verdicts are not reliable yet (see DOCKER_SCENARIOS).
-    let wanted = require || std::env::var("REBOUND_DOCKER_TESTS").is_ok_and(|v| v == "1");
+    // REBOUND_DOCKER_TESTS=0 skips them on a machine that could run them (a quick local run).
+    let opted_out = std::env::var("REBOUND_DOCKER_TESTS").is_ok_and(|v| v == "0");
     if let Some(why) = &unavailable {
         eprintln!("docker::* scenarios: {why}");
     }
@@ -222,7 +221,7 @@ fn main() -> ExitCode {
                 Err(Failed::from(format!("containers left behind: {left:?}")))
             }
         });
-        trials.push(trial.with_ignored_flag(!wanted || (unavailable.is_some() && !require)));
+        trials.push(trial.with_ignored_flag(!require && (opted_out || unavailable.is_some())));
     }
     for (file, flag, must_fail) in NEGATIVE_CONTROLS {
         let name = format!("negative::{file}::{}", flag.trim_start_matches('-'));
@@ -248,6 +247,15 @@ fn main() -> ExitCode {
         }));
     }
     trials.push(Trial::test("timing::fidelity", fidelity));
+    // Sharding: the list every CI machine sees, partitioned the way nextest does it.
+    let listed: Vec<(String, bool)> = trials
+        .iter()
+        .map(|t| (t.name().to_owned(), t.has_ignored_flag()))
+        .chain([(SHARDING_TEST.to_owned(), false)])
+        .collect();
+    trials.push(Trial::test(SHARDING_TEST, move || {
+        partitions_cover_every_test(&listed)
+    }));
     let conclusion = libtest_mimic::run(&args, trials);
     rebound::runtime::local::shutdown_shared_rabbitmq();
     // After every test: nothing with the suite's label and this run's id may remain.
@@ -330,4 +338,77 @@ fn fidelity() -> Result<(), Failed> {
             abs.p99, abs.count
         )))
     }
+}
+
+const SHARDING_TEST: &str = "sharding::partitions";
+
+/// nextest's `--partition count:K/N`, as nextest 0.9 does it (checked against `cargo nextest
+/// list --partition`, see `just shards`): per test binary, after filters, the non-ignored and
+/// the ignored tests each in name order, dealt round-robin; test i of its group goes to
+/// partition i mod N + 1.
+fn count_partition(tests: &[(String, bool)], k: usize, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for ignored in [false, true] {
+        let mut group: Vec<&String> = tests
+            .iter()
+            .filter(|(_, i)| *i == ignored)
+            .map(|(name, _)| name)
+            .collect();
+        group.sort();
+        out.extend(
+            group
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| i % n + 1 == k)
+                .map(|(_, name)| name.clone()),
+        );
+    }
+    out
+}
+
+/// Every scenario file is its own test, every test id is unique and the same on every machine
+/// (the docker::* tests are listed, ignored, where no engine answers), so the N partitions of
+/// `cargo nextest run --partition count:K/N` together run each test exactly once.
+fn partitions_cover_every_test(tests: &[(String, bool)]) -> Result<(), Failed> {
+    let mut names: Vec<&String> = tests.iter().map(|(n, _)| n).collect();
+    names.sort();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(Failed::from(format!("two tests are named {}", w[0])));
+    }
+    for (name, path) in scenario_files().into_iter().chain(example_files()) {
+        if !names.contains(&&name) {
+            return Err(Failed::from(format!(
+                "{} has no test of its own (expected {name})",
+                path.display()
+            )));
+        }
+        let docker = format!("docker::{name}");
+        if DOCKER_SCENARIOS.contains(&name.as_str()) && !names.contains(&&docker) {
+            return Err(Failed::from(format!("{docker} is not listed")));
+        }
+    }
+    for n in 1..=6 {
+        let mut seen: std::collections::BTreeMap<&String, usize> = Default::default();
+        for k in 1..=n {
+            for name in count_partition(tests, k, n) {
+                let key = tests
+                    .iter()
+                    .map(|(t, _)| t)
+                    .find(|t| **t == name)
+                    .ok_or_else(|| Failed::from(format!("partition invented {name}")))?;
+                *seen.entry(key).or_default() += 1;
+            }
+        }
+        let wrong: Vec<_> = tests
+            .iter()
+            .filter(|(t, _)| seen.get(t).copied() != Some(1))
+            .map(|(t, _)| t)
+            .collect();
+        if !wrong.is_empty() {
+            return Err(Failed::from(format!(
+                "with {n} partitions these are not run exactly once: {wrong:?}"
+            )));
+        }
+    }
+    Ok(())
 }

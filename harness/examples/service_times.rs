@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rebound::runtime::docker::images::{ImageRef, DEFAULT_RABBITMQ_IMAGE, DEFAULT_REDIS_IMAGE};
-use rebound::runtime::docker::{self, DockerRabbitmq, DockerRedis};
+use rebound::runtime::docker::{self, DockerBroker};
 use rebound::runtime::local::{LocalRabbitmq, LocalRedis};
 use rebound::runtime::Service;
 use rebound::scenario::Durability;
@@ -54,7 +54,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         READY,
                         recorder.clone(),
                     )?),
-                    ("redis", _) => Box::new(DockerRedis::new(
+                    ("redis", _) => Box::new(DockerBroker::redis(
                         kind,
                         ImageRef::parse(DEFAULT_REDIS_IMAGE),
                         Durability::AofAlways,
@@ -64,7 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         recorder.clone(),
                     )),
                     (_, "local") => Box::new(LocalRabbitmq::new(kind, READY, recorder.clone())?),
-                    _ => Box::new(DockerRabbitmq::new(
+                    _ => Box::new(DockerBroker::rabbitmq(
                         kind,
                         ImageRef::parse(DEFAULT_RABBITMQ_IMAGE),
                         labels,

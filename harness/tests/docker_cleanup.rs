@@ -3,13 +3,16 @@
 //! Needs a Docker engine with the default images (`just images`); skipped with a message when
 //! there is none, unless `REBOUND_REQUIRE_DOCKER=1` (CI with an engine) makes that a failure.
 
+mod child_support;
+use child_support::{signal, wait_exit};
+
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rebound::runtime::docker::cleanup::{containers_with, RUN_LABEL};
 use rebound::runtime::docker::images::{ImageRef, DEFAULT_REDIS_IMAGE};
-use rebound::runtime::docker::{self, DockerRedis};
+use rebound::runtime::docker::{self, DockerBroker};
 use rebound::runtime::Service;
 use rebound::scenario::Durability;
 use rebound::timeline::Recorder;
@@ -45,7 +48,7 @@ fn a_panic_removes_the_container() {
     let labels = BTreeMap::from([(key.clone(), value.clone())]);
     let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(async {
-            let mut redis = DockerRedis::new(
+            let mut redis = DockerBroker::redis(
                 "redis",
                 ImageRef::parse(DEFAULT_REDIS_IMAGE),
                 Durability::AofAlways,
@@ -123,20 +126,8 @@ rate = 1
         // Polling the engine for the container the child creates; the deadline bounds it.
         std::thread::sleep(Duration::from_millis(50));
     }
-    // SAFETY: kill(2) on the pid of our own child.
-    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
-    assert_eq!(rc, 0, "SIGINT could not be sent");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("waiting on rebound") {
-            break s;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            panic!("rebound did not exit within 30 s of SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    signal(child.id(), libc::SIGINT);
+    let status = wait_exit(&mut child, Duration::from_secs(30));
     assert_eq!(status.code(), Some(130), "exit status after SIGINT");
     let left = rt
         .block_on(containers_with(&[label]))

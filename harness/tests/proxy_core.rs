@@ -55,7 +55,13 @@ async fn wait_event(
     pred: impl Fn(&ConnEvent) -> bool,
 ) -> ConnEvent {
     let mut live = server.events().subscribe();
-    if let Some(e) = server.events().read_from(0).into_iter().find(|e| pred(e)) {
+    if let Some(e) = server
+        .events()
+        .read_from(0)
+        .events
+        .into_iter()
+        .find(|e| pred(e))
+    {
         return e;
     }
     tokio::time::timeout(WAIT, async {
@@ -64,7 +70,13 @@ async fn wait_event(
                 Ok(e) if pred(&e) => return e,
                 Ok(_) => {}
                 Err(_) => {
-                    if let Some(e) = server.events().read_from(0).into_iter().find(|e| pred(e)) {
+                    if let Some(e) = server
+                        .events()
+                        .read_from(0)
+                        .events
+                        .into_iter()
+                        .find(|e| pred(e))
+                    {
                         return e;
                     }
                 }
@@ -75,7 +87,7 @@ async fn wait_event(
     .unwrap_or_else(|_| {
         panic!(
             "timed out waiting for {what}; log: {:?}",
-            server.events().read_from(0)
+            server.events().read_from(0).events
         )
     })
 }
@@ -84,6 +96,11 @@ async fn echo_once(addr: SocketAddr) -> Vec<u8> {
     let mut c = TcpStream::connect(addr)
         .await
         .expect("connect through proxy");
+    exchange(&mut c).await
+}
+
+/// Sends `ping` on `c` and reads the 4 bytes that come back.
+async fn exchange(c: &mut TcpStream) -> Vec<u8> {
     c.write_all(b"ping").await.expect("write");
     let mut buf = [0u8; 4];
     tokio::time::timeout(WAIT, c.read_exact(&mut buf))
@@ -91,6 +108,73 @@ async fn echo_once(addr: SocketAddr) -> Vec<u8> {
         .expect("echo within 5 s")
         .expect("read");
     buf.to_vec()
+}
+
+/// An upstream that accepts and closes without sending a byte (Docker's userland proxy while
+/// the container is down).
+async fn mute_server() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind mute");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            drop(s);
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn upstream_answered_comes_once_and_only_when_the_upstream_sent_a_byte() {
+    let server = ProxyServer::new(Clock::start());
+    let echo = proxy_to(&server, "echo", echo_server().await).await;
+    let mute = proxy_to(&server, "mute", mute_server().await).await;
+    // Two exchanges on one connection, kept open until both are through.
+    let mut c = TcpStream::connect(echo.listen_addr())
+        .await
+        .expect("connect through proxy");
+    for _ in 0..2 {
+        assert_eq!(exchange(&mut c).await, b"ping");
+    }
+    drop(c);
+    let mut m = TcpStream::connect(mute.listen_addr())
+        .await
+        .expect("the proxy accepts");
+    m.write_all(b"ping").await.expect("write");
+    let mut buf = [0u8; 1];
+    let n = tokio::time::timeout(WAIT, m.read(&mut buf))
+        .await
+        .expect("closed within 5 s")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "the mute upstream's close reaches the client");
+    for proxy in ["echo", "mute"] {
+        wait_event(&server, &format!("the close on {proxy}"), |e| {
+            e.proxy == proxy && matches!(e.kind, ConnEventKind::Closed { .. })
+        })
+        .await;
+    }
+    let events = server.events().read_from(0).events;
+    let kinds = |proxy: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e.proxy == proxy)
+            .map(|e| {
+                serde_json::to_value(e).expect("event as json")["event"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(
+        kinds("echo"),
+        [
+            "accepted",
+            "upstream_connected",
+            "upstream_answered",
+            "closed"
+        ]
+    );
+    assert_eq!(kinds("mute"), ["accepted", "upstream_connected", "closed"]);
 }
 
 #[tokio::test]
@@ -108,7 +192,7 @@ async fn a_down_upstream_still_accepts_then_closes_so_each_attempt_is_visible() 
             .unwrap_or(0);
         assert_eq!(n, 0, "the client sees EOF");
     }
-    let events = server.events().read_from(0);
+    let events = server.events().read_from(0).events;
     let count = |f: fn(&ConnEventKind) -> bool| events.iter().filter(|e| f(&e.kind)).count();
     assert_eq!(count(|k| matches!(k, ConnEventKind::Accepted { .. })), 3);
     assert_eq!(

@@ -304,9 +304,14 @@ async fn events_stream_as_ndjson_with_a_cursor_and_silent_drop_over_http() {
     let kinds: Vec<&str> = lines.iter().filter_map(|l| l["event"].as_str()).collect();
     assert_eq!(
         kinds,
-        ["accepted", "upstream_connected", "silently_dropped"]
+        [
+            "accepted",
+            "upstream_connected",
+            "upstream_answered",
+            "silently_dropped"
+        ]
     );
-    let (_, tail) = http(api, "GET", "/events?cursor=2", None).await;
+    let (_, tail) = http(api, "GET", "/events?cursor=3", None).await;
     assert_eq!(tail.lines().count(), 1);
     let (_, other) = http(api, "GET", "/events?cursor=0&proxy=other", None).await;
     assert_eq!(other, "");

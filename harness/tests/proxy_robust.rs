@@ -11,6 +11,10 @@ use rebound::proxy::{ConnEventKind, Stream, ToxicKind, ToxicSpec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+/// The tests of this file run one at a time: the churn test measures the whole process's
+/// descriptors and RSS, which a sibling test's sockets and buffers would disturb.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd")
         .map(|d| d.count())
@@ -28,28 +32,13 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ten_thousand_connections_churned_leave_fds_and_memory_at_baseline() {
-    const TOTAL: usize = 10_000;
-    const PARALLEL: usize = 50;
-    let srv = server(31);
-    let proxy = proxy_to(&srv, "p", echo_server().await).await;
-    let addr = proxy.listen_addr();
-    // Warm up (runtime threads, buffers) before taking the baseline.
-    let mut c = TcpStream::connect(addr).await.expect("connect");
-    c.write_all(b"w").await.expect("write");
-    let mut b = [0u8; 1];
-    c.read_exact(&mut b).await.expect("read");
-    drop(c);
-    wait_event(srv.events(), 0, is_closed).await;
-    let fds0 = open_fds();
-    let rss0 = rss_kib();
-    let start_cursor = srv.events().len();
-
+/// Opens and closes `total` connections through `addr`, `parallel` at a time, each echoing
+/// three bytes.
+async fn churn(addr: std::net::SocketAddr, total: usize, parallel: usize) {
     let mut tasks = Vec::new();
-    for t in 0..PARALLEL {
+    for t in 0..parallel {
         tasks.push(tokio::spawn(async move {
-            for i in 0..TOTAL / PARALLEL {
+            for i in 0..total / parallel {
                 let mut c = TcpStream::connect(addr).await.expect("connect");
                 let msg = [(t + i) as u8; 3];
                 c.write_all(&msg).await.expect("write");
@@ -62,31 +51,145 @@ async fn ten_thousand_connections_churned_leave_fds_and_memory_at_baseline() {
     for t in tasks {
         t.await.expect("client task");
     }
-    // Wait until the proxy has recorded the end of every connection.
+}
+
+/// Waits (woken by each proxy event) until the proxy has no connection left; each link leaves
+/// the table after dropping its sockets, so this is the moment everything is freed.
+async fn wait_all_closed(srv: &rebound::proxy::ProxyServer, proxy: &rebound::proxy::Proxy) {
     let mut live = srv.events().subscribe();
-    let closed = |from: u64| {
-        srv.events()
-            .read_from(from)
-            .iter()
-            .filter(|e| is_closed(e))
-            .count()
-    };
     tokio::time::timeout(Duration::from_secs(30), async {
-        while closed(start_cursor) < TOTAL {
+        while proxy.connection_count() > 0 {
             let _ = live.recv().await;
         }
     })
     .await
-    .expect("all connections closed");
-    assert_eq!(proxy.connection_count(), 0);
+    .expect("timed out waiting for the proxy's connection count to reach 0");
+}
+
+/// Waits until every socket of a churn is closed: the proxy has no connection left and the
+/// upstream (this process's echo server) has closed its side of each, a moment later.
+async fn all_closed(
+    srv: &rebound::proxy::ProxyServer,
+    proxy: &rebound::proxy::Proxy,
+    upstream_open: &mut tokio::sync::watch::Receiver<usize>,
+) {
+    wait_all_closed(srv, proxy).await;
+    tokio::time::timeout(Duration::from_secs(30), upstream_open.wait_for(|n| *n == 0))
+        .await
+        .expect("timed out waiting for the echo server to close its connections")
+        .expect("the echo server is running");
+}
+
+/// Event capacity of the churn test's server: small enough that 10,000 connections (3 events
+/// each) wrap the ring several times, so the test sees the bounded steady state.
+const CHURN_EVENT_CAPACITY: usize = 4096;
+
+/// RSS growth allowed after the churn. Everything per connection is freed, and the event ring
+/// is already full at the baseline (the warm-up churn fills it), so what remains is allocator
+/// noise: glibc keeps freed memory in its per-thread arenas and only trims the top of the heap,
+/// so a few pages may stay resident depending on fragmentation. Measured: +1.0 to +1.6 MiB.
+/// With a capacity large enough to keep all 30,000 events (the unbounded log's behaviour) the
+/// same churn grew RSS by 7.1 MiB and this assertion fired.
+const CHURN_RSS_SLACK_KIB: u64 = 4 * 1024;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_connections_churned_leave_fds_and_memory_at_baseline() {
+    let _serial = SERIAL.lock().await;
+    const TOTAL: usize = 10_000;
+    const PARALLEL: usize = 50;
+    let srv = rebound::proxy::ProxyServer::with_seed_and_event_capacity(
+        rebound::Clock::start(),
+        31,
+        CHURN_EVENT_CAPACITY,
+    );
+    let (upstream, mut upstream_open) = counted_echo_server().await;
+    let proxy = proxy_to(&srv, "p", upstream).await;
+    let addr = proxy.listen_addr();
+    // Warm up (runtime threads, allocator arenas, socket buffers) and fill the event ring to
+    // capacity before taking the baseline.
+    churn(addr, 2_000, PARALLEL).await;
+    all_closed(&srv, &proxy, &mut upstream_open).await;
+    assert!(
+        srv.events().oldest() > 0,
+        "the warm-up wrapped the event ring"
+    );
+    let fds0 = open_fds();
+    let rss0 = rss_kib();
+    let start_cursor = srv.events().len();
+
+    churn(addr, TOTAL, PARALLEL).await;
+    all_closed(&srv, &proxy, &mut upstream_open).await;
+    let recorded = srv.events().len() - start_cursor;
+    assert!(
+        recorded >= 3 * TOTAL as u64,
+        "every connection recorded accepted, upstream_connected, closed: {recorded} events"
+    );
+    let kept = srv.events().len() - srv.events().oldest();
+    assert_eq!(
+        kept, CHURN_EVENT_CAPACITY as u64,
+        "the ring holds its capacity"
+    );
     let fds1 = open_fds();
     assert!(fds1 <= fds0, "fds {fds0} -> {fds1}");
-    // The event log keeps every event by design (4 per connection); everything else is freed.
     let rss1 = rss_kib();
+    eprintln!("churn of {TOTAL} connections: RSS {rss0} KiB -> {rss1} KiB");
     assert!(
-        rss1 < rss0 + 32 * 1024,
-        "RSS grew from {rss0} KiB to {rss1} KiB"
+        rss1 <= rss0 + CHURN_RSS_SLACK_KIB,
+        "RSS grew from {rss0} KiB to {rss1} KiB (slack {CHURN_RSS_SLACK_KIB} KiB)"
     );
+}
+
+/// A reader that fell behind the ring is told how many events it missed, in-process and over
+/// HTTP, and its cursor keeps counting.
+#[tokio::test]
+async fn a_reader_behind_the_event_ring_is_told_what_it_missed() {
+    let _serial = SERIAL.lock().await;
+    let srv =
+        rebound::proxy::ProxyServer::with_seed_and_event_capacity(rebound::Clock::start(), 34, 8);
+    let proxy = proxy_to(&srv, "p", echo_server().await).await;
+    churn(proxy.listen_addr(), 10, 2).await;
+    wait_all_closed(&srv, &proxy).await;
+    let total = srv.events().len();
+    assert!(
+        total >= 30,
+        "10 connections give at least 30 events, got {total}"
+    );
+    let batch = srv.events().read_from(0);
+    assert_eq!(batch.dropped, total - 8);
+    assert_eq!(batch.events.len(), 8);
+    assert_eq!(batch.events[0].seq, total - 8);
+    assert_eq!(batch.next, total);
+
+    let api = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind api");
+    let api_addr = api.local_addr().expect("api addr");
+    tokio::spawn(rebound::proxy::api::serve(api, srv.clone()));
+    let mut s = TcpStream::connect(api_addr).await.expect("connect api");
+    s.write_all(b"GET /events?cursor=3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("request");
+    let mut resp = String::new();
+    tokio::time::timeout(WAIT, s.read_to_string(&mut resp))
+        .await
+        .expect("timed out reading the /events answer")
+        .expect("read answer");
+    let lower = resp.to_ascii_lowercase();
+    assert!(
+        lower.contains(&format!("x-rebound-dropped: {}", total - 8 - 3)),
+        "{resp}"
+    );
+    assert!(
+        lower.contains(&format!("x-rebound-next-cursor: {total}")),
+        "{resp}"
+    );
+    let body = resp.split("\r\n\r\n").nth(1).expect("body");
+    let first: serde_json::Value =
+        serde_json::from_str(body.lines().next().expect("a first line")).expect("json line");
+    assert_eq!(first["event"], "dropped");
+    assert_eq!(first["dropped"], total - 8 - 3);
+    assert_eq!(first["next_seq"], total - 8);
+    assert_eq!(body.lines().count(), 9, "{body}");
 }
 
 /// An upstream that writes as fast as it can and reports how much it wrote once its writes
@@ -119,6 +222,7 @@ async fn flooding_upstream(
 
 #[tokio::test]
 async fn a_client_that_never_reads_does_not_make_the_proxy_buffer_without_bound() {
+    let _serial = SERIAL.lock().await;
     for with_toxic in [false, true] {
         let srv = server(32);
         let (up, written) = flooding_upstream(Duration::from_millis(300)).await;
@@ -153,6 +257,7 @@ async fn a_client_that_never_reads_does_not_make_the_proxy_buffer_without_bound(
 
 #[tokio::test]
 async fn a_silent_upstream_does_not_block_other_accepts() {
+    let _serial = SERIAL.lock().await;
     // A listener whose accept queue is full: further SYNs are dropped, connects hang.
     let socket =
         socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");

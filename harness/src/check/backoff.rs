@@ -5,7 +5,10 @@
 //! round (a pool opens several per attempt). An *episode* starts when a working connection is
 //! lost and ends with the round that holds a working connection again; round `i` of an episode
 //! is attempt `i`, and the gap before it (from the end of the previous round, or from the loss
-//! of the working connection for attempt 1) must fall in the schedule's window for `i`.
+//! of the working connection for attempt 1) must fall in the schedule's window for `i`. A
+//! connection is working once the upstream answered on it: a dial that something accepted
+//! and then closed without a byte (Docker's userland proxy with the container down) is a
+//! failed attempt.
 
 use std::collections::BTreeMap;
 
@@ -22,8 +25,25 @@ pub struct Conn {
     pub accepted_ns: u64,
     /// Whether the proxy reached the upstream for it.
     pub upstream_connected: bool,
+    /// Whether the upstream answered on it (see [`Timeline::shows_working`]): only then did
+    /// the attempt reach the service, and not just something that accepted the dial.
+    pub answered: bool,
+    /// When it first answered.
+    pub answered_ns: Option<u64>,
     pub closed_ns: Option<u64>,
     pub closed_by: Option<CloseSide>,
+}
+
+impl Conn {
+    /// Whether this connection worked for the client: the service answered on it and the
+    /// client did not give up on it before dialling again (`next_accept_ns`, the proxy's next
+    /// accept). A worker whose connect timeout fires while the service is slow to thaw closes
+    /// a connection that may yet be answered; that is a failed attempt, not its reconnection.
+    pub fn held(&self, next_accept_ns: Option<u64>) -> bool {
+        self.answered
+            && !(self.closed_by == Some(CloseSide::Client)
+                && next_accept_ns.is_some_and(|n| self.closed_ns.is_some_and(|t| t <= n)))
+    }
 }
 
 /// Connections opened together: one attempt.
@@ -36,7 +56,7 @@ pub struct Round {
     pub connections: u32,
     /// Whether the worker got (and kept) a working upstream connection in this round.
     pub succeeded: bool,
-    /// When the first of its connections reached the upstream.
+    /// When the first of its connections that the upstream answered on was accepted.
     pub connected_ns: Option<u64>,
 }
 
@@ -117,6 +137,8 @@ pub fn connections(timeline: &Timeline) -> BTreeMap<&str, Vec<Conn>> {
             .or_insert(Conn {
                 accepted_ns: e.at_ns,
                 upstream_connected: false,
+                answered: false,
+                answered_ns: None,
                 closed_ns: None,
                 closed_by: None,
             });
@@ -129,6 +151,10 @@ pub fn connections(timeline: &Timeline) -> BTreeMap<&str, Vec<Conn>> {
             }
             _ => {}
         }
+        if timeline.shows_working(event) && !c.answered {
+            c.answered = true;
+            c.answered_ns = Some(e.at_ns);
+        }
     }
     by.into_iter()
         .map(|(k, m)| {
@@ -139,8 +165,8 @@ pub fn connections(timeline: &Timeline) -> BTreeMap<&str, Vec<Conn>> {
         .collect()
 }
 
-/// Groups connections into rounds; a round is failed when no connection reached the upstream
-/// or the worker itself closed it before trying again (e.g. a handshake refused).
+/// Groups connections into rounds; a round is failed when the upstream answered on none of its
+/// connections or the worker itself closed it before trying again (e.g. a handshake refused).
 fn rounds(conns: &[Conn], window_ns: u64) -> (Vec<Round>, Vec<Vec<Conn>>) {
     let mut groups: Vec<Vec<Conn>> = Vec::new();
     for c in conns {
@@ -155,11 +181,7 @@ fn rounds(conns: &[Conn], window_ns: u64) -> (Vec<Round>, Vec<Vec<Conn>>) {
         .enumerate()
         .map(|(i, g)| {
             let next = starts.get(i + 1).copied();
-            let held = |c: &Conn| {
-                c.upstream_connected
-                    && !(c.closed_by == Some(CloseSide::Client)
-                        && next.is_some_and(|n| c.closed_ns.is_some_and(|t| t <= n)))
-            };
+            let held = |c: &Conn| c.held(next);
             let start_ns = g[0].accepted_ns;
             Round {
                 start_ns,
@@ -171,11 +193,7 @@ fn rounds(conns: &[Conn], window_ns: u64) -> (Vec<Round>, Vec<Vec<Conn>>) {
                     .unwrap_or(start_ns),
                 connections: g.len() as u32,
                 succeeded: g.iter().any(held),
-                connected_ns: g
-                    .iter()
-                    .filter(|c| c.upstream_connected)
-                    .map(|c| c.accepted_ns)
-                    .min(),
+                connected_ns: g.iter().filter(|c| c.answered).map(|c| c.accepted_ns).min(),
             }
         })
         .collect();
@@ -218,7 +236,7 @@ pub fn episodes(timeline: &Timeline, outages: &[Outage], round_window: Dur) -> V
                 // The working connection ends when its last held connection closes.
                 lost = g
                     .iter()
-                    .filter(|c| c.upstream_connected)
+                    .filter(|c| c.answered)
                     .map(|c| c.closed_ns.unwrap_or(u64::MAX))
                     .max()
                     .filter(|t| *t < shutdown);

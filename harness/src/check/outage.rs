@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::backoff::Episode;
+use super::backoff::{connections, Episode};
 use crate::proxy::ConnEventKind;
 use crate::scenario::{effect_of, split_link};
 use crate::timeline::{EnqueueOutcome, EventKind, Timeline};
@@ -36,8 +36,8 @@ pub struct Recovery {
     /// Messages other workers processed from the fault until this worker reconnected: what
     /// the rest of the fleet did meanwhile.
     pub processed_by_others: u64,
-    /// First working upstream connection after the fault (normally after the restore; it can
-    /// precede the restore's timestamp by the restore's own latency).
+    /// When the service first answered on a connection after the fault (normally after the
+    /// restore; it can precede the restore's timestamp by the restore's own latency).
     pub reconnected_at_ns: Option<u64>,
     /// First message processed after the restore (or the reconnection, if earlier).
     pub resumed_at_ns: Option<u64>,
@@ -101,6 +101,7 @@ pub fn recoveries<'a>(
     episode: impl Fn(&str) -> Option<&'a Episode>,
 ) -> Vec<Recovery> {
     let end = timeline.end_ns();
+    let conns = connections(timeline);
     timeline
         .routes
         .iter()
@@ -108,17 +109,22 @@ pub fn recoveries<'a>(
         .map(|route| {
             let on_route = |proxy: &str| proxy == route.proxy;
             let restored = outage.restored_at_ns;
-            // Any upstream connection after the fault reaches the restored service; a worker
-            // retrying fast can get there before the restore's effect is stamped.
+            // Any connection the service answered on after the fault reaches the restored
+            // service; a worker retrying fast can get there before the restore's effect is
+            // stamped. A dial that was accepted and closed without an answer is no
+            // reconnection, nor is one the worker gave up on before dialling again
+            // ([`Conn::held`]).
+            let route_conns = conns.get(route.proxy.as_str()).map_or(&[][..], Vec::as_slice);
             let reconnected_at_ns = restored.and_then(|_| {
-                timeline.events.iter().find_map(|e| match &e.kind {
-                    EventKind::Connection {
-                        proxy,
-                        event: ConnEventKind::UpstreamConnected { .. },
-                        ..
-                    } if e.at_ns >= outage.down_at_ns && on_route(proxy) => Some(e.at_ns),
-                    _ => None,
-                })
+                route_conns
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, c)| {
+                        c.answered_ns.is_some_and(|a| a >= outage.down_at_ns)
+                            && c.held(route_conns.get(i + 1).map(|n| n.accepted_ns))
+                    })
+                    .filter_map(|(_, c)| c.answered_ns)
+                    .min()
             });
             let resume_from = match (restored, reconnected_at_ns) {
                 (Some(r), Some(c)) => Some(r.min(c)),

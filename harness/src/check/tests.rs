@@ -76,11 +76,32 @@ impl T {
             },
         )
     }
+    /// A connection the service answered on: a working one.
     fn connected(self, ms: u64) -> Self {
+        self.dialled(ms).conn(ms, ConnEventKind::UpstreamAnswered)
+    }
+    /// A connection whose dial succeeded but on which nothing ever answered (what Docker's
+    /// userland proxy gives while the container is down), closed by the upstream at `close_ms`.
+    fn dialled(self, ms: u64) -> Self {
         self.accepted(ms).conn(
             ms,
             ConnEventKind::UpstreamConnected {
                 upstream: "127.0.0.1:2".into(),
+            },
+        )
+    }
+    fn upstream_closed(self, conn_ms: u64, at_ms: u64) -> Self {
+        self.at(
+            at_ms,
+            EventKind::Connection {
+                proxy: "w1.redis".into(),
+                conn: conn_ms,
+                event: ConnEventKind::Closed {
+                    by: CloseSide::Upstream,
+                    reason: "eof".into(),
+                    bytes_up: 0,
+                    bytes_down: 0,
+                },
             },
         )
     }
@@ -122,7 +143,7 @@ impl T {
     fn build(mut self) -> Timeline {
         self.0.sort_by_key(|e| e.at_ns);
         Timeline {
-            version: 1,
+            version: crate::timeline::TIMELINE_VERSION,
             scenario: "t".into(),
             runtime: "local".into(),
             seed: 0,
@@ -214,6 +235,82 @@ fn reconnect_fails_when_connected_but_stuck() {
         "{}",
         c.detail
     );
+}
+
+#[test]
+fn a_dial_nothing_answered_on_is_no_reconnection() {
+    // Docker's userland proxy accepts the dial while the container is down and closes it:
+    // connected upstream, no byte back. Judged by the connect, this run would pass.
+    let t = outage_run()
+        .dialled(350)
+        .upstream_closed(350, 351)
+        .worker_exit(1000, 0, true)
+        .build();
+    let v = judge(&scenario(), &t);
+    let c = check(&v, "reconnect");
+    assert!(!c.passed, "{:#?}", v.checks);
+    assert!(c.detail.contains("never reconnected"), "{}", c.detail);
+    assert_eq!(v.outages[0].recovery.reconnected_at_ns, None);
+    // The same connection answered on is a reconnection.
+    let answered = outage_run()
+        .connected(350)
+        .done(360, "m-1")
+        .worker_exit(1000, 0, true)
+        .build();
+    assert!(check(&judge(&scenario(), &answered), "reconnect").passed);
+}
+
+#[test]
+fn an_answer_on_a_connection_the_worker_gave_up_on_is_no_reconnection() {
+    // A paused broker thawing slowly: the worker's connect timeout fires at 1000 ms and it
+    // closes the dial from 700 ms, which the service answers a moment before; it dials again
+    // at 1200 ms and that one works. The reconnection is the second connection.
+    let abandoned = |t: T| {
+        t.dialled(700)
+            .conn(700, ConnEventKind::UpstreamAnswered)
+            .at(
+                999,
+                EventKind::Connection {
+                    proxy: "w1.redis".into(),
+                    conn: 700,
+                    event: ConnEventKind::Closed {
+                        by: CloseSide::Client,
+                        reason: "eof".into(),
+                        bytes_up: 8,
+                        bytes_down: 8,
+                    },
+                },
+            )
+    };
+    let t = abandoned(outage_run())
+        .connected(1200)
+        .done(1210, "m-1")
+        .worker_exit(1500, 0, true)
+        .build();
+    let v = judge(&scenario(), &t);
+    assert_eq!(v.outages[0].recovery.reconnected_at_ns, Some(1200 * MS));
+    // Control: the same answered connection, kept by the worker, is its reconnection.
+    let kept = outage_run()
+        .dialled(700)
+        .conn(700, ConnEventKind::UpstreamAnswered)
+        .done(710, "m-1")
+        .worker_exit(1500, 0, true)
+        .build();
+    let v = judge(&scenario(), &kept);
+    assert_eq!(v.outages[0].recovery.reconnected_at_ns, Some(700 * MS));
+}
+
+#[test]
+fn a_timeline_saved_before_answers_were_recorded_is_judged_by_the_connect() {
+    let mut t = outage_run()
+        .dialled(350)
+        .done(360, "m-1")
+        .worker_exit(900, 0, true)
+        .build();
+    t.version = 1;
+    let v = judge(&scenario(), &t);
+    assert!(v.passed, "{:#?}", v.checks);
+    assert_eq!(v.outages[0].recovery.reconnected_at_ns, Some(350 * MS));
 }
 
 #[test]
@@ -354,6 +451,17 @@ backoff = {{ initial = "50ms", factor = 2.0, max = "400ms", tolerance = "5ms"{ex
     ))
 }
 
+/// How one attempt of a [`Wire`] goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Try {
+    /// The service answered: a working connection.
+    Works,
+    /// The dial was refused; the proxy closes the client.
+    Refused,
+    /// The dial went through but nothing answered before the upstream closed it.
+    Answerless,
+}
+
 /// Builds the connection history of one worker at nanosecond precision: a working connection,
 /// lost at a fault, then attempts separated by given gaps, the last one working again.
 pub(crate) struct Wire {
@@ -384,6 +492,9 @@ impl Wire {
     }
     /// One connection at `now`: working, or refused (closed by the proxy 0.2 ms later).
     fn open(&mut self, works: bool) {
+        self.open_as(if works { Try::Works } else { Try::Refused });
+    }
+    fn open_as(&mut self, how: Try) {
         self.conn += 1;
         let t = self.now;
         self.push(
@@ -392,13 +503,24 @@ impl Wire {
                 client: "127.0.0.1:1".parse().expect("addr"),
             },
         );
-        if works {
+        if how == Try::Works {
             self.push(
                 t + 100_000,
                 ConnEventKind::UpstreamConnected {
                     upstream: "u".into(),
                 },
             );
+            self.push(t + 150_000, ConnEventKind::UpstreamAnswered);
+        } else if how == Try::Answerless {
+            // Dialled through (Docker's userland proxy accepts), closed 0.3 ms later, no byte.
+            self.push(
+                t + 100_000,
+                ConnEventKind::UpstreamConnected {
+                    upstream: "u".into(),
+                },
+            );
+            self.now = t + 300_000;
+            self.push(self.now, Self::closed(CloseSide::Upstream));
         } else {
             self.push(
                 t + 100_000,
@@ -421,7 +543,17 @@ impl Wire {
     }
     /// A kill at `at_ns`: the working connection closes, the restart comes after the
     /// attempts; `gaps_ns` are the waits before each attempt, the last one works.
-    pub(crate) fn outage(mut self, at_ns: u64, gaps_ns: &[u64]) -> Self {
+    pub(crate) fn outage(self, at_ns: u64, gaps_ns: &[u64]) -> Self {
+        self.outage_answerless(at_ns, gaps_ns, &[])
+    }
+    /// As [`outage`](Self::outage), with the attempts numbered in `answerless` (1-based)
+    /// dialled through and then closed without an answer instead of refused.
+    pub(crate) fn outage_answerless(
+        mut self,
+        at_ns: u64,
+        gaps_ns: &[u64],
+        answerless: &[usize],
+    ) -> Self {
         self.now = at_ns;
         self.events.push(Event {
             at_ns,
@@ -447,7 +579,13 @@ impl Wire {
                     },
                 });
             }
-            self.open(last);
+            self.open_as(if last {
+                Try::Works
+            } else if answerless.contains(&(i + 1)) {
+                Try::Answerless
+            } else {
+                Try::Refused
+            });
         }
         self
     }
@@ -555,6 +693,26 @@ fn attempts_after_the_declared_maximum_are_named() {
         (v.violations[0].kind, v.violations[0].attempt),
         (ViolationKind::NoGiveUp, 4)
     );
+}
+
+#[test]
+fn an_answerless_dial_is_a_failed_attempt_not_a_reconnection() {
+    // Attempts 2 and 3 reach Docker's userland proxy, which closes them without a byte. They
+    // are failed attempts of the same episode: the schedule holds, nothing was "reset".
+    let t = Wire::new()
+        .outage_answerless(1000 * MS, &ideal(5), &[2, 3])
+        .build();
+    let v = judge(&backoff_scenario(""), &t);
+    assert!(v.violations.is_empty(), "{:#?}", v.violations);
+    assert_eq!(v.episodes.len(), 1, "{:#?}", v.episodes);
+    assert_eq!(v.episodes[0].attempts.len(), 5);
+    assert!(check(&v, "backoff").passed);
+    // Judged by the connect (a version 1 timeline), attempt 2 ends the episode and the rest
+    // look like a schedule that was never reset: the false failure this guards against.
+    let mut old = t.clone();
+    old.version = 1;
+    let v = judge(&backoff_scenario(""), &old);
+    assert!(!check(&v, "backoff").passed, "{:#?}", v.episodes);
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::proxy::{ConnEventKind, Proxy, Stream as ToxicStream, ToxicKind, ToxicSpec};
+use crate::proxy::{CloseSide, ConnEventKind, Proxy, Stream as ToxicStream, ToxicKind, ToxicSpec};
 use crate::runtime::Service;
 use crate::scenario::{Action, Dur, StepSpec, Streams};
 use crate::timeline::{EventKind, Recorder};
@@ -254,6 +254,27 @@ async fn first_close(recorder: &Recorder, proxies: &[Proxy], since_ns: u64) -> O
         .map(|e| e.at_ns)
 }
 
+/// When a stop took effect, if the wire showed it before the runtime said so: the first close
+/// by the service that its proxies saw since `since_ns`. A container engine reports the exit
+/// well after the broker died (about 170 ms late under load), and a SIGTERMed broker closes
+/// its clients before it exits; the local runtime's own stamp usually comes first (None).
+fn closed_before_now(recorder: &Recorder, proxies: &[Proxy], since_ns: u64) -> Option<u64> {
+    let names: Vec<&str> = proxies.iter().map(Proxy::name).collect();
+    recorder
+        .snapshot()
+        .iter()
+        .filter(|e| e.at_ns >= since_ns)
+        .filter(|e| {
+            matches!(&e.kind, EventKind::Connection {
+                proxy,
+                event: ConnEventKind::Closed { by: CloseSide::Upstream, .. },
+                ..
+            } if names.contains(&proxy.as_str()))
+        })
+        .map(|e| e.at_ns)
+        .min()
+}
+
 /// How long a broker-level close may take to reach the proxy.
 const CLOSE_SEEN: Duration = Duration::from_millis(500);
 
@@ -272,10 +293,20 @@ async fn execute(
         Target::Service { service, proxies } => (service, proxies),
     };
     let err = |e: crate::runtime::RuntimeError| e.to_string();
+    let since = recorder.clock().now_ns();
     match step.action {
-        Action::Kill => service.kill().await.map_err(err)?,
-        Action::Terminate => service.terminate(grace).await.map_err(err)?,
-        Action::ExternalTerminate => service.terminate_unannounced(grace).await.map_err(err)?,
+        Action::Kill => {
+            service.kill().await.map_err(err)?;
+            return Ok(closed_before_now(recorder, &proxies, since));
+        }
+        Action::Terminate => {
+            service.terminate(grace).await.map_err(err)?;
+            return Ok(closed_before_now(recorder, &proxies, since));
+        }
+        Action::ExternalTerminate => {
+            service.terminate_unannounced(grace).await.map_err(err)?;
+            return Ok(closed_before_now(recorder, &proxies, since));
+        }
         Action::Pause => service.pause().await.map_err(err)?,
         Action::Resume => service.resume().await.map_err(err)?,
         Action::Restart => restart(service, &proxies).await?,

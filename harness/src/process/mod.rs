@@ -2,7 +2,8 @@
 //!
 //! Every child runs in its own process group (so a signal reaches a shell script's children
 //! too) and gets SIGKILL from the kernel if rebound dies (parent-death signal), so nothing is
-//! left running even when rebound is killed. Output is delivered line by line to a callback,
+//! left running even when rebound is killed. A group counts as exited only once all of it is
+//! gone, and [`stop_all`] finishes every group on rebound's own way out. Output is delivered line by line to a callback,
 //! and the exit status is observable without polling.
 
 use std::io;
@@ -15,6 +16,13 @@ use tokio::process::Command;
 use tokio::sync::watch;
 
 use crate::timeline::{ExitStatus, Stream};
+
+mod groups;
+
+pub use groups::stop_all;
+
+/// How long the exit watcher waits for what is left of a group once its leader has exited.
+const STRAGGLERS: Duration = Duration::from_secs(5);
 
 /// Called with each output line (without its newline) as it arrives.
 pub type LineSink = std::sync::Arc<dyn Fn(Stream, String) + Send + Sync>;
@@ -61,9 +69,13 @@ pub fn spawn(mut cmd: Command, sink: LineSink) -> io::Result<Child> {
             .take()
             .map(|r| read_lines(r, Stream::Stderr, sink.clone())),
     ];
+    let pgid = libc::pid_t::try_from(pid).map_err(io::Error::other)?;
+    groups::register(pgid);
     let (tx, rx) = watch::channel(None);
     tokio::spawn(async move {
         let status = child.wait().await;
+        // The exit is the whole group's: a helper the leader left behind is stopped too.
+        let _ = tokio::task::spawn_blocking(move || groups::finish(pgid, STRAGGLERS)).await;
         // Let the readers deliver the last lines before the exit is announced.
         for r in readers.into_iter().flatten() {
             let _ = r.await;

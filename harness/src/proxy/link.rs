@@ -159,11 +159,13 @@ async fn forward(
                     .instant_at(counters.last_activity.load(Ordering::Relaxed));
                 last + d
             });
+            let ctl_probe = ctl.clone();
+            let toxics_probe = toxics.clone();
             tokio::select! {
                 e = &mut up => break Ended::Dir(e),
                 e = &mut down => break Ended::Dir(e),
-                cmd = next_command(ctl) => break Ended::Command(cmd),
-                r = toxics.changed() => {
+                cmd = gated(changed_probe(&ctl_probe), next_command(ctl)) => break Ended::Command(cmd),
+                r = gated(changed_probe(&toxics_probe), toxics.changed()) => {
                     if r.is_err() {
                         break Ended::Command(LinkCommand::Close { reason: "proxy stopped".to_owned() });
                     }
@@ -256,6 +258,8 @@ async fn direction(
     pipeline.sync(&rx.borrow_and_update(), Instant::now());
     let mut proxy_alive = true;
     let mut src_done = false;
+    // Downstream only: whether the upstream's first byte was already reported.
+    let mut answered = stream == Stream::Upstream;
     let touch = || {
         counters
             .last_activity
@@ -264,14 +268,15 @@ async fn direction(
     loop {
         {
             let alive_now = proxy_alive;
+            let probe = rx.clone();
             let rx_ref = &mut rx;
-            let mut changed = pin!(async move {
+            let mut changed = pin!(gated(changed_probe(&probe), async move {
                 if alive_now {
                     rx_ref.changed().await.is_ok()
                 } else {
                     std::future::pending().await
                 }
-            });
+            }));
             loop {
                 if pipeline.is_passthrough() && !src_done {
                     // Fast path.
@@ -285,6 +290,10 @@ async fn direction(
                         Ok(0) => return DirEnd::Closed(src_side, "eof".to_owned()),
                         Ok(n) => {
                             touch();
+                            if !answered {
+                                answered = true;
+                                shared.record(id, ConnEventKind::UpstreamAnswered);
+                            }
                             if let Err(e) = dst.write_all(&buf[..n]).await {
                                 return DirEnd::Closed(dst_side, format!("write failed: {e}"));
                             }
@@ -352,6 +361,10 @@ async fn direction(
                     }
                     Wake::Read(Ok(n)) => {
                         touch();
+                        if !answered {
+                            answered = true;
+                            shared.record(id, ConnEventKind::UpstreamAnswered);
+                        }
                         pipeline.push_data(buf[..n].to_vec(), Instant::now());
                     }
                     Wake::Read(Err(e)) => {
@@ -365,6 +378,30 @@ async fn direction(
             pipeline.sync(&rx.borrow_and_update(), Instant::now());
         }
     }
+}
+
+/// Runs `fut`, but after its first poll polls it again only when `probe` says it may be ready.
+/// A link is woken for every chunk, and polling a pending watch `changed()` takes the watch's
+/// waiter lock each time, while the probe is one atomic load. Sound because the first poll
+/// registers the link task's waker (which never changes: every poll comes from that task) and
+/// a watch stores its new version before it wakes the waiters.
+async fn gated<F: std::future::Future>(probe: impl Fn() -> bool, fut: F) -> F::Output {
+    let mut fut = pin!(fut);
+    let mut polled = false;
+    std::future::poll_fn(|cx| {
+        if polled && !probe() {
+            return std::task::Poll::Pending;
+        }
+        polled = true;
+        fut.as_mut().poll(cx)
+    })
+    .await
+}
+
+/// A probe for [`gated`]: true when the watch has a version `rx` (a clone taken when the
+/// future was made) has not seen, or lost its sender.
+fn changed_probe<T>(rx: &watch::Receiver<T>) -> impl Fn() -> bool + '_ {
+    || rx.has_changed().unwrap_or(true)
 }
 
 /// Waits for a command other than `Forward`; a dropped sender means the proxy is gone.

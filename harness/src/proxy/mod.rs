@@ -12,7 +12,9 @@ mod listener;
 mod server;
 pub mod toxic;
 
-pub use event::{CloseSide, ConnEvent, ConnEventKind, EventLog};
+pub use event::{
+    CloseSide, ConnEvent, ConnEventKind, EventBatch, EventLog, DEFAULT_EVENT_CAPACITY,
+};
 pub use link::LinkCommand;
 pub use listener::{Proxy, ProxyConfig};
 pub use server::ProxyServer;

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
-use super::event::{lock, EventLog};
+use super::event::{lock, EventLog, DEFAULT_EVENT_CAPACITY};
 use super::listener::{Proxy, ProxyConfig};
 use super::ProxyError;
 use crate::Clock;
@@ -29,10 +29,16 @@ impl ProxyServer {
     /// An empty server whose jitter and toxicity decisions derive from `seed`: the same seed
     /// and the same sequence of connections give the same decisions.
     pub fn with_seed(clock: Clock, seed: u64) -> Self {
+        Self::with_seed_and_event_capacity(clock, seed, DEFAULT_EVENT_CAPACITY)
+    }
+
+    /// As [`with_seed`](Self::with_seed), keeping the last `event_capacity` connection events
+    /// (older ones are evicted so memory stays bounded; readers are told what they missed).
+    pub fn with_seed_and_event_capacity(clock: Clock, seed: u64, event_capacity: usize) -> Self {
         Self {
             clock,
             seed,
-            log: EventLog::new(),
+            log: EventLog::with_capacity(event_capacity),
             ids: Arc::new(AtomicU64::new(1)),
             proxies: Arc::new(Mutex::new(BTreeMap::new())),
         }

@@ -5,7 +5,8 @@
 //! judge and render it again later: `timeline.json` and `scenario.toml`. A repeated scenario
 //! keeps each run in `DIR/<scenario>/runs/<k>/` and its top directory shows the first failing
 //! run (or run 1) with the distributions over all runs. `DIR/index.html` and `DIR/junit.xml`
-//! cover every scenario of the run.
+//! cover every scenario of the run. Passwords in URLs are masked in every file
+//! ([`crate::redact`]).
 
 mod index;
 mod json;
@@ -50,8 +51,11 @@ pub enum ReportError {
     Draw(#[from] DrawError),
 }
 
-fn write_file(path: &Path, bytes: impl AsRef<[u8]>) -> Result<(), ReportError> {
-    std::fs::write(path, bytes).map_err(|source| ReportError::Write {
+/// Every report file is written here, with the passwords of URLs masked
+/// ([`crate::redact`]): reports and saved timelines get shared, the credentials stay behind.
+fn write_file(path: &Path, text: impl AsRef<str>) -> Result<(), ReportError> {
+    let text = crate::redact::redact(text.as_ref());
+    std::fs::write(path, text.as_bytes()).map_err(|source| ReportError::Write {
         path: path.to_path_buf(),
         source,
     })
@@ -72,16 +76,16 @@ fn create_dir(path: &Path) -> Result<(), ReportError> {
 }
 
 fn json<T: serde::Serialize>(path: &Path, value: &T, pretty: bool) -> Result<(), ReportError> {
-    let bytes = if pretty {
-        serde_json::to_vec_pretty(value)
+    let text = if pretty {
+        serde_json::to_string_pretty(value)
     } else {
-        serde_json::to_vec(value)
+        serde_json::to_string(value)
     }
     .map_err(|e| ReportError::Invalid {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    write_file(path, bytes)
+    write_file(path, text)
 }
 
 /// One run: (timeline, verdict).

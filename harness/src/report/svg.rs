@@ -165,7 +165,7 @@ fn draw_lanes(
                     .map(Vec::as_slice)
                     .unwrap_or_default();
                 chart
-                    .draw_series(cs.iter().filter(|c| c.upstream_connected).map(|c| {
+                    .draw_series(cs.iter().filter(|c| c.answered).map(|c| {
                         Rectangle::new(
                             [
                                 (ms(c.accepted_ns), y0),
@@ -178,7 +178,7 @@ fn draw_lanes(
                 chart
                     .draw_series(
                         cs.iter()
-                            .filter(|c| !c.upstream_connected)
+                            .filter(|c| !c.answered)
                             .map(|c| Cross::new((ms(c.accepted_ns), (y0 + y1) / 2.0), 5, DOWN)),
                     )
                     .map_err(draw_err)?;

@@ -6,10 +6,13 @@
 
 mod drain;
 mod inspect;
+mod keep;
+mod observe;
 mod sink;
 
 pub use drain::Drained;
 pub use inspect::id_of;
+pub use keep::Kept;
 pub use sink::Sink;
 
 use std::collections::BTreeMap;
@@ -54,6 +57,12 @@ pub struct RunOptions {
     pub runtime: RuntimeChoice,
     /// Extra labels on every container (the suite adds `rebound.suite=1` to find leftovers).
     pub labels: BTreeMap<String, String>,
+    /// Receives a copy of every timeline event as it is recorded, for a live display (the
+    /// CLI's progress). The display only reads: the run never waits on it.
+    pub observer: Option<tokio::sync::mpsc::UnboundedSender<crate::timeline::Event>>,
+    /// When the run fails, leave its services and proxies up and hand them back in
+    /// [`RunOutput::kept`] for a person to inspect (`rebound run --keep`).
+    pub keep_failed: bool,
 }
 
 /// A finished run.
@@ -62,6 +71,9 @@ pub struct RunOutput {
     pub verdict: Verdict,
     /// Every process id the run started (services and workers), for leak checks.
     pub pids: Vec<u32>,
+    /// With [`RunOptions::keep_failed`] and a failed verdict: the services and proxies, still
+    /// running (the verdict was judged before stopping them).
+    pub kept: Option<Kept>,
 }
 
 /// What stops a run before it can be judged.
@@ -90,6 +102,9 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
         .unwrap_or_else(rand::random::<u64>);
     let clock = Clock::start();
     let recorder = Recorder::new(clock);
+    if let Some(to) = &options.observer {
+        observe::forward(&recorder, to.clone());
+    }
     let limits = &scenario.limits;
     let mut pids = Vec::new();
     let runtime = crate::runtime::resolve(options.runtime, scenario).await?;
@@ -212,11 +227,12 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
     }
     for route in &routes {
         let proxy = route.proxy.clone();
+        // Connected means answered: a dial the service never replied on is not a connection.
         let first = recorder
             .wait_for(
-                &format!("{} to connect to {}", route.worker, route.service),
+                &format!("{} to connect to {} (the service's first answer)", route.worker, route.service),
                 FIRST_CONNECT,
-                |e| matches!(&e.kind, EventKind::Connection { proxy: p, event: crate::proxy::ConnEventKind::UpstreamConnected { .. }, .. } if *p == proxy),
+                |e| matches!(&e.kind, EventKind::Connection { proxy: p, event: crate::proxy::ConnEventKind::UpstreamAnswered, .. } if *p == proxy),
             )
             .await;
         if let Err(e) = first {
@@ -356,7 +372,9 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
             .unwrap_or_else(|e| e.into_inner())
             .iter(),
     );
-    proxies.shutdown();
+    if !options.keep_failed {
+        proxies.shutdown();
+    }
     for sink in &sinks {
         sink.read(&recorder).await;
     }
@@ -379,6 +397,32 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
             });
         }
     }
+    pids.sort_unstable();
+    pids.dedup();
+    if options.keep_failed {
+        // Judge before stopping anything: a failed run keeps its services up. The services'
+        // own exits are not awaited (they have none yet); the end-of-run kill only adds
+        // expected exits, which no check counts against a run.
+        let running: Vec<u32> = services.values().filter_map(|s| s.pid()).collect();
+        let others: Vec<u32> = pids
+            .iter()
+            .copied()
+            .filter(|p| !running.contains(p))
+            .collect();
+        wait_exits(&recorder, &others, grace).await;
+        let timeline = timeline_of(scenario, runtime, seed, &routes, &recorder);
+        let verdict = judge(scenario, &timeline);
+        if !verdict.passed {
+            let kept = Kept::new(&scenario.name, services, proxies, routes);
+            return Ok(RunOutput {
+                timeline,
+                verdict,
+                pids,
+                kept: Some(kept),
+            });
+        }
+        proxies.shutdown();
+    }
     // SIGKILL, not SIGTERM: what was left has been read and the data dir goes next, so a
     // graceful shutdown (a second for RabbitMQ) would only slow every run down.
     for svc in services.values_mut() {
@@ -391,9 +435,22 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
         }
     }
     // Exit watchers record asynchronously; wait until every started process is on record.
-    pids.sort_unstable();
-    pids.dedup();
-    for pid in &pids {
+    wait_exits(&recorder, &pids, grace).await;
+
+    let timeline = timeline_of(scenario, runtime, seed, &routes, &recorder);
+    let verdict = judge(scenario, &timeline);
+    Ok(RunOutput {
+        timeline,
+        verdict,
+        pids,
+        kept: None,
+    })
+}
+
+/// Waits until the exit of every one of `pids` is on the timeline (exit watchers record
+/// asynchronously); a pid whose exit does not come within `grace` gets a note.
+async fn wait_exits(recorder: &Recorder, pids: &[u32], grace: Duration) {
+    for pid in pids {
         let pid = *pid;
         let recorded = recorder
             .wait_for(&format!("the exit of pid {pid}"), grace, |e| {
@@ -406,21 +463,24 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
             });
         }
     }
+}
 
-    let timeline = Timeline {
+/// The run's timeline as recorded so far.
+fn timeline_of(
+    scenario: &Scenario,
+    runtime: RuntimeKind,
+    seed: u64,
+    routes: &[ProxyRoute],
+    recorder: &Recorder,
+) -> Timeline {
+    Timeline {
         version: TIMELINE_VERSION,
         scenario: scenario.name.clone(),
         runtime: runtime.name().to_owned(),
         seed,
-        routes,
+        routes: routes.to_vec(),
         events: recorder.snapshot(),
-    };
-    let verdict = judge(scenario, &timeline);
-    Ok(RunOutput {
-        timeline,
-        verdict,
-        pids,
-    })
+    }
 }
 
 /// After the drain, gives each worker behind a restored service the time the scenario allows
@@ -447,11 +507,11 @@ async fn settle(recorder: &Recorder, routes: &[ProxyRoute], limit: Duration) {
         let proxy = route.proxy.as_str();
         let _ = recorder
             .wait_for(
-                &format!("{} to reconnect to {}", route.worker, route.service),
+                &format!("{} to reconnect to {} (the service's first answer)", route.worker, route.service),
                 left,
                 |e| {
                     e.at_ns >= restored
-                        && matches!(&e.kind, EventKind::Connection { proxy: p, event: crate::proxy::ConnEventKind::UpstreamConnected { .. }, .. } if p == proxy)
+                        && matches!(&e.kind, EventKind::Connection { proxy: p, event: crate::proxy::ConnEventKind::UpstreamAnswered, .. } if p == proxy)
                 },
             )
             .await;
@@ -541,7 +601,10 @@ async fn supervise(
     }
 }
 
-/// Copies every proxy event onto the timeline with the proxy's own timestamp.
+/// Copies every proxy event onto the timeline with the proxy's own timestamp, as they happen:
+/// the proxy's log is a bounded ring, so the run keeps its own copy and reads the ring only to
+/// fill a gap in the live feed. Events evicted before they could be copied (the feed lagged by
+/// more than the ring holds) are reported on the timeline, never skipped silently.
 fn forward_proxy_events(proxies: &ProxyServer, recorder: &Recorder) {
     let mut live = proxies.events().subscribe();
     let log = proxies.events().clone();
@@ -552,7 +615,18 @@ fn forward_proxy_events(proxies: &ProxyServer, recorder: &Recorder) {
             let batch = match live.recv().await {
                 Ok(e) if e.seq == next => vec![e],
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    log.read_from(next)
+                    let batch = log.read_from(next);
+                    if batch.dropped > 0 {
+                        recorder.record(EventKind::Note {
+                            message: format!(
+                                "proxy event log overflowed: {} connection events (seq {next}..{}) were lost before the run could record them",
+                                batch.dropped,
+                                next + batch.dropped
+                            ),
+                        });
+                        next += batch.dropped;
+                    }
+                    batch.events
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             };

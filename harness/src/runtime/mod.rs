@@ -6,6 +6,7 @@
 pub mod choose;
 pub mod docker;
 pub mod local;
+mod ready;
 
 pub use choose::{resolve, RuntimeChoice, RuntimeKind};
 
@@ -37,6 +38,11 @@ pub trait Service: Send + Sync {
     async fn terminate(&mut self, grace: Duration) -> Result<(), RuntimeError>;
     /// The last lines it logged.
     fn last_log(&self) -> Vec<String>;
+    /// Its data directory on this machine, when it has one (local processes), so a person
+    /// inspecting a kept service (`rebound run --keep`) can find its files.
+    fn data_dir(&self) -> Option<&std::path::Path> {
+        None
+    }
     /// Freezes it (SIGSTOP for a process, `docker pause` for a container): connections stay
     /// open and nothing answers.
     async fn pause(&mut self) -> Result<(), RuntimeError> {
@@ -125,8 +131,30 @@ pub enum RuntimeError {
 
 /// A free TCP port on loopback, as the kernel hands them out.
 ///
-/// The port is free when this returns; callers retry with another one if a race takes it.
+/// The port is free when this returns, but nothing holds it: another process (a test running
+/// beside this one) can take it before the server that is given it binds. That race cannot be
+/// closed for a server rebound does not bind itself (redis-server, rabbitmq-server, a published
+/// container port), so callers retry with fresh ports when the server reports the address in
+/// use. Listeners rebound binds itself (the proxies, the proxy API) bind port 0 and keep it.
 pub fn free_port() -> std::io::Result<u16> {
-    let l = std::net::TcpListener::bind(("127.0.0.1", 0))?;
-    Ok(l.local_addr()?.port())
+    Ok(free_ports::<1>()?[0])
+}
+
+/// `N` distinct free TCP ports on loopback: each is held until all are chosen, so the kernel
+/// cannot hand out the same one twice (sequential [`free_port`] calls can).
+pub fn free_ports<const N: usize>() -> std::io::Result<[u16; N]> {
+    let mut held = Vec::with_capacity(N);
+    let mut ports = [0; N];
+    for port in &mut ports {
+        let l = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+        *port = l.local_addr()?.port();
+        held.push(l);
+    }
+    Ok(ports)
+}
+
+/// Whether a server's start-up log says its port was taken (the race [`free_port`] leaves).
+pub(crate) fn says_address_in_use(log: &str) -> bool {
+    let log = log.to_ascii_lowercase();
+    log.contains("address already in use") || log.contains("eaddrinuse") || log.contains("in use")
 }

@@ -11,8 +11,11 @@ pub use recorder::{Recorder, WaitTimeout};
 
 use serde::{Deserialize, Serialize};
 
-/// Format version of a saved timeline; bumped on incompatible changes.
-pub const TIMELINE_VERSION: u32 = 1;
+use crate::proxy::ConnEventKind;
+
+/// Format version of a saved timeline; bumped on incompatible changes. Version 2 records
+/// `upstream_answered`, which marks a working connection (see [`Timeline::shows_working`]).
+pub const TIMELINE_VERSION: u32 = 2;
 
 /// Which worker and service a proxy stands between (connection attribution).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +50,18 @@ impl Timeline {
     /// The route of a proxy, if known.
     pub fn route(&self, proxy: &str) -> Option<&ProxyRoute> {
         self.routes.iter().find(|r| r.proxy == proxy)
+    }
+
+    /// Whether this proxy event shows its connection working: the upstream answered on it.
+    /// An `upstream_connected` alone is no proof (Docker's userland proxy accepts the dial
+    /// while the container is down, then closes it). Timelines saved before version 2 hold no
+    /// answers, so there the connect is all there is to go by.
+    pub fn shows_working(&self, event: &ConnEventKind) -> bool {
+        if self.version >= 2 {
+            matches!(event, ConnEventKind::UpstreamAnswered)
+        } else {
+            matches!(event, ConnEventKind::UpstreamConnected { .. })
+        }
     }
 
     /// Timestamp of the last event (the run's length), 0 when empty.

@@ -13,17 +13,30 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 /// An echo server on 127.0.0.1; runs until the runtime ends.
 pub async fn echo_server() -> SocketAddr {
+    counted_echo_server().await.0
+}
+
+/// An echo server that also says how many of its connections are open (each one counted until
+/// its socket is dropped), for tests that must know when every socket is closed.
+#[allow(dead_code)] // not every test binary that includes this module uses it
+pub async fn counted_echo_server() -> (SocketAddr, tokio::sync::watch::Receiver<usize>) {
     let l = TcpListener::bind("127.0.0.1:0").await.expect("bind echo");
     let addr = l.local_addr().expect("addr");
+    let (open_tx, open_rx) = tokio::sync::watch::channel(0usize);
+    let open_tx = std::sync::Arc::new(open_tx);
     tokio::spawn(async move {
         while let Ok((mut s, _)) = l.accept().await {
+            open_tx.send_modify(|n| *n += 1);
+            let open_tx = open_tx.clone();
             tokio::spawn(async move {
                 let (mut r, mut w) = s.split();
                 let _ = tokio::io::copy(&mut r, &mut w).await;
+                drop(s);
+                open_tx.send_modify(|n| *n -= 1);
             });
         }
     });
-    addr
+    (addr, open_rx)
 }
 
 /// A server that writes `payload` to each client and closes.
@@ -71,7 +84,7 @@ pub async fn wait_event(
     pred: impl Fn(&ConnEvent) -> bool,
 ) -> ConnEvent {
     let mut live = log.subscribe();
-    if let Some(e) = log.read_from(cursor).into_iter().find(|e| pred(e)) {
+    if let Some(e) = log.read_from(cursor).events.into_iter().find(|e| pred(e)) {
         return e;
     }
     tokio::time::timeout(WAIT, async {
@@ -80,7 +93,7 @@ pub async fn wait_event(
                 Ok(e) if e.seq >= cursor && pred(&e) => return e,
                 Ok(_) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    if let Some(e) = log.read_from(cursor).into_iter().find(|e| pred(e)) {
+                    if let Some(e) = log.read_from(cursor).events.into_iter().find(|e| pred(e)) {
                         return e;
                     }
                 }

@@ -32,7 +32,11 @@
 //!   newline-delimited JSON, one [`ConnEvent`](crate::proxy::ConnEvent) per line, from
 //!   sequence number `N` (default 0); the `X-Rebound-Next-Cursor` header gives the cursor to
 //!   ask from next. With `follow=true` the response stays open and streams events as they
-//!   happen. Events carry nanosecond timestamps from the server's clock.
+//!   happen. Events carry nanosecond timestamps from the server's clock. The server keeps the
+//!   last `--event-capacity` events (65,536 by default); a reader whose cursor fell behind the
+//!   oldest kept one gets, before the events, a line
+//!   `{"event":"dropped","dropped":N,"next_seq":S}` (and, without `follow`, the header
+//!   `X-Rebound-Dropped: N`, 0 when nothing was missed), never a silent gap.
 //! * `POST /proxies/{proxy}/silent_drop` (optional body `{"reason": "..."}`): silently drops the
 //!   connections open now (nothing passes any more, no peer is told) while new connections
 //!   work; answers `{"dropped": N}`.
@@ -391,6 +395,15 @@ fn ndjson_line(e: &ConnEvent) -> String {
     line
 }
 
+/// The line that tells a reader it missed `dropped` events (evicted from the ring before it
+/// read them); `next_seq` is the sequence number of the next event it will get.
+fn dropped_line(dropped: u64, next_seq: u64) -> String {
+    let mut line =
+        json!({ "event": "dropped", "dropped": dropped, "next_seq": next_seq }).to_string();
+    line.push('\n');
+    line
+}
+
 async fn events(
     State(server): State<ProxyServer>,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
@@ -399,41 +412,48 @@ async fn events(
     let keep = move |e: &ConnEvent| q.proxy.as_deref().is_none_or(|p| e.proxy == p);
     let ndjson = HeaderValue::from_static("application/x-ndjson");
     if !q.follow {
-        let events = server.events().read_from(q.cursor);
-        let next = events.last().map_or(q.cursor, |e| e.seq + 1);
-        let next = next.max(q.cursor.min(server.events().len()));
-        let body: String = events.iter().filter(|e| keep(e)).map(ndjson_line).collect();
+        let batch = server.events().read_from(q.cursor);
+        let mut body = String::new();
+        if batch.dropped > 0 {
+            body.push_str(&dropped_line(batch.dropped, q.cursor + batch.dropped));
+        }
+        body.extend(batch.events.iter().filter(|e| keep(e)).map(ndjson_line));
         let mut resp = ([(header::CONTENT_TYPE, ndjson)], body).into_response();
-        if let Ok(v) = HeaderValue::from_str(&next.to_string()) {
-            resp.headers_mut().insert("x-rebound-next-cursor", v);
+        for (name, value) in [
+            ("x-rebound-next-cursor", batch.next),
+            ("x-rebound-dropped", batch.dropped),
+        ] {
+            if let Ok(v) = HeaderValue::from_str(&value.to_string()) {
+                resp.headers_mut().insert(name, v);
+            }
         }
         return Ok(resp);
     }
     // Subscribe before reading the backlog so nothing falls between the two.
     let log = server.events().clone();
     let live = log.subscribe();
-    let state = (log, live, q.cursor, VecDeque::<ConnEvent>::new());
+    let state = (log, live, q.cursor, VecDeque::<String>::new());
     let stream = futures::stream::unfold(state, move |(log, mut live, mut cursor, mut pending)| {
         let keep = keep.clone();
         async move {
             loop {
-                if let Some(e) = pending.pop_front() {
-                    cursor = e.seq + 1;
-                    if keep(&e) {
-                        let line = Bytes::from(ndjson_line(&e));
-                        return Some((Ok::<_, Infallible>(line), (log, live, cursor, pending)));
-                    }
+                if let Some(line) = pending.pop_front() {
+                    let line = Bytes::from(line);
+                    return Some((Ok::<_, Infallible>(line), (log, live, cursor, pending)));
+                }
+                let batch = log.read_from(cursor);
+                if batch.dropped > 0 {
+                    pending.push_back(dropped_line(batch.dropped, cursor + batch.dropped));
+                }
+                cursor = batch.next;
+                pending.extend(batch.events.iter().filter(|e| keep(e)).map(ndjson_line));
+                if !pending.is_empty() {
                     continue;
                 }
-                let backlog = log.read_from(cursor);
-                if !backlog.is_empty() {
-                    pending.extend(backlog);
-                    continue;
-                }
+                // Caught up: wait for the next event. The log is read again afterwards (the
+                // event itself is in it, or was evicted and then counted as dropped).
                 match live.recv().await {
-                    Ok(e) if e.seq >= cursor => pending.push_back(e),
-                    Ok(_) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
                 }
             }

@@ -10,10 +10,10 @@
 //! a local process. So the host port is chosen once and pinned, like the local runtime's; it is
 //! still read back after every start and [`Managed::addr`] always gives what the engine says.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -28,10 +28,10 @@ use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 use tokio::sync::watch;
 
 use super::images::{ImageRef, BUILD_HINT};
+use crate::runtime::ready::{poll_ready, record_ready, LogTail, NotReady, LOG_LINES};
 use crate::runtime::RuntimeError;
 use crate::timeline::{EventKind, ExitStatus, Recorder};
 
-const LOG_LINES: usize = 40;
 /// How long a container may take to die after SIGKILL before we call the engine stuck.
 const KILL_WAIT: Duration = Duration::from_secs(30);
 
@@ -71,7 +71,7 @@ pub(crate) struct Managed {
     host_port: u16,
     life: Option<Life>,
     paused: bool,
-    log: Arc<Mutex<VecDeque<String>>>,
+    log: LogTail,
     /// Log lines read so far over every incarnation: the engine replays the whole log to a new
     /// follower, so each skips what an earlier one already took.
     lines_seen: Arc<AtomicUsize>,
@@ -95,7 +95,7 @@ impl Managed {
             host_port: 0,
             life: None,
             paused: false,
-            log: Arc::new(Mutex::new(VecDeque::new())),
+            log: LogTail::default(),
             lines_seen: Arc::new(AtomicUsize::new(0)),
         }
     }
@@ -144,9 +144,9 @@ impl Managed {
     /// Creates the container on first use, starts it otherwise, then waits until `probe(addr)`
     /// says the broker answers, the container exits, or the ready timeout passes. Records
     /// `ServiceReady` with the time from the request to the first good answer.
-    pub(crate) async fn start<F, Fut>(&mut self, mut probe: F) -> Result<(), RuntimeError>
+    pub(crate) async fn start<F, Fut>(&mut self, probe: F) -> Result<(), RuntimeError>
     where
-        F: FnMut(String) -> Fut,
+        F: FnMut(String) -> Fut + Clone,
         Fut: Future<Output = bool>,
     {
         if self.is_running() {
@@ -191,49 +191,43 @@ impl Managed {
         let exit = life.exit.clone();
         self.life = Some(life);
 
-        let deadline = started + self.ready_timeout;
-        loop {
-            if let Some(status) = exit.borrow().clone() {
-                return Err(RuntimeError::DiedAtStart {
-                    service: self.name.clone(),
-                    status,
-                    log: self.log_text(),
-                });
-            }
-            // The mapping exists once the container runs; read it back on every start rather
-            // than trust the pin.
-            if let Some(c) = &self.container {
-                if let Ok(port) = c
-                    .get_host_port_ipv4(ContainerPort::Tcp(self.spec.port))
+        let container = self
+            .container
+            .as_ref()
+            .ok_or_else(|| self.invalid("start", "its container was never created"))?;
+        let (host, port) = (self.host.as_str(), self.spec.port);
+        // The mapping exists once the container runs; read it back on every start rather than
+        // trust the pin.
+        let ready = poll_ready(&exit, started + self.ready_timeout, || {
+            let mut probe = probe.clone();
+            async move {
+                let published = container
+                    .get_host_port_ipv4(ContainerPort::Tcp(port))
                     .await
-                {
-                    self.host_port = port;
-                    if probe(self.addr()).await {
-                        break;
-                    }
-                }
+                    .ok()?;
+                probe(format!("{host}:{published}"))
+                    .await
+                    .then_some(published)
             }
-            if Instant::now() >= deadline {
-                return Err(RuntimeError::NotReady {
-                    service: self.name.clone(),
-                    timeout: self.ready_timeout,
-                    log: self.log_text(),
-                });
+        })
+        .await;
+        match ready {
+            Ok(published) => {
+                self.host_port = published;
+                record_ready(&self.recorder, &self.name, pid, self.addr(), started_ns);
+                Ok(())
             }
-            // Readiness poll: the broker offers no notification; the deadline bounds the wait.
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        let ready_ns = self.recorder.clock().now_ns();
-        self.recorder.record_at(
-            ready_ns,
-            EventKind::ServiceReady {
+            Err(NotReady::Died(status)) => Err(RuntimeError::DiedAtStart {
                 service: self.name.clone(),
-                pid,
-                addr: self.addr(),
-                startup_ns: ready_ns.saturating_sub(started_ns),
-            },
-        );
-        Ok(())
+                status,
+                log: self.log_text(),
+            }),
+            Err(NotReady::TimedOut) => Err(RuntimeError::NotReady {
+                service: self.name.clone(),
+                timeout: self.ready_timeout,
+                log: self.log_text(),
+            }),
+        }
     }
 
     /// [`Managed::create`] on a host port free a moment ago; another one if a racing process
@@ -363,11 +357,7 @@ impl Managed {
                         continue;
                     }
                     seen.store(index, Ordering::SeqCst);
-                    let mut l = log.lock().unwrap_or_else(|e| e.into_inner());
-                    if l.len() == LOG_LINES {
-                        l.pop_front();
-                    }
-                    l.push_back(strip_ansi(line));
+                    log.push(strip_ansi(line));
                 }
             }
         });
@@ -402,13 +392,7 @@ impl Managed {
                 .and_then(|i| i.state?.exit_code)
                 .or(code);
             // The log tail straight from the engine: the follower may still be catching up.
-            let last_log = tail(&docker, &id).await.unwrap_or_else(|| {
-                log.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .iter()
-                    .cloned()
-                    .collect()
-            });
+            let last_log = tail(&docker, &id).await.unwrap_or_else(|| log.lines());
             let status = exit_status(code);
             recorder.record_at(
                 at_ns,
@@ -536,16 +520,11 @@ impl Managed {
     }
 
     pub(crate) fn last_log(&self) -> Vec<String> {
-        self.log
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .cloned()
-            .collect()
+        self.log.lines()
     }
 
     fn log_text(&self) -> String {
-        self.last_log().join("\n")
+        self.log.text()
     }
 }
 

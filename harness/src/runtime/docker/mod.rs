@@ -6,24 +6,23 @@
 //! * Readiness is polled after every (re)start with the local runtime's probes (PING, a full
 //!   AMQP handshake): testcontainers' wait conditions only run at creation.
 //! * Ports are published on 127.0.0.1 (on every interface only when `DOCKER_HOST` names a remote
-//!   engine, whose host must reach them). The host port changes on every start.
+//!   engine, whose host must reach them), at a host port chosen once and kept across restarts
+//!   (read back after every start).
 //! * Kill and terminate go through the engine's kill with a signal; pause and resume are the
 //!   engine's pause. Exits (with the engine's exit code, 128 + signal read as a signal) and the
 //!   container's log tail go on the timeline.
 //! * Every container carries `rebound.run=<process run id>` (and the caller's labels, e.g.
 //!   `rebound.suite=1`); [`cleanup`] removes by label what `Drop` could not.
 
+mod broker;
 pub mod cleanup;
 mod container;
 pub mod images;
-mod rabbitmq;
-mod redis;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-pub use rabbitmq::DockerRabbitmq;
-pub use redis::DockerRedis;
+pub use broker::DockerBroker;
 
 use crate::runtime::{RuntimeError, Service};
 use crate::scenario::{ServiceKind, ServiceSpec};
@@ -87,7 +86,7 @@ pub fn service(
 ) -> Result<Box<dyn Service>, RuntimeError> {
     let image = image_of(spec);
     Ok(match spec.kind {
-        ServiceKind::Redis => Box::new(DockerRedis::new(
+        ServiceKind::Redis => Box::new(DockerBroker::redis(
             name,
             image,
             spec.durability(),
@@ -96,7 +95,7 @@ pub fn service(
             ready_timeout,
             recorder,
         )),
-        ServiceKind::Rabbitmq => Box::new(DockerRabbitmq::new(
+        ServiceKind::Rabbitmq => Box::new(DockerBroker::rabbitmq(
             name,
             image,
             labels,

@@ -1,19 +1,17 @@
 //! What every local service process has in common: spawning, the log ring, the exit watcher
 //! that tells scripted deaths from unexpected ones, the readiness wait, and signals.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::process::Command;
 
 use crate::process::{self, Child};
+use crate::runtime::ready::{poll_ready, record_ready, LogTail, NotReady};
 use crate::runtime::RuntimeError;
 use crate::timeline::{EventKind, Recorder};
-
-const LOG_LINES: usize = 40;
 
 /// One service process, restartable.
 pub(crate) struct Managed {
@@ -21,7 +19,7 @@ pub(crate) struct Managed {
     recorder: Recorder,
     child: Option<Child>,
     expected_exit: Arc<AtomicBool>,
-    log: Arc<Mutex<VecDeque<String>>>,
+    log: LogTail,
 }
 
 impl Managed {
@@ -31,7 +29,7 @@ impl Managed {
             recorder,
             child: None,
             expected_exit: Arc::new(AtomicBool::new(false)),
-            log: Arc::new(Mutex::new(VecDeque::new())),
+            log: LogTail::default(),
         }
     }
 
@@ -61,13 +59,7 @@ impl Managed {
         // its successor (a restart right after a kill would make a scripted death "unexpected").
         self.expected_exit = Arc::new(AtomicBool::new(false));
         let log = self.log.clone();
-        let sink: process::LineSink = Arc::new(move |_, line| {
-            let mut l = log.lock().unwrap_or_else(|e| e.into_inner());
-            if l.len() == LOG_LINES {
-                l.pop_front();
-            }
-            l.push_back(line);
-        });
+        let sink: process::LineSink = Arc::new(move |_, line| log.push(line));
         let child = process::spawn(cmd, sink).map_err(|source| RuntimeError::Spawn {
             service: self.name.clone(),
             source,
@@ -77,40 +69,30 @@ impl Managed {
         let exit = child.exit_watch();
         self.child = Some(child);
 
-        let deadline = started + timeout;
-        loop {
-            if let Some(status) = exit.borrow().clone() {
+        let ready = poll_ready(&exit, started + timeout, || {
+            let answered = probe();
+            async move { answered.await.then_some(()) }
+        })
+        .await;
+        match ready {
+            Ok(()) => {
+                record_ready(&self.recorder, &self.name, pid, addr, started_ns);
+                Ok(())
+            }
+            Err(NotReady::Died(status)) => {
                 self.child = None;
-                return Err(RuntimeError::DiedAtStart {
+                Err(RuntimeError::DiedAtStart {
                     service: self.name.clone(),
                     status,
                     log: self.log_text(),
-                });
+                })
             }
-            if probe().await {
-                break;
-            }
-            if Instant::now() >= deadline {
-                return Err(RuntimeError::NotReady {
-                    service: self.name.clone(),
-                    timeout,
-                    log: self.log_text(),
-                });
-            }
-            // Readiness poll: the server offers no notification; the deadline bounds the wait.
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        let ready_ns = self.recorder.clock().now_ns();
-        self.recorder.record_at(
-            ready_ns,
-            EventKind::ServiceReady {
+            Err(NotReady::TimedOut) => Err(RuntimeError::NotReady {
                 service: self.name.clone(),
-                pid,
-                addr,
-                startup_ns: ready_ns.saturating_sub(started_ns),
-            },
-        );
-        Ok(())
+                timeout,
+                log: self.log_text(),
+            }),
+        }
     }
 
     /// Records the exit when it happens, marked expected or not.
@@ -125,12 +107,7 @@ impl Managed {
             let Ok(status) = rx.wait_for(|s| s.is_some()).await.map(|s| s.clone()) else {
                 return;
             };
-            let last_log = log
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .iter()
-                .cloned()
-                .collect();
+            let last_log = log.lines();
             recorder.record(EventKind::ServiceExited {
                 service,
                 pid,
@@ -224,15 +201,10 @@ impl Managed {
     }
 
     pub(crate) fn last_log(&self) -> Vec<String> {
-        self.log
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .cloned()
-            .collect()
+        self.log.lines()
     }
 
     pub(crate) fn log_text(&self) -> String {
-        self.last_log().join("\n")
+        self.log.text()
     }
 }

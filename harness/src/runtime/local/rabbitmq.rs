@@ -14,7 +14,7 @@ use tokio::process::Command;
 
 use super::managed::Managed;
 use crate::process::{self, Child};
-use crate::runtime::{free_port, RuntimeError, Service};
+use crate::runtime::{free_ports, says_address_in_use, RuntimeError, Service};
 use crate::timeline::Recorder;
 
 /// Where Debian puts the real start script (the one on PATH is a wrapper that `su`s).
@@ -315,18 +315,35 @@ impl Service for LocalRabbitmq {
     }
 
     async fn start(&mut self) -> Result<(), RuntimeError> {
-        if self.amqp_port == 0 {
-            let port = || {
-                free_port().map_err(|source| RuntimeError::Spawn {
+        if self.amqp_port != 0 {
+            // A restart keeps its ports and data so clients and the proxy find it again.
+            return self.spawn().await;
+        }
+        // First start: ports that were free a moment ago can be taken by a racing process
+        // (another test's broker); try fresh ones a few times before giving up.
+        let mut last = None;
+        for _ in 0..3 {
+            [self.amqp_port, self.dist_port, self.epmd_port] =
+                free_ports::<3>().map_err(|source| RuntimeError::Spawn {
                     service: self.proc.name().to_owned(),
                     source,
-                })
-            };
-            self.amqp_port = port()?;
-            self.dist_port = port()?;
-            self.epmd_port = port()?;
+                })?;
+            match self.spawn().await {
+                Err(e @ RuntimeError::DiedAtStart { .. })
+                    if says_address_in_use(&self.proc.log_text()) =>
+                {
+                    // The node's epmd may hold the taken port's neighbour: start afresh.
+                    self.epmd = None;
+                    last = Some(e);
+                }
+                other => return other,
+            }
         }
-        self.spawn().await
+        Err(last.unwrap_or(RuntimeError::InvalidState {
+            service: self.proc.name().to_owned(),
+            action: "start",
+            why: "no free ports found",
+        }))
     }
 
     async fn kill(&mut self) -> Result<(), RuntimeError> {
@@ -335,6 +352,10 @@ impl Service for LocalRabbitmq {
 
     async fn terminate(&mut self, grace: Duration) -> Result<(), RuntimeError> {
         self.proc.terminate(grace).await
+    }
+
+    fn data_dir(&self) -> Option<&std::path::Path> {
+        Some(self.dir.path())
     }
 
     fn last_log(&self) -> Vec<String> {

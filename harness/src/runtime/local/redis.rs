@@ -7,7 +7,7 @@ use tokio::process::Command;
 
 use super::managed::Managed;
 use crate::process;
-use crate::runtime::{free_port, RuntimeError, Service};
+use crate::runtime::{free_port, says_address_in_use, RuntimeError, Service};
 use crate::scenario::Durability;
 use crate::timeline::Recorder;
 
@@ -153,7 +153,7 @@ impl Service for LocalRedis {
             })?;
             match self.spawn().await {
                 Err(e @ RuntimeError::DiedAtStart { .. })
-                    if self.proc.log_text().contains("in use") =>
+                    if says_address_in_use(&self.proc.log_text()) =>
                 {
                     last = Some(e);
                 }
@@ -173,6 +173,10 @@ impl Service for LocalRedis {
 
     async fn terminate(&mut self, grace: Duration) -> Result<(), RuntimeError> {
         self.proc.terminate(grace).await
+    }
+
+    fn data_dir(&self) -> Option<&std::path::Path> {
+        Some(self.dir.path())
     }
 
     fn last_log(&self) -> Vec<String> {

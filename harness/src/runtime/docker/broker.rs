@@ -1,35 +1,45 @@
-//! Redis in a container.
+//! Redis and RabbitMQ in a container: one service type, the broker deciding only the
+//! container's command, data directory and host name, its URL and its readiness probe.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
 use super::container::{ContainerSpec, Managed};
 use super::images::ImageRef;
-use crate::runtime::local::redis_ping;
+use crate::runtime::local::{amqp_handshake, redis_ping};
 use crate::runtime::{RuntimeError, Service};
 use crate::scenario::Durability;
 use crate::timeline::Recorder;
 
-/// redis-server in a container, its port published on loopback, its data on a volume.
-pub struct DockerRedis {
+/// Which broker a container runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Broker {
+    Redis,
+    Rabbitmq,
+}
+
+/// A broker in a container, its port published on loopback, its data on a volume.
+pub struct DockerBroker {
+    broker: Broker,
     container: Managed,
 }
 
-impl DockerRedis {
-    /// Prepares (does not create) the container.
-    pub fn new(
+impl DockerBroker {
+    /// redis-server with the local runtime's arguments, so both judge the same Redis. It
+    /// listens on every interface of the container's own network namespace (the engine's port
+    /// forward arrives there); the host side is published on loopback only. Prepares (does not
+    /// create) the container.
+    pub fn redis(
         name: &str,
         image: ImageRef,
         durability: Durability,
         extra_args: Vec<String>,
-        labels: std::collections::BTreeMap<String, String>,
+        labels: BTreeMap<String, String>,
         ready_timeout: Duration,
         recorder: Recorder,
     ) -> Self {
-        // The same server arguments as the local runtime, so both judge the same Redis. It
-        // listens on every interface of the container's own network namespace (the engine's
-        // port forward arrives there); the host side is published on loopback only.
         let mut cmd: Vec<String> = [
             "redis-server",
             "--port",
@@ -63,6 +73,33 @@ impl DockerRedis {
             labels,
         };
         Self {
+            broker: Broker::Redis,
+            container: Managed::new(name, spec, ready_timeout, recorder),
+        }
+    }
+
+    /// A RabbitMQ node: the image's own command (the official image's entrypoint and the
+    /// locally built one both start a foreground node that stops cleanly on SIGTERM), its data
+    /// directory on a volume, and a fixed host name, because the node is named after its host
+    /// and a restarted node must find its own data again. Prepares (does not create) the
+    /// container.
+    pub fn rabbitmq(
+        name: &str,
+        image: ImageRef,
+        labels: BTreeMap<String, String>,
+        ready_timeout: Duration,
+        recorder: Recorder,
+    ) -> Self {
+        let spec = ContainerSpec {
+            image,
+            cmd: Vec::new(),
+            port: 5672,
+            data_dir: "/var/lib/rabbitmq",
+            hostname: Some(format!("rebound-{name}")),
+            labels,
+        };
+        Self {
+            broker: Broker::Rabbitmq,
             container: Managed::new(name, spec, ready_timeout, recorder),
         }
     }
@@ -73,8 +110,12 @@ impl DockerRedis {
     }
 }
 
+fn amqp_url(addr: &str) -> String {
+    format!("amqp://guest:guest@{addr}/%2f")
+}
+
 #[async_trait]
-impl Service for DockerRedis {
+impl Service for DockerBroker {
     fn name(&self) -> &str {
         self.container.name()
     }
@@ -84,7 +125,10 @@ impl Service for DockerRedis {
     }
 
     fn client_url(&self, addr: &str) -> String {
-        format!("redis://{addr}/0")
+        match self.broker {
+            Broker::Redis => format!("redis://{addr}/0"),
+            Broker::Rabbitmq => amqp_url(addr),
+        }
     }
 
     /// The container's main process as the engine's host sees it.
@@ -96,8 +140,16 @@ impl Service for DockerRedis {
         self.container.is_running()
     }
 
+    /// Readiness is the local runtime's probe: a PING, or a full AMQP handshake.
     async fn start(&mut self) -> Result<(), RuntimeError> {
-        self.container.start(redis_ping).await
+        match self.broker {
+            Broker::Redis => self.container.start(redis_ping).await,
+            Broker::Rabbitmq => {
+                self.container
+                    .start(|addr: String| amqp_handshake(amqp_url(&addr)))
+                    .await
+            }
+        }
     }
 
     async fn kill(&mut self) -> Result<(), RuntimeError> {

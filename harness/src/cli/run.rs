@@ -1,0 +1,288 @@
+//! `rebound run`: scenarios (up to `--jobs` at once), their reports, the summary table, and
+//! `--keep`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use futures::StreamExt as _;
+use rebound::report::{IndexEntry, Report};
+use rebound::runner::{Kept, RunOptions};
+use rebound::runtime::RuntimeChoice;
+use rebound::scenario::Scenario;
+
+use super::args::RunArgs;
+use super::filter::Filter;
+use super::interrupt::interrupted;
+use super::load::{duplicate_name, load_all};
+use super::progress::{self, Display, Label};
+use super::table::{self, Row};
+
+/// How one scenario ended.
+struct Outcome {
+    /// Its position among the scenarios run.
+    index: usize,
+    path: PathBuf,
+    name: String,
+    /// The seed of its last run (the one to replay).
+    seed: u64,
+    /// Its report, or why none could be written.
+    report: Result<Report, String>,
+    /// Its services, when `--keep` kept them up.
+    kept: Option<Kept>,
+}
+
+/// What every scenario's task shares.
+struct Shared {
+    args: RunArgs,
+    base: RunOptions,
+    display: Display,
+}
+
+/// `rebound run`: exit 0 when every scenario passed, 1 otherwise, 130 on SIGINT and 143 on SIGTERM.
+pub fn run(args: RunArgs, logs: bool) -> ExitCode {
+    let Some(all) = load_all(&args.paths) else {
+        return ExitCode::FAILURE;
+    };
+    let filter = Filter::new(args.filter.clone());
+    let scenarios: Vec<(PathBuf, Scenario)> = all
+        .into_iter()
+        .filter(|(_, s)| filter.matches(&s.name))
+        .collect();
+    if scenarios.is_empty() {
+        err!("error: no scenario to run (check the paths and --filter)");
+        return ExitCode::FAILURE;
+    }
+    if let Some((name, a, b)) = duplicate_name(&scenarios) {
+        err!(
+            "error: {} and {} are both named `{name}`: their reports would overwrite each other",
+            a.display(),
+            b.display()
+        );
+        return ExitCode::FAILURE;
+    }
+    let runtime_choice = match args.runtime.parse::<RuntimeChoice>() {
+        Ok(c) => c,
+        Err(e) => {
+            err!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = super::report_dir::claim(&args.report_dir, args.overwrite) {
+        err!("error: {e}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            err!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let total = scenarios.len();
+    let shared = Arc::new(Shared {
+        base: RunOptions {
+            extra_worker_args: args.worker_args.clone(),
+            seed: None,
+            private_nodes: args.private_nodes,
+            scenario_dir: None,
+            runtime: runtime_choice,
+            labels: Default::default(),
+            observer: None,
+            keep_failed: args.keep,
+        },
+        display: Display::new(progress::mode(logs), total),
+        args,
+    });
+    let args = &shared.args;
+    // Each scenario is a task of its own, so one scenario's blocking work (rendering its
+    // report) never delays another's schedule; at most `--jobs` at once.
+    let all = futures::stream::iter(scenarios.into_iter().enumerate())
+        .map(|(index, (path, scenario))| {
+            let name = scenario.name.clone();
+            let task = tokio::spawn(run_scenario(shared.clone(), index, path.clone(), scenario));
+            async move {
+                task.await.unwrap_or_else(|e| Outcome {
+                    index,
+                    path,
+                    name,
+                    seed: 0,
+                    report: Err(format!("the run's task failed: {e}")),
+                    kept: None,
+                })
+            }
+        })
+        .buffer_unordered(args.jobs as usize)
+        .collect::<Vec<Outcome>>();
+    let finished = runtime.block_on(async {
+        tokio::select! {
+            o = all => Ok(o),
+            // Dropping the runs stops their processes and removes their containers.
+            signal = interrupted() => Err(signal),
+        }
+    });
+    let mut outcomes = match finished {
+        Ok(o) => o,
+        Err(signal) => {
+            err!("{signal}: removing what this run started");
+            drop(runtime);
+            sweep_after_interrupt(runtime_choice);
+            return ExitCode::from(signal.exit_code());
+        }
+    };
+    outcomes.sort_by_key(|o| o.index);
+    let kept: Vec<Kept> = outcomes.iter_mut().filter_map(|o| o.kept.take()).collect();
+
+    let entries: Vec<IndexEntry> = outcomes
+        .iter()
+        .filter_map(|o| o.report.as_ref().ok())
+        .map(|r| IndexEntry {
+            dir: r.scenario.clone(),
+            report: r.clone(),
+        })
+        .collect();
+    if let Err(e) = rebound::report::write_index(&args.report_dir, &entries, &[]) {
+        err!("error: {e}");
+    }
+    let rows: Vec<Row> = outcomes
+        .iter()
+        .map(|o| match &o.report {
+            Ok(r) => Row::of(r),
+            Err(why) => Row::error(&o.name, why),
+        })
+        .collect();
+    out!();
+    out_raw!("{}", table::render(&rows, table::colours_wanted()));
+    let failed: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| !o.report.as_ref().is_ok_and(|r| r.passed))
+        .collect();
+    out!(
+        "{} passed, {} failed; {}",
+        outcomes.len() - failed.len(),
+        failed.len(),
+        args.report_dir.join("index.html").display()
+    );
+    for o in &failed {
+        out!(
+            "replay {}: rebound run {} --seed {}",
+            o.name,
+            o.path.display(),
+            o.seed
+        );
+    }
+
+    runtime.block_on(super::keep::hold(kept));
+    drop(runtime);
+    rebound::runtime::local::shutdown_shared_rabbitmq();
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// After Ctrl+C, with the runs dropped: removes containers a dropped run could not reach and
+/// stops the shared RabbitMQ node.
+fn sweep_after_interrupt(choice: RuntimeChoice) {
+    let label = rebound::runtime::docker::cleanup::run_label();
+    if let Err(e) = rebound::runtime::docker::cleanup::remove_labelled_blocking(
+        &label,
+        std::time::Duration::from_secs(30),
+    ) {
+        if choice != RuntimeChoice::Local {
+            err!("warning: sweeping containers labelled {label}: {e}");
+        }
+    }
+    rebound::runtime::local::shutdown_shared_rabbitmq();
+}
+
+/// Runs one scenario as many times as asked, writes its reports and prints its summary.
+async fn run_scenario(
+    shared: Arc<Shared>,
+    index: usize,
+    path: PathBuf,
+    scenario: Scenario,
+) -> Outcome {
+    let args = &shared.args;
+    let times = args.repeat.unwrap_or(scenario.repeat).max(1);
+    let expected = scenario.workload.messages + scenario.workload.messages_after_steps;
+    let mut outcome = Outcome {
+        index,
+        path: path.clone(),
+        name: scenario.name.clone(),
+        seed: 0,
+        report: Err(String::new()),
+        kept: None,
+    };
+    let mut runs = Vec::new();
+    for k in 1..=times {
+        // Drawn here rather than in the runner so it is printed before the run starts.
+        let seed = args
+            .seed
+            .or(scenario.seed)
+            .unwrap_or_else(rand::random::<u64>);
+        outcome.seed = seed;
+        let label = Label {
+            k: index + 1,
+            name: scenario.name.clone(),
+            repetition: (times > 1).then_some((k, times)),
+            seed,
+        };
+        let (observer, follower) = shared.display.follow(label, expected);
+        let options = RunOptions {
+            scenario_dir: path.parent().map(Path::to_path_buf),
+            seed: Some(seed),
+            observer: Some(observer),
+            ..shared.base.clone()
+        };
+        let result = rebound::runner::run(&scenario, &options).await;
+        follower.finish().await;
+        match result {
+            Ok(mut out) => {
+                if times > 1 {
+                    shared.display.print(&format!(
+                        "  run {k}/{times}: {}\n",
+                        if out.verdict.passed { "pass" } else { "FAIL" }
+                    ));
+                }
+                outcome.kept = out.kept.take();
+                runs.push((out.timeline, out.verdict));
+                if outcome.kept.is_some() {
+                    // Its services are up for inspection: no more runs beside them.
+                    break;
+                }
+            }
+            Err(e) => {
+                shared
+                    .display
+                    .note(&format!("ERROR {}: {e}", scenario.name));
+                outcome.report = Err(e.to_string());
+                return outcome;
+            }
+        }
+    }
+    let dir = args.report_dir.join(&scenario.name);
+    let written = {
+        let dir = dir.clone();
+        // Rendering (SVG, HTML) is blocking work: off the threads that play schedules.
+        tokio::task::spawn_blocking(move || rebound::report::write_scenario(&dir, &scenario, &runs))
+            .await
+            .map_err(|e| format!("the report task failed: {e}"))
+    };
+    outcome.report = match written.and_then(|r| r.map_err(|e| e.to_string())) {
+        Ok(report) => {
+            shared.display.print(&format!(
+                "{}  report: {}\n",
+                rebound::report::summary(&report),
+                dir.join("report.md").display()
+            ));
+            Ok(report)
+        }
+        Err(e) => {
+            shared.display.note(&format!("error: {e}"));
+            Err(e)
+        }
+    };
+    outcome
+}

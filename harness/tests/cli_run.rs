@@ -1,0 +1,340 @@
+//! `rebound run` and `rebound list` as users run them: real scenarios, real brokers.
+
+mod child_support;
+use child_support::{signal, wait_exit};
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// `rebound` run from the repository root, never on a terminal (stdout and stderr piped).
+fn rebound() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rebound"));
+    c.current_dir(root())
+        .env_remove("NO_COLOR")
+        .env_remove("CI");
+    c
+}
+
+/// Cargo does not build another package's binaries for this test: build the fixture workers
+/// the scenarios name, once.
+fn fixtures() {
+    static BUILT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "rebound-fixtures", "--bins"])
+            .arg("--manifest-path")
+            .arg(root().join("Cargo.toml"))
+            .status()
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        status
+            .success()
+            .then_some(())
+            .ok_or_else(|| format!("building the fixtures failed: {status}"))
+    });
+    if let Err(e) = built {
+        panic!("{e}");
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn list_shows_services_workers_and_faults_in_order() {
+    let out = rebound().args(["list"]).output().expect("rebound runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let files = std::fs::read_dir(root().join("scenarios"))
+        .expect("scenarios/")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "toml"))
+        })
+        .count();
+    assert!(
+        stdout.ends_with(&format!("{files} scenarios\n")),
+        "{stdout}"
+    );
+    let block: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("redis-kill-restart "))
+        .take(4)
+        .collect();
+    assert_eq!(
+        block,
+        [
+            "redis-kill-restart  scenarios/redis-kill-restart.toml",
+            "  services: redis (redis); workers: w1 (redis-worker)",
+            "       1s  kill redis",
+            "       2s  restart redis",
+        ],
+        "{stdout}"
+    );
+}
+
+#[test]
+fn list_filter_takes_substrings_and_globs() {
+    let out = rebound()
+        .args(["list", "scenarios", "--filter", "rabbitmq-*-restart"])
+        .args(["--filter", "idle-drop"])
+        .output()
+        .expect("rebound runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let names: Vec<String> = text(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with(' ') && l.contains("  "))
+        .map(|l| l.split_whitespace().next().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "rabbitmq-idle-drop",
+            "rabbitmq-kill-restart",
+            "rabbitmq-sigterm-restart",
+            "redis-idle-drop"
+        ]
+    );
+}
+
+#[test]
+fn run_refuses_to_overwrite_a_previous_report_dir() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("index.html"), "previous run").expect("written");
+    let started = Instant::now();
+    let out = rebound()
+        .args(["run", "scenarios/redis-kill-restart.toml", "--report-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("rebound runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("--overwrite"), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refused before starting anything"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("index.html")).expect("still there"),
+        "previous run"
+    );
+    assert!(!dir.path().join("redis-kill-restart").exists());
+}
+
+#[test]
+fn run_rejects_a_filter_that_matches_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = rebound()
+        .args([
+            "run",
+            "scenarios",
+            "--filter",
+            "no-such-scenario",
+            "--report-dir",
+        ])
+        .arg(dir.path().join("r"))
+        .output()
+        .expect("rebound runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no scenario to run"));
+}
+
+/// Every `addr` a run's services and proxies listened on, from its saved timeline.
+fn addresses(report: &Path) -> Vec<String> {
+    let timeline: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(report.join("timeline.json")).expect("timeline.json"),
+    )
+    .expect("timeline.json parses");
+    let mut addrs: Vec<String> = timeline["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["type"] == "service_ready")
+        .filter_map(|e| e["addr"].as_str().map(str::to_owned))
+        .collect();
+    addrs.extend(
+        timeline["routes"]
+            .as_array()
+            .expect("routes")
+            .iter()
+            .filter_map(|r| r["listen"].as_str().map(str::to_owned)),
+    );
+    addrs
+}
+
+#[test]
+fn jobs_2_runs_two_scenarios_at_once_apart_with_plain_progress() {
+    fixtures();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let reports = dir.path().join("reports");
+    let out = rebound()
+        .args(["run", "scenarios", "--runtime", "local", "--jobs", "2"])
+        .args([
+            "--filter",
+            "redis-idle-drop",
+            "--filter",
+            "redis-kill-restart",
+        ])
+        .arg("--report-dir")
+        .arg(&reports)
+        .output()
+        .expect("rebound runs");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    // The verdicts are the suite's business (timing on a loaded machine); this is about the
+    // CLI: both ran, at once, apart, and said so in plain lines.
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{stdout}\n{stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no ANSI off a terminal: {stderr}"
+    );
+    let line = |needle: &str| {
+        stderr
+            .lines()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with `{needle}` in:\n{stderr}"))
+    };
+    let second_started = line("[2/2] redis-kill-restart: started, seed");
+    let first_drained = line("[1/2] redis-idle-drop: draining");
+    assert!(
+        second_started < first_drained,
+        "the second scenario started before the first one finished:\n{stderr}"
+    );
+    line("[2/2] redis-kill-restart: step 1: kill redis at");
+    line("[2/2] redis-kill-restart: step 2: restart redis at");
+    line("(redis was down");
+
+    // Every printed seed is the one in report.json.
+    for (k, name) in [(1, "redis-idle-drop"), (2, "redis-kill-restart")] {
+        let prefix = format!("[{k}/2] {name}: started, seed ");
+        let seed: u64 = stderr
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no seed printed for {name}:\n{stderr}"));
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(reports.join(name).join("report.json")).expect("report"),
+        )
+        .expect("report.json parses");
+        assert_eq!(report["seed"].as_u64(), Some(seed), "{name}");
+    }
+
+    let a = addresses(&reports.join("redis-idle-drop"));
+    let b = addresses(&reports.join("redis-kill-restart"));
+    assert!(!a.is_empty() && !b.is_empty());
+    for addr in &a {
+        assert!(!b.contains(addr), "{addr} used by both runs: {a:?} {b:?}");
+    }
+
+    // The summary table: one row per scenario, in the order given.
+    let table: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("scenario "))
+        .collect();
+    assert!(table[1].starts_with("redis-idle-drop "), "{stdout}");
+    assert!(table[2].starts_with("redis-kill-restart "), "{stdout}");
+}
+
+/// Whether a process with this pid exists and is not a zombie.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().next().map(|st| st != "Z"))
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn keep_leaves_a_failed_scenarios_services_up_until_ctrl_c() {
+    fixtures();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = rebound()
+        .args([
+            "run",
+            "scenarios/redis-kill-restart.toml",
+            "--runtime",
+            "local",
+        ])
+        .args(["--keep", "--worker-arg=--no-reconnect", "--report-dir"])
+        .arg(dir.path().join("reports"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("rebound starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    // Wait for the addresses, then the prompt.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    let mut service = None;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines.recv_timeout(left).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("timed out waiting for the kept services' addresses:\n{seen:#?}")
+        });
+        // `  redis: redis://127.0.0.1:PORT/0  pid PID  data DIR`
+        if let Some(rest) = line.strip_prefix("  redis: redis://") {
+            let mut words = rest.split_whitespace();
+            let addr = words
+                .next()
+                .and_then(|u| u.split('/').next())
+                .map(str::to_owned);
+            let pid = words.nth(1).and_then(|p| p.parse::<u32>().ok());
+            let data = words.nth(1).map(PathBuf::from);
+            service = addr.zip(pid).zip(data);
+        }
+        let done = line.contains("Ctrl+C stops and removes them");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    let ((addr, pid), data) = service.unwrap_or_else(|| panic!("no redis address in {seen:#?}"));
+    assert!(
+        seen.iter()
+            .any(|l| l.starts_with("  proxy w1.redis (w1 -> redis): redis://127.0.0.1:")),
+        "{seen:#?}"
+    );
+    // The kept Redis answers.
+    let mut conn = std::net::TcpStream::connect(&addr).expect("the kept redis accepts");
+    conn.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout set");
+    std::io::Write::write_all(&mut conn, b"PING\r\n").expect("sent");
+    let mut reply = [0u8; 7];
+    std::io::Read::read_exact(&mut conn, &mut reply).expect("redis answers");
+    assert_eq!(&reply, b"+PONG\r\n");
+    assert!(alive(pid) && data.is_dir());
+
+    signal(child.id(), libc::SIGINT);
+    let status = wait_exit(&mut child, Duration::from_secs(30));
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "a failed scenario, then a clean stop"
+    );
+    assert!(!alive(pid), "redis (pid {pid}) is gone after Ctrl+C");
+    assert!(!data.exists(), "its data directory is removed");
+}
