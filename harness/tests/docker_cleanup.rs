@@ -128,9 +128,20 @@ rate = 1
     }
     signal(child.id(), libc::SIGINT);
     let status = wait_exit(&mut child, Duration::from_secs(30));
-    assert_eq!(status.code(), Some(130), "exit status after SIGINT");
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut err);
+    }
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "exit status after SIGINT; rebound said: {err}"
+    );
     let left = rt
         .block_on(containers_with(&[label]))
         .expect("the engine lists containers");
-    assert!(left.is_empty(), "left behind after Ctrl+C: {left:?}");
+    assert!(
+        left.is_empty(),
+        "left behind after Ctrl+C: {left:?}; rebound said: {err}"
+    );
 }

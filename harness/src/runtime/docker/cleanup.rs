@@ -84,32 +84,71 @@ pub async fn containers_with(labels: &[String]) -> Result<Vec<String>, RuntimeEr
 
 /// Force-removes every container carrying all of `labels` (`key=value`) with its anonymous
 /// volumes, then any volume carrying them. Returns how many containers it removed.
+///
+/// Removal is repeated until the engine lists none: a container caught while it is still
+/// starting (interrupted mid-`start`) can refuse a forced removal once ("removal already in
+/// progress", "is starting"), and one created by a request that was in flight when the sweep
+/// began appears only afterwards. Gives up after [`SWEEP_ROUNDS`] rounds, naming what is left.
 pub async fn remove_labelled(labels: &[String]) -> Result<usize, RuntimeError> {
     let docker = client().await?;
     let filters = HashMap::from([("label".to_owned(), labels.to_vec())]);
-    let list = docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::default()
-                .all(true)
-                .filters(&filters)
-                .build(),
-        ))
-        .await
-        .map_err(|e| engine_error("list", e))?;
     let mut removed = 0;
-    for id in list.into_iter().filter_map(|c| c.id) {
-        let options = RemoveContainerOptionsBuilder::default()
-            .force(true)
-            .v(true)
-            .build();
-        if docker.remove_container(&id, Some(options)).await.is_ok() {
-            removed += 1;
+    let mut last_error = None;
+    for round in 0..SWEEP_ROUNDS {
+        let list = docker
+            .list_containers(Some(
+                ListContainersOptionsBuilder::default()
+                    .all(true)
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .map_err(|e| engine_error("list", e))?;
+        if list.is_empty() {
+            remove_volumes(&docker, &filters).await;
+            return Ok(removed);
+        }
+        if round > 0 {
+            // The engine is finishing a start or a removal; asking again at once only
+            // gets the same refusal.
+            tokio::time::sleep(SWEEP_PAUSE).await;
+        }
+        for id in list.into_iter().filter_map(|c| c.id) {
+            let options = RemoveContainerOptionsBuilder::default()
+                .force(true)
+                .v(true)
+                .build();
+            match docker.remove_container(&id, Some(options)).await {
+                Ok(()) => removed += 1,
+                Err(e) => last_error = Some(format!("{id}: {e}")),
+            }
         }
     }
+    let left = containers_with(labels).await?;
+    if left.is_empty() {
+        remove_volumes(&docker, &filters).await;
+        return Ok(removed);
+    }
+    Err(engine_error(
+        "remove",
+        format!(
+            "{} still listed after {SWEEP_ROUNDS} rounds ({})",
+            left.join(", "),
+            last_error.unwrap_or_else(|| "no error from the engine".to_owned())
+        ),
+    ))
+}
+
+/// How many list-and-remove rounds [`remove_labelled`] makes before giving up.
+const SWEEP_ROUNDS: usize = 50;
+/// Pause between rounds after the first: 50 rounds span about 10 s.
+const SWEEP_PAUSE: Duration = Duration::from_millis(200);
+
+async fn remove_volumes(docker: &Docker, filters: &HashMap<String, Vec<String>>) {
     if let Ok(volumes) = docker
         .list_volumes(Some(
             ListVolumesOptionsBuilder::default()
-                .filters(&filters)
+                .filters(filters)
                 .build(),
         ))
         .await
@@ -120,7 +159,6 @@ pub async fn remove_labelled(labels: &[String]) -> Result<usize, RuntimeError> {
                 .await;
         }
     }
-    Ok(removed)
 }
 
 /// [`remove_labelled`] from anywhere (a signal handler's thread, a panic, after the async
