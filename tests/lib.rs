@@ -10,6 +10,8 @@ use rebound::runtime::docker::{self, cleanup};
 use rebound::runtime::RuntimeChoice;
 use rebound::scenario::{load_file, Scenario};
 
+pub mod machine;
+
 /// Options for a docker run of the suite: containers carry `rebound.suite=1`.
 pub fn docker_options() -> RunOptions {
     RunOptions {
@@ -131,6 +133,7 @@ pub fn run_scenario(
     options: &RunOptions,
     report_dir: &str,
 ) -> Result<RunOutput, String> {
+    let _turn = machine::take(machine::share(scenario, options));
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let out = rt
         .block_on(run(scenario, options))
