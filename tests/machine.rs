@@ -35,18 +35,19 @@ pub fn share(scenario: &Scenario, options: &RunOptions) -> Share {
     if options.runtime != RuntimeChoice::Local {
         return Share::Alone;
     }
-    let mut rabbitmq = scenario
+    let rabbitmq: Vec<&String> = scenario
         .services
         .iter()
         .filter(|(_, s)| s.kind == ServiceKind::Rabbitmq)
-        .map(|(name, _)| name);
-    let mut shares_node = false;
-    for name in rabbitmq.by_ref() {
-        if options.private_nodes || !can_share(scenario, name) {
-            return Share::Alone;
-        }
-        shares_node = true;
+        .map(|(name, _)| name)
+        .collect();
+    if rabbitmq
+        .iter()
+        .any(|name| options.private_nodes || !can_share(scenario, name))
+    {
+        return Share::Alone;
     }
+    let shares_node = !rabbitmq.is_empty();
     if shares_node && !SHARED_NODE_UP.swap(true, Ordering::SeqCst) {
         return Share::Alone;
     }

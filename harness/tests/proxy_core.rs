@@ -55,13 +55,16 @@ async fn wait_event(
     pred: impl Fn(&ConnEvent) -> bool,
 ) -> ConnEvent {
     let mut live = server.events().subscribe();
-    if let Some(e) = server
-        .events()
-        .read_from(0)
-        .events
-        .into_iter()
-        .find(|e| pred(e))
-    {
+    // What is already in the log (also after the live feed lagged and dropped some).
+    let logged = || {
+        server
+            .events()
+            .read_from(0)
+            .events
+            .into_iter()
+            .find(|e| pred(e))
+    };
+    if let Some(e) = logged() {
         return e;
     }
     tokio::time::timeout(WAIT, async {
@@ -70,13 +73,7 @@ async fn wait_event(
                 Ok(e) if pred(&e) => return e,
                 Ok(_) => {}
                 Err(_) => {
-                    if let Some(e) = server
-                        .events()
-                        .read_from(0)
-                        .events
-                        .into_iter()
-                        .find(|e| pred(e))
-                    {
+                    if let Some(e) = logged() {
                         return e;
                     }
                 }

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use testcontainers::bollard::models::ContainerSummary;
 use testcontainers::bollard::query_parameters::{
     ListContainersOptionsBuilder, ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder,
     RemoveVolumeOptions,
@@ -58,28 +59,38 @@ async fn client() -> Result<Docker, RuntimeError> {
         .map_err(|e| RuntimeError::DockerUnavailable(e.to_string()))
 }
 
-/// Names of the containers (running or not) that carry all of `labels` (`key=value`).
-pub async fn containers_with(labels: &[String]) -> Result<Vec<String>, RuntimeError> {
-    let docker = client().await?;
-    let filters = HashMap::from([("label".to_owned(), labels.to_vec())]);
-    let list = docker
+/// Every container (running or not) that matches `filters`.
+async fn list(
+    docker: &Docker,
+    filters: &HashMap<String, Vec<String>>,
+) -> Result<Vec<ContainerSummary>, RuntimeError> {
+    docker
         .list_containers(Some(
             ListContainersOptionsBuilder::default()
                 .all(true)
-                .filters(&filters)
+                .filters(filters)
                 .build(),
         ))
         .await
-        .map_err(|e| engine_error("list", e))?;
-    Ok(list
-        .into_iter()
-        .map(|c| {
-            c.names
-                .and_then(|n| n.into_iter().next())
-                .or(c.id)
-                .unwrap_or_default()
-        })
-        .collect())
+        .map_err(|e| engine_error("list", e))
+}
+
+fn label_filters(labels: &[String]) -> HashMap<String, Vec<String>> {
+    HashMap::from([("label".to_owned(), labels.to_vec())])
+}
+
+fn name_of(c: ContainerSummary) -> String {
+    c.names
+        .and_then(|n| n.into_iter().next())
+        .or(c.id)
+        .unwrap_or_default()
+}
+
+/// Names of the containers (running or not) that carry all of `labels` (`key=value`).
+pub async fn containers_with(labels: &[String]) -> Result<Vec<String>, RuntimeError> {
+    let docker = client().await?;
+    let list = list(&docker, &label_filters(labels)).await?;
+    Ok(list.into_iter().map(name_of).collect())
 }
 
 /// Force-removes every container carrying all of `labels` (`key=value`) with its anonymous
@@ -91,19 +102,11 @@ pub async fn containers_with(labels: &[String]) -> Result<Vec<String>, RuntimeEr
 /// began appears only afterwards. Gives up after [`SWEEP_ROUNDS`] rounds, naming what is left.
 pub async fn remove_labelled(labels: &[String]) -> Result<usize, RuntimeError> {
     let docker = client().await?;
-    let filters = HashMap::from([("label".to_owned(), labels.to_vec())]);
+    let filters = label_filters(labels);
     let mut removed = 0;
     let mut last_error = None;
     for round in 0..SWEEP_ROUNDS {
-        let list = docker
-            .list_containers(Some(
-                ListContainersOptionsBuilder::default()
-                    .all(true)
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
-            .map_err(|e| engine_error("list", e))?;
+        let list = list(&docker, &filters).await?;
         if list.is_empty() {
             remove_volumes(&docker, &filters).await;
             return Ok(removed);
@@ -124,7 +127,11 @@ pub async fn remove_labelled(labels: &[String]) -> Result<usize, RuntimeError> {
             }
         }
     }
-    let left = containers_with(labels).await?;
+    let left: Vec<String> = list(&docker, &filters)
+        .await?
+        .into_iter()
+        .map(name_of)
+        .collect();
     if left.is_empty() {
         remove_volumes(&docker, &filters).await;
         return Ok(removed);
