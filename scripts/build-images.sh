@@ -10,9 +10,10 @@
 # EXPOSE and VOLUME match the official images closely enough that rebound runs either one the
 # same way (it passes its own server arguments anyway).
 #
-# Idempotent: an image that already exists is left alone. The minimal root filesystem and the
-# downloaded packages are cached under target/images/ so a second build (another tag, or after
-# `docker rmi`) skips the slow part.
+# Idempotent: an image that already exists is left alone, unless this script built it from an
+# older recipe (its `rebound.recipe` label is below RECIPE): then it is built again. The minimal
+# root filesystem and the downloaded packages are cached under target/images/ so a second build
+# (another tag, or after `docker rmi`) skips the slow part.
 #
 # Environment: REBOUND_DEBIAN_MIRROR overrides the mirror read from the apt sources;
 # REBOUND_REDIS_IMAGE / REBOUND_RABBITMQ_IMAGE override the names (defaults match rebound's).
@@ -28,7 +29,20 @@ CACHE=${REBOUND_IMAGE_CACHE:-$PWD/target/images}
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-exists() { docker image inspect "$1" >/dev/null 2>&1; }
+# Bump when an image's contents change, so images built by an older version are rebuilt.
+RECIPE=3
+
+# Whether image $1 exists and is current: built elsewhere (a registry's image, used as it is)
+# or by this recipe (images of the first recipe carry no `rebound.recipe` label).
+exists() {
+  local labels
+  labels=$(docker image inspect -f '{{index .Config.Labels "org.opencontainers.image.description"}}|{{index .Config.Labels "rebound.recipe"}}' "$1" 2>/dev/null) || return 1
+  case "$labels" in
+    *"built by rebound|") return 1 ;;
+    *"built by rebound|"*) [ "${labels##*|}" -ge "$RECIPE" ] ;;
+    *) return 0 ;;
+  esac
+}
 
 # The first Debian mirror in the apt sources that serves $SUITE itself (not -security or
 # -updates), in either the one-line (.list) or the deb822 (.sources) format.
@@ -124,6 +138,7 @@ build() {
   for c in "$@"; do changes+=(--change "$c"); done
   tar -C "$root" -c . | docker import "${changes[@]}" \
     --change "LABEL org.opencontainers.image.description=\"$package from Debian $SUITE, built by rebound\"" \
+    --change "LABEL rebound.recipe=$RECIPE" \
     - "$name" >/dev/null
   rm -rf --one-file-system "$root"
   log "$name built in $((SECONDS - t0)) s ($(docker image inspect -f '{{.Size}}' "$name" | awk '{printf "%.0f MB", $1/1e6}'))"
@@ -144,6 +159,22 @@ log.console.level = info
 log.file = false
 EOF
   echo '[].' >"$1/etc/rabbitmq/enabled_plugins"
+  # A code path that is quick to search, as for local nodes (the reasons and the figures are in
+  # harness/src/runtime/local/rabbitmq_libs.rs; in a container each failed file lookup costs
+  # about 20 times more, so it matters more here): only `rabbit` and the applications it needs
+  # in the plugins directory (Erlang itself reads the .app files), and one flat directory of
+  # links to every module of those and of Erlang/OTP, first on the path (-pa, in the CMD).
+  local lean=/usr/lib/rabbitmq/rebound-plugins flat=/usr/lib/rabbitmq/rebound-ebin app f
+  cp scripts/images/rabbitmq-needed-apps.escript "$1/tmp/needed.escript"
+  mkdir "$1$lean" "$1$flat"
+  for app in $(chroot "$1" sh -c 'escript /tmp/needed.escript /usr/lib/rabbitmq/lib/rabbitmq_server-*/plugins'); do
+    ln -s "$app" "$1$lean/"
+  done
+  [ -n "$(ls "$1$lean")" ] || die "no RabbitMQ application found for $lean"
+  for f in "$1$lean"/*/ebin/*.beam "$1$lean"/*/ebin/*.app "$1"/usr/lib/erlang/lib/*/ebin/*.beam "$1"/usr/lib/erlang/lib/*/ebin/*.app; do
+    f=${f#"$1"}
+    [ -e "$1$flat/${f##*/}" ] || ln -s "$(readlink -f "$1$f" | sed "s#^$1##")" "$1$flat/"
+  done
   chroot "$1" chown -R rabbitmq:rabbitmq /var/lib/rabbitmq /var/log/rabbitmq /etc/rabbitmq
 }
 
@@ -157,7 +188,9 @@ if [ $need_rabbitmq = 1 ]; then
   # the one on PATH is Debian's wrapper that would `su` from root.
   build "$RABBITMQ_IMAGE" rabbitmq-server rabbitmq_setup \
     'USER rabbitmq' 'ENV HOME=/var/lib/rabbitmq' \
+    'ENV RABBITMQ_PLUGINS_DIR=/usr/lib/rabbitmq/rebound-plugins' \
     'ENV PATH=/usr/lib/rabbitmq/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     'VOLUME /var/lib/rabbitmq' 'EXPOSE 5672' \
+    'ENV RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-pa /usr/lib/rabbitmq/rebound-ebin"' \
     'CMD ["rabbitmq-server"]'
 fi

@@ -197,14 +197,23 @@ impl Managed {
             .ok_or_else(|| self.invalid("start", "its container was never created"))?;
         let (host, port) = (self.host.as_str(), self.spec.port);
         // The mapping exists once the container runs; read it back on every start rather than
-        // trust the pin.
+        // trust the pin, but once per start: each read is a request the engine serves while
+        // the broker boots on the same cores.
+        let mapped = std::sync::OnceLock::new();
         let ready = poll_ready(&exit, started + self.ready_timeout, || {
             let mut probe = probe.clone();
+            let mapped = &mapped;
             async move {
-                let published = container
-                    .get_host_port_ipv4(ContainerPort::Tcp(port))
-                    .await
-                    .ok()?;
+                let published = match mapped.get() {
+                    Some(p) => *p,
+                    None => {
+                        let p = container
+                            .get_host_port_ipv4(ContainerPort::Tcp(port))
+                            .await
+                            .ok()?;
+                        *mapped.get_or_init(|| p)
+                    }
+                };
                 probe(format!("{host}:{published}"))
                     .await
                     .then_some(published)

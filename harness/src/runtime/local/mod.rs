@@ -2,6 +2,7 @@
 
 mod managed;
 mod rabbitmq;
+mod rabbitmq_libs;
 mod redis;
 mod shared;
 

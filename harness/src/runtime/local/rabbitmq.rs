@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use tokio::process::Command;
 
 use super::managed::Managed;
+use super::rabbitmq_libs;
 use crate::process::{self, Child};
 use crate::runtime::{free_ports, says_address_in_use, RuntimeError, Service};
 use crate::timeline::Recorder;
@@ -33,6 +34,8 @@ pub struct LocalRabbitmq {
     run_as: Option<(u32, u32)>,
     ready_timeout: Duration,
     extra_args: Vec<String>,
+    /// The quick code path (`rabbitmq_libs`), when one could be made.
+    code_path: Option<rabbitmq_libs::CodePath>,
 }
 
 /// Runs `rabbitmqctl eval` off the async threads (the CLI takes about 0.4 s to start).
@@ -116,6 +119,11 @@ impl LocalRabbitmq {
                     .map_err(RuntimeError::TempDir)?;
             }
         }
+        // A plugins directory of the user's own is theirs to keep.
+        let code_path = std::env::var_os("RABBITMQ_PLUGINS_DIR")
+            .is_none()
+            .then(|| rabbitmq_libs::prepare(&script, dir.path()))
+            .flatten();
         let node = format!("rebound-{name}-{:08x}@localhost", rand::random::<u32>());
         Ok(Self {
             proc: Managed::new(name, recorder),
@@ -129,6 +137,7 @@ impl LocalRabbitmq {
             run_as,
             ready_timeout,
             extra_args: Vec::new(),
+            code_path,
         })
     }
 
@@ -168,14 +177,30 @@ impl LocalRabbitmq {
             .env("RABBITMQ_PID_FILE", d.join("node.pid"))
             .env("RABBITMQ_ENABLED_PLUGINS_FILE", d.join("enabled_plugins"))
             .env("RABBITMQ_LOGS", "-")
-            // Erlang distribution on loopback only, like everything rebound starts.
+            // Erlang distribution on loopback only, like everything rebound starts, and
+            // started with the VM: the broker then skips starting a second VM just to make
+            // sure an epmd runs (the node has its own), about half a second of every boot.
             .env(
                 "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS",
-                std::iter::once("-kernel inet_dist_use_interface {127,0,0,1}")
-                    .chain(self.extra_args.iter().map(String::as_str))
-                    .collect::<Vec<_>>()
-                    .join(" "),
+                [
+                    "-kernel inet_dist_use_interface {127,0,0,1}".to_owned(),
+                    format!("-sname {}", self.node),
+                    format!("-kernel inet_dist_listen_min {}", self.dist_port),
+                    format!("-kernel inet_dist_listen_max {}", self.dist_port),
+                ]
+                .into_iter()
+                .chain(
+                    self.code_path
+                        .iter()
+                        .map(|c| format!("-pa {}", c.ebin.display())),
+                )
+                .chain(self.extra_args.iter().cloned())
+                .collect::<Vec<_>>()
+                .join(" "),
             );
+        if let Some(code) = &self.code_path {
+            cmd.env("RABBITMQ_PLUGINS_DIR", &code.plugins);
+        }
         if let Some((uid, gid)) = self.run_as {
             cmd.uid(uid).gid(gid);
         }
