@@ -133,7 +133,7 @@ pub fn run_scenario(
     options: &RunOptions,
     report_dir: &str,
 ) -> Result<RunOutput, String> {
-    let _turn = machine::take(machine::share(scenario, options));
+    let _turn = machine::take(machine::claim(scenario, options));
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let out = rt
         .block_on(run(scenario, options))

@@ -10,7 +10,7 @@ use rebound::check::{fault_latencies, retry_errors, Distribution};
 use rebound::runner::RunOptions;
 use rebound_suite::{
     build_fixtures, docker_leftovers, docker_options, docker_unavailable, example_files, load,
-    root, run_scenario, scenario_files,
+    machine, root, run_scenario, scenario_files,
 };
 
 /// Scenarios that also run on the docker runtime, as `docker::<name>`: SIGKILL, SIGTERM and
@@ -174,13 +174,12 @@ fn judge_shipped(name: &str, path: &std::path::Path, base: RunOptions) -> Result
 
 fn main() -> ExitCode {
     let mut args = Arguments::from_args();
-    // Two scenarios at a time unless told otherwise (`--test-threads N`), and only those
-    // that cannot starve each other's workers of CPU (`rebound_suite::machine`): node boots,
-    // containers and the timing measurement run alone. (cargo-nextest runs each test in its
-    // own process, where the lock cannot reach: use `--test-threads 1` there for timing.)
-    if args.test_threads.is_none() {
-        args.test_threads = Some(2);
-    }
+    // Three scenario runs at a time unless told otherwise (`--test-threads N`), and only
+    // those that cannot starve each other's workers of CPU: every test starts at once and
+    // `rebound_suite::machine` lets each run in when it may go (node boots and containers
+    // never beside runs whose timing is judged). cargo-nextest runs each test in its own
+    // process, where the machine cannot reach: use `--test-threads 1` there for timing.
+    machine::set_capacity(args.test_threads.unwrap_or(3));
     if !args.list {
         if let Err(e) = build_fixtures() {
             eprintln!("{e}");
@@ -262,6 +261,7 @@ fn main() -> ExitCode {
     trials.push(Trial::test(SHARDING_TEST, move || {
         partitions_cover_every_test(&listed)
     }));
+    args.test_threads = Some(trials.len().max(1));
     let conclusion = libtest_mimic::run(&args, trials);
     rebound::runtime::local::shutdown_shared_rabbitmq();
     // After every test: nothing with the suite's label and this run's id may remain.
