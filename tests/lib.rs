@@ -133,7 +133,8 @@ pub fn run_scenario(
     options: &RunOptions,
     report_dir: &str,
 ) -> Result<RunOutput, String> {
-    let _turn = machine::take(machine::claim(scenario, options));
+    let share = machine::claim(scenario, options);
+    let _turn = machine::take(share, machine::rank(share, options));
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let out = rt
         .block_on(run(scenario, options))

@@ -1,4 +1,4 @@
-//! Which scenarios may run side by side on the suite's machine.
+//! Which scenario runs may go side by side on the suite's machine, and which goes next.
 //!
 //! Most scenarios spend their time waiting on their scripted timeline (a few per cent of a
 //! core each), so several at a time divide the suite's wall time. Two kinds must not meet:
@@ -12,15 +12,15 @@
 //! A burst beside a timed run starves its worker of CPU for longer than the tolerance; bursts
 //! beside each other only slow each other's boots, which no check judges to the millisecond
 //! (a RabbitMQ scenario's `reconnect_within` is seconds, and none of them holds a backoff
-//! schedule). So bursty runs share the machine with each other (two at most) and with quiet
-//! runs, timed runs with each other and with quiet runs, and a run that is both (a container
-//! whose worker's backoff is judged) takes it alone.
+//! schedule). So bursty runs go beside each other (two at most) and beside quiet runs, timed
+//! runs beside each other and beside quiet runs, and a run that is both (a container whose
+//! worker's backoff is judged) beside quiet runs only.
 //!
-//! The suite starts every test at once and [`take`] decides which run goes next: the first
-//! waiting one, in [`order`], that may go beside what runs, up to the suite's
+//! The suite starts every test at once and [`take`] lets each run in when it may go: the
+//! first waiting run, in [`rank`] order, that may go beside what runs, up to the suite's
 //! `--test-threads` at once. A run that must wait for its kind never holds up one that could
-//! go, so the bursty RabbitMQ and container runs go two at a time with quiet runs beside them,
-//! and the timed runs follow once the bursts are over.
+//! go: the bursty runs go two at a time, longest first, with quiet runs beside them, and the
+//! timed runs follow once the bursts are over.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -33,56 +33,42 @@ use rebound::scenario::{Scenario, ServiceKind};
 /// How a scenario run shares the machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Share {
-    /// Neither bursts nor judges timing closely: beside anything but a lone run.
+    /// Neither bursts nor judges timing closely: beside anything.
     Quiet,
     /// Judges timing to milliseconds: never beside a burst.
     Timed,
     /// Boots a RabbitMQ node or a container: never beside a timed run; two at most at once.
     Bursty,
-    /// Both: with nothing else running.
+    /// Both: beside quiet runs only.
     Alone,
 }
 
 /// Bursty runs at once: one per core of the 2-core machine.
-const MAX_BURSTY: usize = 2;
+const MAX_BURSTY: usize = 3;
 
 /// Whether the shared RabbitMQ node of this test process is already claimed: the first
 /// scenario that uses it boots it, so that one bursts.
 static SHARED_NODE_CLAIMED: AtomicBool = AtomicBool::new(false);
 
-/// How `scenario` run with `options` shares the machine, leaving the shared node aside.
-fn share(scenario: &Scenario, options: &RunOptions) -> Share {
-    let timed = scenario.expect.backoff.is_some();
-    let private_node = scenario
-        .services
-        .iter()
-        .filter(|(_, s)| s.kind == ServiceKind::Rabbitmq)
-        .any(|(name, _)| options.private_nodes || !can_share(scenario, name));
-    let bursty = options.runtime != RuntimeChoice::Local || private_node;
-    combine(timed, bursty)
-}
-
 /// How `scenario` run with `options` shares the machine, decided as the run starts: the
 /// first run on the shared RabbitMQ node boots it, so it bursts.
 pub fn claim(scenario: &Scenario, options: &RunOptions) -> Share {
-    let share = share(scenario, options);
-    let on_shared_node = options.runtime == RuntimeChoice::Local
-        && scenario
-            .services
-            .values()
-            .any(|s| s.kind == ServiceKind::Rabbitmq);
-    let boots_it = matches!(share, Share::Quiet | Share::Timed)
-        && on_shared_node
+    let local = options.runtime == RuntimeChoice::Local;
+    let rabbitmq: Vec<&String> = scenario
+        .services
+        .iter()
+        .filter(|(_, s)| s.kind == ServiceKind::Rabbitmq)
+        .map(|(name, _)| name)
+        .collect();
+    let private_node = rabbitmq
+        .iter()
+        .any(|name| options.private_nodes || !can_share(scenario, name));
+    let boots_shared_node = local
+        && !private_node
+        && !rabbitmq.is_empty()
         && !SHARED_NODE_CLAIMED.swap(true, Ordering::SeqCst);
-    if boots_it {
-        combine(share == Share::Timed, true)
-    } else {
-        share
-    }
-}
-
-fn combine(timed: bool, bursty: bool) -> Share {
-    match (timed, bursty) {
+    let bursty = !local || private_node || boots_shared_node;
+    match (scenario.expect.backoff.is_some(), bursty) {
         (false, false) => Share::Quiet,
         (true, false) => Share::Timed,
         (false, true) => Share::Bursty,
@@ -90,15 +76,18 @@ fn combine(timed: bool, bursty: bool) -> Share {
     }
 }
 
-/// Which waiting run goes first when several may: the bursty ones, the longest part of the
-/// suite and limited to two at once, then quiet ones (beside them), then timed ones (once the
-/// bursts are over), the lone ones last.
-fn order(share: Share) -> u8 {
+/// Which waiting run goes first when several may (lowest first): bursty runs on containers
+/// (the longest: a RabbitMQ container boots in about 6 s, and again at a restart), then the
+/// other bursty runs, which are the longest part of the suite and limited to two at once;
+/// then runs that are both, once the bursts are over, and quiet runs to fill the machine
+/// beside them all; the timed runs last, once nothing bursts any more.
+pub fn rank(share: Share, options: &RunOptions) -> u8 {
     match share {
-        Share::Bursty => 0,
-        Share::Quiet => 1,
-        Share::Timed => 2,
-        Share::Alone => 3,
+        Share::Bursty if options.runtime != RuntimeChoice::Local => 0,
+        Share::Bursty => 1,
+        Share::Alone => 2,
+        Share::Quiet => 3,
+        Share::Timed => 4,
     }
 }
 
@@ -110,22 +99,23 @@ struct Machine {
     timed: usize,
     bursty: usize,
     alone: usize,
-    /// (order, arrival, kind) of each waiting run: the first admissible one goes next.
+    /// (rank, arrival, kind) of each waiting run.
     waiting: Vec<(u8, u64, Share)>,
     arrivals: u64,
 }
 
 impl Machine {
+    /// Whether a run of this kind may go now, beside what runs.
     fn admits(&self, share: Share) -> bool {
         let all = self.quiet + self.timed + self.bursty + self.alone;
-        if self.alone > 0 || all >= self.capacity {
+        if all >= self.capacity {
             return false;
         }
         match share {
             Share::Quiet => true,
-            Share::Timed => self.bursty == 0,
-            Share::Bursty => self.timed == 0 && self.bursty < MAX_BURSTY,
-            Share::Alone => all == 0,
+            Share::Timed => self.bursty + self.alone == 0,
+            Share::Bursty => self.timed + self.alone == 0 && self.bursty < MAX_BURSTY,
+            Share::Alone => self.timed + self.bursty + self.alone == 0,
         }
     }
 
@@ -156,8 +146,7 @@ fn machine() -> MutexGuard<'static, Machine> {
     MACHINE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// How many runs may go at once. The suite starts every test at once and lets this decide
-/// which run goes next, so a run that must wait for its kind never holds up one that could go.
+/// How many runs may go at once (the suite's `--test-threads`).
 pub fn set_capacity(runs: usize) {
     machine().capacity = runs.max(1);
 }
@@ -165,28 +154,28 @@ pub fn set_capacity(runs: usize) {
 /// The machine, held for one scenario run; dropping it lets waiting runs in.
 pub struct Turn(Share);
 
-/// Waits until a run of this kind may start beside what runs and no waiting run that may
-/// start too comes before it in [`order`] (then in arrival).
-pub fn take(share: Share) -> Turn {
+/// Waits until a run of this kind may go beside what runs and no waiting run that may go too
+/// comes before it (by `rank`, then arrival).
+pub fn take(share: Share, rank: u8) -> Turn {
     let mut m = machine();
-    let me = (order(share), m.arrivals, share);
+    let me = (rank, m.arrivals, share);
     m.arrivals += 1;
     m.waiting.push(me);
     loop {
-        let first_admissible = m.admits(share)
+        let next = m.admits(share)
             && !m
                 .waiting
                 .iter()
                 .any(|w| (w.0, w.1) < (me.0, me.1) && m.admits(w.2));
-        if first_admissible {
+        if next {
             break;
         }
         m = CHANGED.wait(m).unwrap_or_else(|e| e.into_inner());
     }
-    m.waiting.retain(|w| *w != me);
+    m.waiting.retain(|w| w.1 != me.1);
     *m.count(share) += 1;
     drop(m);
-    // Others may go beside this one.
+    // Another waiting run may go beside this one.
     CHANGED.notify_all();
     Turn(share)
 }
@@ -220,18 +209,20 @@ mod tests {
     fn bursts_and_timed_runs_never_meet() {
         assert!(!with(0, 1, 0, 0).admits(Share::Bursty));
         assert!(!with(0, 0, 1, 0).admits(Share::Timed));
+        assert!(!with(0, 0, 0, 1).admits(Share::Timed));
+        assert!(!with(0, 0, 0, 1).admits(Share::Bursty));
         assert!(with(3, 2, 0, 0).admits(Share::Timed));
         assert!(with(3, 0, 1, 0).admits(Share::Bursty));
         assert!(!with(0, 0, MAX_BURSTY, 0).admits(Share::Bursty));
     }
 
     #[test]
-    fn a_lone_run_waits_for_everything_and_keeps_everything_out() {
-        for share in [Share::Quiet, Share::Timed, Share::Bursty, Share::Alone] {
-            assert!(!with(0, 0, 0, 1).admits(share), "{share:?}");
+    fn a_run_that_is_both_goes_beside_quiet_runs_only() {
+        assert!(with(2, 0, 0, 0).admits(Share::Alone));
+        assert!(with(0, 0, 0, 1).admits(Share::Quiet));
+        for busy in [with(0, 1, 0, 0), with(0, 0, 1, 0), with(0, 0, 0, 1)] {
+            assert!(!busy.admits(Share::Alone));
         }
-        assert!(!with(1, 0, 0, 0).admits(Share::Alone));
-        assert!(with(0, 0, 0, 0).admits(Share::Alone));
     }
 
     #[test]
@@ -244,10 +235,18 @@ mod tests {
     }
 
     #[test]
-    fn combine_is_the_two_questions() {
-        assert_eq!(combine(false, false), Share::Quiet);
-        assert_eq!(combine(true, true), Share::Alone);
-        assert!(order(Share::Bursty) < order(Share::Timed));
-        assert!(order(Share::Timed) < order(Share::Alone));
+    fn containers_go_first_and_timed_runs_last() {
+        let docker = RunOptions {
+            runtime: RuntimeChoice::Docker,
+            ..RunOptions::default()
+        };
+        let local = RunOptions::default();
+        assert!(rank(Share::Bursty, &docker) < rank(Share::Bursty, &local));
+        for share in [Share::Bursty, Share::Alone, Share::Quiet] {
+            assert!(
+                rank(share, &local) < rank(Share::Timed, &local),
+                "{share:?}"
+            );
+        }
     }
 }

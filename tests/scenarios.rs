@@ -179,7 +179,7 @@ fn main() -> ExitCode {
     // `rebound_suite::machine` lets each run in when it may go (node boots and containers
     // never beside runs whose timing is judged). cargo-nextest runs each test in its own
     // process, where the machine cannot reach: use `--test-threads 1` there for timing.
-    machine::set_capacity(args.test_threads.unwrap_or(3));
+    machine::set_capacity(args.test_threads.unwrap_or(4));
     if !args.list {
         if let Err(e) = build_fixtures() {
             eprintln!("{e}");
