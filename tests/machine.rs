@@ -13,7 +13,7 @@
 //! beside each other only slow each other's boots, which no check judges to the millisecond
 //! (a RabbitMQ scenario's `reconnect_within` is seconds, and none of them holds a backoff
 //! schedule). So bursty runs go beside each other (three at most) and beside quiet runs, a
-//! timed run beside one other timed or quiet run, and a run that is both (a Redis container
+//! timed run with nothing beside it, and a run that is both (a Redis container
 //! whose worker's backoff is judged) alone: its own container's restart already costs its
 //! worker milliseconds, and with quiet runs beside it a gap came 17 ms late once in a soak.
 //!
@@ -21,7 +21,7 @@
 //! first waiting run, in [`rank`] order, that may go beside what runs, up to the suite's
 //! `--test-threads` at once. A run that must wait for its kind never holds up one that could
 //! go: the bursty runs go three at a time, longest first, with quiet runs beside them, and
-//! the timed runs follow once the bursts are over; the lone runs go when nothing else is left
+//! the timed runs follow, one at a time, once the bursts are over; the lone runs go when nothing else is left
 //! to run.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,7 +37,7 @@ use rebound::scenario::{Scenario, ServiceKind};
 pub enum Share {
     /// Neither bursts nor judges timing closely: beside anything.
     Quiet,
-    /// Judges timing to milliseconds: never beside a burst, and beside one other run at most.
+    /// Judges timing to milliseconds: with nothing else running.
     Timed,
     /// Boots a RabbitMQ node or a container: never beside a timed run; two at most at once.
     Bursty,
@@ -50,10 +50,10 @@ pub enum Share {
 /// with three).
 const MAX_BURSTY: usize = 3;
 
-/// Runs at once while one of them is timed: a timed run beside one other, as the suite ran
-/// every run until session 5 (10 of 10 soak rounds). With four at once a backoff gap came
-/// 1.1 ms beyond its window's 10 ms tolerance in a soak.
-const WITH_TIMED: usize = 2;
+/// Runs at once while one of them is timed: none beside it. In soaks a backoff gap came
+/// 1.1 ms beyond its window's 10 ms tolerance with four runs at once, and 0.3 ms beyond it
+/// with one run beside (the worker woke 8 ms late from its 100 ms sleep).
+const WITH_TIMED: usize = 1;
 
 /// Whether the shared RabbitMQ node of this test process is already claimed: the first
 /// scenario that uses it boots it, so that one bursts.
@@ -226,7 +226,7 @@ mod tests {
         assert!(!with(0, 0, 1, 0).admits(Share::Timed));
         assert!(!with(0, 0, 0, 1).admits(Share::Timed));
         assert!(!with(0, 0, 0, 1).admits(Share::Bursty));
-        assert!(with(0, 1, 0, 0).admits(Share::Timed));
+        assert!(with(0, 0, 0, 0).admits(Share::Timed));
         assert!(with(3, 0, 1, 0).admits(Share::Bursty));
         assert!(!with(0, 0, MAX_BURSTY, 0).admits(Share::Bursty));
     }
@@ -243,12 +243,11 @@ mod tests {
     }
 
     #[test]
-    fn a_timed_run_has_one_neighbour_at_most() {
-        assert!(with(1, 0, 0, 0).admits(Share::Timed));
-        assert!(!with(2, 0, 0, 0).admits(Share::Timed));
-        assert!(with(0, 1, 0, 0).admits(Share::Quiet));
-        assert!(!with(1, 1, 0, 0).admits(Share::Quiet));
-        assert!(!with(0, 2, 0, 0).admits(Share::Timed));
+    fn a_timed_run_has_no_neighbour() {
+        assert!(!with(1, 0, 0, 0).admits(Share::Timed));
+        assert!(!with(0, 1, 0, 0).admits(Share::Quiet));
+        assert!(!with(0, 1, 0, 0).admits(Share::Timed));
+        assert!(with(0, 0, 0, 0).admits(Share::Timed));
         assert!(with(3, 0, 0, 0).admits(Share::Quiet));
     }
 
