@@ -21,8 +21,8 @@
 //! first waiting run, in [`rank`] order, that may go beside what runs, up to the suite's
 //! `--test-threads` at once. A run that must wait for its kind never holds up one that could
 //! go: the bursty runs go three at a time, longest first, with quiet runs beside them, and
-//! the timed runs follow, one at a time, once the bursts are over; the lone runs go when nothing else is left
-//! to run.
+//! the timed runs follow, one at a time, once the bursts are over; the lone runs go when
+//! nothing else is left to run.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};

@@ -286,8 +286,8 @@ fn main() -> ExitCode {
 /// The goal for p99 |proxy-measured gap - announced delay|, in ms. A timing goal, so measured by
 /// a benchmark (`just fidelity`, on a quiet machine, holds the run to it through
 /// `REBOUND_FIDELITY_P99_MS`), not enforced in the suite: with a dozen samples p99 is the
-/// maximum, and one scheduler hiccup while other scenarios run beside it exceeds it (6.2 ms
-/// was seen once, 2.6 ms is common).
+/// maximum, and one scheduler hiccup exceeds it (6.2 ms was seen once beside other runs;
+/// 1.4-2.9 ms over six soak rounds with nothing beside it).
 const FIDELITY_GOAL_MS: f64 = 2.0;
 
 /// Timing fidelity: the proxy-measured gap before each attempt against the delay the fixture
