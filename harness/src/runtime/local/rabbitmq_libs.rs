@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 /// The plugins directory of the installation that `script` (`rabbitmq-server`) belongs to:
 /// `<home>/plugins` beside `<home>/sbin/rabbitmq-server`, after following links, as the
 /// script itself finds it.
-pub(crate) fn plugins_dir_of(script: &Path) -> Option<PathBuf> {
+fn plugins_dir_of(script: &Path) -> Option<PathBuf> {
     let real = std::fs::canonicalize(script).ok()?;
     let dir = real.parent()?.parent()?.join("plugins");
     dir.is_dir().then_some(dir)
