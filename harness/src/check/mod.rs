@@ -4,19 +4,25 @@
 //! synthetic timelines and a saved run can be judged again.
 
 mod backoff;
+mod conn;
+mod episode;
 mod exit;
 mod figures;
 mod ledger;
 mod loss;
 mod outage;
 mod reconnect;
+mod recovery;
 
-pub use backoff::{connections, episodes, Attempt, Conn, Episode, Round, Violation, ViolationKind};
+pub use backoff::{Violation, ViolationKind};
+pub use conn::{connections, Conn};
+pub use episode::{episodes, Attempt, Episode, Round};
 pub use figures::{
     fault_latencies, percentile, retry_errors, throughput, Distribution, Figures, RateBucket,
 };
 pub use ledger::{ledger, Duplicate, Ledger, Lost, Whereabouts};
-pub use outage::{outages, recoveries, route_affected, Outage, Recovery};
+pub use outage::{outages, route_affected, Outage};
+pub use recovery::{recoveries, Recovery};
 
 use serde::{Deserialize, Serialize};
 

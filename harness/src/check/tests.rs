@@ -2,8 +2,8 @@
 //! exists for.
 
 use super::*;
-use crate::proxy::{CloseSide, ConnEventKind};
 use crate::scenario::{parse_str, Scenario};
+use crate::timeline::{CloseSide, ConnEventKind};
 use crate::timeline::{EnqueueOutcome, Event, EventKind, ExitStatus, ProxyRoute, Timeline};
 
 pub(crate) const MS: u64 = 1_000_000;

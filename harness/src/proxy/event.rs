@@ -8,62 +8,16 @@
 //! a reader whose cursor fell behind the oldest kept event is told how many it missed.
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-use super::toxic::ToxicSpec;
+use crate::timeline::ConnEventKind;
 
 /// How many events an [`EventLog`] keeps by default: about 16 minutes of a worker reconnecting
 /// every 4 ms (4 events per connection), a few MiB of memory at most.
 pub const DEFAULT_EVENT_CAPACITY: usize = 65_536;
-
-/// Which peer ended a connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CloseSide {
-    /// The worker (downstream client) closed or reset its socket.
-    Client,
-    /// The service closed or reset the upstream socket.
-    Upstream,
-    /// The proxy closed it: proxy disabled, upstream unreachable, a toxic, or shutdown.
-    Proxy,
-}
-
-/// What happened to one proxied connection.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum ConnEventKind {
-    /// The proxy accepted a client connection.
-    Accepted { client: SocketAddr },
-    /// The dial to the upstream succeeded; bytes can flow.
-    UpstreamConnected { upstream: String },
-    /// The upstream sent its first byte on this connection (once per connection). Only this
-    /// proves the service is there: Docker's userland proxy, for one, accepts the dial while
-    /// the container is down and then closes it, so `upstream_connected` alone is no proof.
-    UpstreamAnswered,
-    /// The dial to the upstream failed (refused, unreachable, timed out); the client is closed.
-    UpstreamFailed { upstream: String, error: String },
-    /// The connection is gone. `bytes_up` went client -> upstream, `bytes_down` the other way.
-    Closed {
-        by: CloseSide,
-        reason: String,
-        bytes_up: u64,
-        bytes_down: u64,
-    },
-    /// The connection was silently dropped: it stays open but nothing passes any more and no
-    /// peer is told (the NAT / firewall idle-timeout case).
-    SilentlyDropped { reason: String },
-    /// A toxic was added to the proxy (proxy-level event: `conn` is 0). It applies to open
-    /// connections too, so the timeline shows when a fault took effect on the wire.
-    ToxicAdded { toxic: ToxicSpec },
-    /// A toxic's attributes or toxicity changed (proxy-level event: `conn` is 0).
-    ToxicUpdated { toxic: ToxicSpec },
-    /// A toxic was removed (proxy-level event: `conn` is 0).
-    ToxicRemoved { name: String },
-}
 
 /// One event with its place in the log and its timestamp.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

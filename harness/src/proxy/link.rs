@@ -16,9 +16,9 @@ use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::event::{CloseSide, ConnEventKind};
 use super::listener::Shared;
 use super::toxic::{self, Item, Pipeline, Stream, ToxicSet};
+use crate::timeline::{CloseSide, ConnEventKind};
 
 /// What the owner of a link wants it to do now.
 #[derive(Clone, Debug, PartialEq, Eq)]

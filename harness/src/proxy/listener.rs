@@ -11,10 +11,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::event::{lock, CloseSide, ConnEventKind, EventLog};
+use super::event::{lock, EventLog};
 use super::link::{self, LinkCommand, DEFAULT_DIAL_TIMEOUT};
 use super::toxic::{Installed, ToxicKind, ToxicSet, ToxicSpec};
 use super::ProxyError;
+use crate::timeline::{CloseSide, ConnEventKind};
 use crate::Clock;
 
 /// How to create a proxy.
@@ -347,7 +348,7 @@ impl Proxy {
         self.shared.record(
             0,
             ConnEventKind::ToxicAdded {
-                toxic: spec.clone(),
+                toxic: spec.record(),
             },
         );
         Ok(spec)
@@ -397,7 +398,7 @@ impl Proxy {
         self.shared.record(
             0,
             ConnEventKind::ToxicUpdated {
-                toxic: spec.clone(),
+                toxic: spec.record(),
             },
         );
         Ok(spec)

@@ -12,9 +12,8 @@ mod listener;
 mod server;
 pub mod toxic;
 
-pub use event::{
-    CloseSide, ConnEvent, ConnEventKind, EventBatch, EventLog, DEFAULT_EVENT_CAPACITY,
-};
+pub use crate::timeline::{CloseSide, ConnEventKind, ToxicRecord};
+pub use event::{ConnEvent, EventBatch, EventLog, DEFAULT_EVENT_CAPACITY};
 pub use link::LinkCommand;
 pub use listener::{Proxy, ProxyConfig};
 pub use server::ProxyServer;

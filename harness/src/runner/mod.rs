@@ -232,7 +232,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
             .wait_for(
                 &format!("{} to connect to {} (the service's first answer)", route.worker, route.service),
                 FIRST_CONNECT,
-                |e| matches!(&e.kind, EventKind::Connection { proxy: p, event: crate::proxy::ConnEventKind::UpstreamAnswered, .. } if *p == proxy),
+                |e| matches!(&e.kind, EventKind::Connection { proxy: p, event: crate::timeline::ConnEventKind::UpstreamAnswered, .. } if *p == proxy),
             )
             .await;
         if let Err(e) = first {
@@ -511,7 +511,7 @@ async fn settle(recorder: &Recorder, routes: &[ProxyRoute], limit: Duration) {
                 left,
                 |e| {
                     e.at_ns >= restored
-                        && matches!(&e.kind, EventKind::Connection { proxy: p, event: crate::proxy::ConnEventKind::UpstreamAnswered, .. } if p == proxy)
+                        && matches!(&e.kind, EventKind::Connection { proxy: p, event: crate::timeline::ConnEventKind::UpstreamAnswered, .. } if p == proxy)
                 },
             )
             .await;

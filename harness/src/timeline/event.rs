@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::proxy::ConnEventKind;
+use super::connection::ConnEventKind;
 
 /// One observation with the moment it happened (nanoseconds since the run started).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -3,15 +3,15 @@
 //! The runner writes it; checks and reports only read it. It is saved as `timeline.json` next
 //! to the report so that a run can be judged and rendered again later.
 
+mod connection;
 mod event;
 mod recorder;
 
+pub use connection::{CloseSide, ConnEventKind, ToxicRecord};
 pub use event::{signal_name, EnqueueOutcome, Event, EventKind, ExitStatus, QueueRole, Stream};
 pub use recorder::{Recorder, WaitTimeout};
 
 use serde::{Deserialize, Serialize};
-
-use crate::proxy::ConnEventKind;
 
 /// Format version of a saved timeline; bumped on incompatible changes. Version 2 records
 /// `upstream_answered`, which marks a working connection (see [`Timeline::shows_working`]).

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crate::proxy::event::CloseSide;
+use crate::timeline::CloseSide;
 
 use super::{Behaviour, Item, ToxicKind};
 

@@ -26,7 +26,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use super::event::CloseSide;
+use crate::timeline::CloseSide;
 
 /// Which way a toxic acts, as Toxiproxy names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -176,6 +176,24 @@ impl ToxicSpec {
     pub fn with_toxicity(mut self, toxicity: f32) -> Self {
         self.toxicity = toxicity;
         self
+    }
+
+    /// The spec as the timeline records it.
+    pub fn record(&self) -> crate::timeline::ToxicRecord {
+        let attributes = match serde_json::to_value(&self.kind) {
+            Ok(serde_json::Value::Object(mut m)) => match m.remove("attributes") {
+                Some(serde_json::Value::Object(a)) => a,
+                _ => serde_json::Map::new(),
+            },
+            _ => serde_json::Map::new(),
+        };
+        crate::timeline::ToxicRecord {
+            name: self.name.clone(),
+            kind: self.kind.type_name().to_owned(),
+            attributes,
+            stream: self.stream.as_str().to_owned(),
+            toxicity: self.toxicity,
+        }
     }
 
     /// Fills in the default name and checks the values; the error says what is wrong.

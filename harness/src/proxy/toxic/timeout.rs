@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use crate::proxy::event::CloseSide;
+use crate::timeline::CloseSide;
 
 use super::{after_ms, Behaviour, Item, ToxicKind};
 

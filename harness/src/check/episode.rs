@@ -1,0 +1,208 @@
+//! Attempts and episodes: how a worker tried to get its working connection back.
+//!
+//! Attempts are the proxy's `accepted` events on the worker's own route, so the timings come
+//! from the wire. Connections opened within `round_window` of a round's first one form one
+//! round (a pool opens several per attempt). An *episode* starts when a working connection is
+//! lost and ends with the round that holds a working connection again; round `i` of an episode
+//! is attempt `i`, and the gap before it (from the end of the previous round, or from the loss
+//! of the working connection for attempt 1) must fall in the schedule's window for `i`. A
+//! connection is working once the upstream answered on it: a dial that something accepted
+//! and then closed without a byte (Docker's userland proxy with the container down) is a
+//! failed attempt.
+
+use serde::{Deserialize, Serialize};
+
+use super::conn::{connections, Conn};
+use super::ms;
+use super::outage::{route_affected, Outage};
+use crate::scenario::Dur;
+use crate::timeline::{EventKind, ProxyRoute, Timeline};
+
+/// Connections opened together: one attempt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Round {
+    /// First accept of the round.
+    pub start_ns: u64,
+    /// When the round was over: the last close of its connections (its start if none closed).
+    pub end_ns: u64,
+    pub connections: u32,
+    /// Whether the worker got (and kept) a working upstream connection in this round.
+    pub succeeded: bool,
+    /// When the first of its connections that the upstream answered on was accepted.
+    pub connected_ns: Option<u64>,
+}
+
+/// One attempt of an episode, with the gap before it and what the schedule expected.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// 1-based index in the episode (the schedule's attempt number).
+    pub index: u32,
+    pub round: Round,
+    /// From the end of the previous round (or the loss of the working connection).
+    pub gap_ns: u64,
+    /// The delay the worker announced before it (`retrying in <ms>ms`), when it did.
+    pub announced_ms: Option<f64>,
+    /// The schedule's window for this attempt, without tolerance (when a backoff is declared).
+    pub expected: Option<crate::scenario::Window>,
+    /// Whether the gap fell inside the window widened by the tolerance.
+    pub within: Option<bool>,
+}
+
+/// From the loss of a worker's working connection to its next working connection.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Episode {
+    pub worker: String,
+    pub service: String,
+    /// Index into the verdict's outage list (`check::outages`), when a step caused it.
+    pub outage: Option<usize>,
+    /// "redis kill at 1056 ms", or "disconnect at 700 ms" without a fault.
+    pub label: String,
+    /// When the working connection was closed.
+    pub lost_at_ns: u64,
+    pub attempts: Vec<Attempt>,
+    /// When a working connection was made again.
+    pub reconnected_at_ns: Option<u64>,
+    /// 0 for the worker's first episode on this route, 1 for the next, ...
+    pub nth: u32,
+}
+
+/// Groups connections into rounds; a round is failed when the upstream answered on none of its
+/// connections or the worker itself closed it before trying again (e.g. a handshake refused).
+pub(super) fn rounds(conns: &[Conn], window_ns: u64) -> (Vec<Round>, Vec<Vec<Conn>>) {
+    let mut groups: Vec<Vec<Conn>> = Vec::new();
+    for c in conns {
+        match groups.last_mut() {
+            Some(g) if c.accepted_ns - g[0].accepted_ns <= window_ns => g.push(c.clone()),
+            _ => groups.push(vec![c.clone()]),
+        }
+    }
+    let starts: Vec<u64> = groups.iter().map(|g| g[0].accepted_ns).collect();
+    let rounds = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let next = starts.get(i + 1).copied();
+            let held = |c: &Conn| c.held(next);
+            let start_ns = g[0].accepted_ns;
+            Round {
+                start_ns,
+                end_ns: g
+                    .iter()
+                    .filter(|c| !held(c))
+                    .filter_map(|c| c.closed_ns)
+                    .max()
+                    .unwrap_or(start_ns),
+                connections: g.len() as u32,
+                succeeded: g.iter().any(held),
+                connected_ns: g.iter().filter(|c| c.answered).map(|c| c.accepted_ns).min(),
+            }
+        })
+        .collect();
+    (rounds, groups)
+}
+
+/// Every episode of every route: the attempts between losing and regaining a working
+/// connection. `round_window` groups a pool's connections into one attempt.
+pub fn episodes(timeline: &Timeline, outages: &[Outage], round_window: Dur) -> Vec<Episode> {
+    let conns = connections(timeline);
+    let shutdown = timeline
+        .events
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::ShutdownStarted))
+        .map_or(u64::MAX, |e| e.at_ns);
+    let mut out = Vec::new();
+    for route in &timeline.routes {
+        let Some(cs) = conns.get(route.proxy.as_str()) else {
+            continue;
+        };
+        let (rs, groups) = rounds(cs, round_window.as_nanos());
+        let mut nth = 0;
+        // When the current working connection was lost (None: connected or never connected).
+        let mut lost: Option<u64> = None;
+        let mut current: Option<Episode> = None;
+        for (r, g) in rs.iter().zip(&groups) {
+            if let Some(ep) = current.as_mut() {
+                push_attempt(ep, r, timeline);
+            } else if let Some(l) = lost.filter(|l| *l <= r.start_ns) {
+                let mut ep = new_episode(route, l, nth, outages, Some(r.start_ns));
+                push_attempt(&mut ep, r, timeline);
+                current = Some(ep);
+            }
+            if r.succeeded {
+                if let Some(mut ep) = current.take() {
+                    ep.reconnected_at_ns = r.connected_ns;
+                    out.push(ep);
+                    nth += 1;
+                }
+                // The working connection ends when its last held connection closes.
+                lost = g
+                    .iter()
+                    .filter(|c| c.answered)
+                    .map(|c| c.closed_ns.unwrap_or(u64::MAX))
+                    .max()
+                    .filter(|t| *t < shutdown);
+            }
+        }
+        match current {
+            Some(ep) => out.push(ep),
+            // Lost and never tried again before the shutdown.
+            None => {
+                if let Some(l) = lost {
+                    out.push(new_episode(route, l, nth, outages, None));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn new_episode(
+    route: &ProxyRoute,
+    lost_at_ns: u64,
+    nth: u32,
+    outages: &[Outage],
+    first_attempt: Option<u64>,
+) -> Episode {
+    let anchor = first_attempt.unwrap_or(lost_at_ns).max(lost_at_ns);
+    let outage = outages.iter().enumerate().rev().find(|(_, o)| {
+        route_affected(&o.target, &route.worker, &route.service)
+            && o.down_at_ns <= anchor
+            && o.restored_at_ns.is_none_or(|r| r >= lost_at_ns)
+    });
+    let label = match outage {
+        Some((_, o)) => format!("{} {} at {:.0} ms", o.target, o.fault, ms(o.down_at_ns)),
+        None => format!("disconnect at {:.0} ms", ms(lost_at_ns)),
+    };
+    Episode {
+        worker: route.worker.clone(),
+        service: route.service.clone(),
+        outage: outage.map(|(i, _)| i),
+        label,
+        lost_at_ns,
+        attempts: Vec::new(),
+        reconnected_at_ns: None,
+        nth,
+    }
+}
+
+fn push_attempt(ep: &mut Episode, r: &Round, timeline: &Timeline) {
+    let prev_end = ep.attempts.last().map_or(ep.lost_at_ns, |a| a.round.end_ns);
+    let announced_ms = timeline
+        .events
+        .iter()
+        .filter(|e| e.at_ns > prev_end && e.at_ns <= r.start_ns)
+        .find_map(|e| match &e.kind {
+            EventKind::RetryAnnounced { worker, delay_ms } if *worker == ep.worker => {
+                Some(*delay_ms)
+            }
+            _ => None,
+        });
+    ep.attempts.push(Attempt {
+        index: ep.attempts.len() as u32 + 1,
+        round: r.clone(),
+        gap_ns: r.start_ns.saturating_sub(prev_end),
+        announced_ms,
+        expected: None,
+        within: None,
+    });
+}
