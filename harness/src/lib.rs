@@ -2,24 +2,29 @@
 //!
 //! Data flows one way: [`scenario`] -> [`runner`] (which alone touches processes, sockets and
 //! time, through [`runtime`], [`proxy`], [`fault`], [`worker`] and [`workload`]) -> [`timeline`]
-//! -> [`check`] -> verdict -> [`report`]. Checks and reports are pure functions of a recorded
-//! timeline, so a saved run can be judged and rendered again later.
+//! -> [`check`] -> verdict -> [`report`]. The crates keep that flow: the pure core
+//! (`rebound-core`: scenario, timeline, check, report) depends on no async runtime, socket or
+//! process code, the proxy (`rebound-proxy`) is a Toxiproxy-compatible server of its own, and
+//! this crate, the harness, runs scenarios on top of both.
 
-pub mod check;
-pub mod clock;
 pub mod error;
 pub mod fault;
 pub mod process;
-pub mod proxy;
-pub mod redact;
-pub mod report;
+mod recorder;
 pub mod runner;
 pub mod runtime;
-pub mod scenario;
 pub mod signals;
-pub mod timeline;
 pub mod worker;
 pub mod workload;
 
-pub use clock::Clock;
+pub use rebound_core::{check, redact, report, scenario};
+pub use rebound_proxy as proxy;
+pub use rebound_proxy::Clock;
+
+/// The timeline's types (from the core) and the harness's pen, the [`Recorder`](timeline::Recorder).
+pub mod timeline {
+    pub use crate::recorder::{Recorder, WaitTimeout};
+    pub use rebound_core::timeline::*;
+}
+
 pub use error::{Error, Result};

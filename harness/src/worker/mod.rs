@@ -2,10 +2,9 @@
 //! SIGTERM at the end.
 
 pub mod fixture;
-mod output;
 pub mod template;
 
-pub use output::{
+pub use crate::scenario::patterns::{
     LinePatterns, PatternError, DEFAULT_CONNECTED, DEFAULT_DISCONNECTED, DEFAULT_PROCESSED,
     DEFAULT_RETRYING,
 };

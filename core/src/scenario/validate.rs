@@ -7,6 +7,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::error::{did_you_mean, ScenarioError};
 use super::model::{split_link, Action, Durability, Scenario, ServiceKind, StepSpec};
+use super::patterns::LinePatterns;
 use super::schedule::{production_time, step_times, timed_actions};
 
 /// Spans of the parsed document, to point at the exact key or value of a problem.
@@ -275,10 +276,10 @@ pub fn validate(s: &Scenario, path: &str, text: &str) -> Vec<ScenarioError> {
                 );
             }
         }
-        if let Err(e) = crate::worker::patterns(name, w) {
+        if let Err(e) = LinePatterns::new(&w.patterns.clone().unwrap_or_default()) {
             errors.push(at(
                 spans.find(&[Key::Name("workers"), Key::Name(name)], true),
-                e.to_string(),
+                format!("worker `{name}`: {e}"),
             ));
         }
     }

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use super::listener::Shared;
 use super::toxic::{self, Item, Pipeline, Stream, ToxicSet};
-use crate::timeline::{CloseSide, ConnEventKind};
+use rebound_core::timeline::{CloseSide, ConnEventKind};
 
 /// What the owner of a link wants it to do now.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,15 +1,13 @@
 //! The timeline: every observation of a run, on one monotonic clock.
 //!
-//! The runner writes it; checks and reports only read it. It is saved as `timeline.json` next
+//! The harness records it (its `Recorder`); checks and reports only read it. It is saved as `timeline.json` next
 //! to the report so that a run can be judged and rendered again later.
 
 mod connection;
 mod event;
-mod recorder;
 
 pub use connection::{CloseSide, ConnEventKind, ToxicRecord};
 pub use event::{signal_name, EnqueueOutcome, Event, EventKind, ExitStatus, QueueRole, Stream};
-pub use recorder::{Recorder, WaitTimeout};
 
 use serde::{Deserialize, Serialize};
 

@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::proxy::toxic::{Stream, ToxicKind, ToxicSpec};
-use crate::proxy::{Proxy, ProxyError};
+use crate::toxic::{Stream, ToxicKind, ToxicSpec};
+use crate::{Proxy, ProxyError};
 
 /// An error as Toxiproxy shapes it: `{"error": "...", "status": N}` with that HTTP status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

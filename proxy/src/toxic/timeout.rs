@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use crate::timeline::CloseSide;
+use rebound_core::timeline::CloseSide;
 
 use super::{after_ms, Behaviour, Item, ToxicKind};
 

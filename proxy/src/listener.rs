@@ -15,8 +15,8 @@ use super::event::{lock, EventLog};
 use super::link::{self, LinkCommand, DEFAULT_DIAL_TIMEOUT};
 use super::toxic::{Installed, ToxicKind, ToxicSet, ToxicSpec};
 use super::ProxyError;
-use crate::timeline::{CloseSide, ConnEventKind};
 use crate::Clock;
+use rebound_core::timeline::{CloseSide, ConnEventKind};
 
 /// How to create a proxy.
 #[derive(Clone, Debug)]

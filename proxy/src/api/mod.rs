@@ -29,7 +29,7 @@
 //! # Extensions (paths and toxic types Toxiproxy does not have, so its clients never meet them)
 //!
 //! * `GET /events?cursor=N[&proxy=NAME][&follow=true]`: the connection event log as
-//!   newline-delimited JSON, one [`ConnEvent`](crate::proxy::ConnEvent) per line, from
+//!   newline-delimited JSON, one [`ConnEvent`](crate::ConnEvent) per line, from
 //!   sequence number `N` (default 0); the `X-Rebound-Next-Cursor` header gives the cursor to
 //!   ask from next. With `follow=true` the response stays open and streams events as they
 //!   happen. Events carry nanosecond timestamps from the server's clock. The server keeps the

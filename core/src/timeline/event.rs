@@ -46,16 +46,17 @@ impl std::fmt::Display for ExitStatus {
     }
 }
 
-/// The usual name of a signal number, for people.
+/// The usual name of a signal number, for people. The numbers are Linux's (where rebound's
+/// processes run); a saved timeline only ever holds numbers.
 pub fn signal_name(sig: i32) -> &'static str {
     match sig {
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGINT => "SIGINT",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGSTOP => "SIGSTOP",
-        libc::SIGHUP => "SIGHUP",
+        9 => "SIGKILL",
+        15 => "SIGTERM",
+        2 => "SIGINT",
+        11 => "SIGSEGV",
+        6 => "SIGABRT",
+        19 => "SIGSTOP",
+        1 => "SIGHUP",
         _ => "signal",
     }
 }

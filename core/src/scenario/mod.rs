@@ -5,6 +5,7 @@ mod duration;
 mod error;
 mod load;
 mod model;
+pub mod patterns;
 mod schedule;
 mod validate;
 

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-use super::event::{Event, EventKind};
 use crate::Clock;
+use rebound_core::timeline::{Event, EventKind};
 
 /// Appends events with the run's clock; cheap to clone.
 #[derive(Clone)]

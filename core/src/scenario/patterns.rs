@@ -1,11 +1,11 @@
-//! Turning worker output lines into timeline events.
+//! The worker contract's line patterns: what a line a worker printed means on the timeline.
 //!
 //! The patterns are the scenario's (`[workers.<name>.patterns]`), so a worker in any language
 //! can be put under test by describing the lines it already prints instead of changing it.
 
 use regex::Regex;
 
-use crate::scenario::PatternsSpec;
+use super::model::PatternsSpec;
 use crate::timeline::EventKind;
 
 /// Default `processed` pattern: the contract's `processed <id>`.

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-use crate::timeline::ConnEventKind;
+use rebound_core::timeline::ConnEventKind;
 
 /// How many events an [`EventLog`] keeps by default: about 16 minutes of a worker reconnecting
 /// every 4 ms (4 events per connection), a few MiB of memory at most.

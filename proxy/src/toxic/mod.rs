@@ -26,7 +26,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::timeline::CloseSide;
+use rebound_core::timeline::CloseSide;
 
 /// Which way a toxic acts, as Toxiproxy names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -179,7 +179,7 @@ impl ToxicSpec {
     }
 
     /// The spec as the timeline records it.
-    pub fn record(&self) -> crate::timeline::ToxicRecord {
+    pub fn record(&self) -> rebound_core::timeline::ToxicRecord {
         let attributes = match serde_json::to_value(&self.kind) {
             Ok(serde_json::Value::Object(mut m)) => match m.remove("attributes") {
                 Some(serde_json::Value::Object(a)) => a,
@@ -187,7 +187,7 @@ impl ToxicSpec {
             },
             _ => serde_json::Map::new(),
         };
-        crate::timeline::ToxicRecord {
+        rebound_core::timeline::ToxicRecord {
             name: self.name.clone(),
             kind: self.kind.type_name().to_owned(),
             attributes,

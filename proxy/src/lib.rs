@@ -1,21 +1,26 @@
-//! The TCP proxy between workers and services.
+//! rebound's TCP proxy: a drop-in Toxiproxy server (its HTTP API and toxics, see [`api`] and
+//! [`toxic`]) that also stamps every connection event itself ([`event`]).
 //!
-//! Every worker gets its own proxy per service, so each connection belongs to one worker. The
-//! proxy stamps every connection event itself ([`event`]), accepts clients even when the
-//! upstream is down (each reconnect attempt is visible), and can silently drop the connections
-//! that exist while new ones still work.
+//! rebound gives every worker its own proxy per service, so each connection belongs to one
+//! worker. The proxy accepts clients even when the upstream is down (each reconnect attempt is
+//! visible), and can silently drop the connections that exist while new ones still work. Its
+//! events are the timeline's types ([`rebound_core::timeline::ConnEventKind`]): the proxy emits
+//! them, the timeline owns their format. It can be used alone: [`ProxyServer`] and
+//! [`api::serve`].
 
 pub mod api;
+mod clock;
 pub mod event;
 mod link;
 mod listener;
 mod server;
 pub mod toxic;
 
-pub use crate::timeline::{CloseSide, ConnEventKind, ToxicRecord};
+pub use clock::Clock;
 pub use event::{ConnEvent, EventBatch, EventLog, DEFAULT_EVENT_CAPACITY};
 pub use link::LinkCommand;
 pub use listener::{Proxy, ProxyConfig};
+pub use rebound_core::timeline::{CloseSide, ConnEventKind, ToxicRecord};
 pub use server::ProxyServer;
 pub use toxic::{Stream, ToxicKind, ToxicSpec};
 

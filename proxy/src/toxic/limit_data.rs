@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crate::timeline::CloseSide;
+use rebound_core::timeline::CloseSide;
 
 use super::{Behaviour, Item, ToxicKind};
 
