@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use rebound::proxy::{CloseSide, ConnEvent, ConnEventKind, Proxy, ProxyConfig, ProxyServer};
-use rebound::Clock;
+use rebound_proxy::Clock;
+use rebound_proxy::{CloseSide, ConnEvent, ConnEventKind, Proxy, ProxyConfig, ProxyServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

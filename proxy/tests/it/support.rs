@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use rebound::proxy::{ConnEvent, ConnEventKind, EventLog, Proxy, ProxyConfig, ProxyServer};
-use rebound::Clock;
+use rebound_proxy::Clock;
+use rebound_proxy::{ConnEvent, ConnEventKind, EventLog, Proxy, ProxyConfig, ProxyServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -182,6 +182,6 @@ fn dechunk(mut s: &str) -> String {
 pub async fn start_api(server: ProxyServer) -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").await.expect("bind api");
     let addr = l.local_addr().expect("addr");
-    tokio::spawn(rebound::proxy::api::serve(l, server));
+    tokio::spawn(rebound_proxy::api::serve(l, server));
     addr
 }

@@ -2,13 +2,11 @@
 //! no loss / reorder / duplication through slicer, bandwidth and latency (proptest), toxics
 //! applying to open connections, timeout, slow_close, idle_drop, seeded decisions.
 
-mod proxy_support;
-
 use std::time::{Duration, Instant};
 
+use super::support::*;
 use proptest::prelude::*;
-use proxy_support::*;
-use rebound::proxy::{ConnEventKind, Stream, ToxicKind, ToxicSpec};
+use rebound_proxy::{ConnEventKind, Stream, ToxicKind, ToxicSpec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -152,7 +150,7 @@ async fn limit_data_closes_after_exactly_n_bytes() {
     match closed.kind {
         ConnEventKind::Closed { bytes_up, by, .. } => {
             assert_eq!(bytes_up, 10);
-            assert_eq!(by, rebound::proxy::CloseSide::Proxy);
+            assert_eq!(by, rebound_proxy::CloseSide::Proxy);
         }
         other => panic!("{other:?}"),
     }

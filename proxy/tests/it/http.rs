@@ -2,9 +2,7 @@
 //! and what `toxiproxy_rust` does not cover (PATCH, reset_peer, two toxics of one type, the
 //! extensions).
 
-mod proxy_support;
-
-use proxy_support::*;
+use super::support::*;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -287,10 +285,7 @@ async fn events_stream_as_ndjson_with_a_cursor_and_silent_drop_over_http() {
     assert_eq!(status, 200);
     assert_eq!(json(&text)["dropped"], 1);
     wait_event(srv.events(), 0, |e| {
-        matches!(
-            e.kind,
-            rebound::proxy::ConnEventKind::SilentlyDropped { .. }
-        )
+        matches!(e.kind, rebound_proxy::ConnEventKind::SilentlyDropped { .. })
     })
     .await;
     // Nothing passes any more, and the client is not told.

@@ -2,12 +2,10 @@
 //! never reads cannot make the proxy buffer without bound, a silent upstream does not block
 //! other accepts.
 
-mod proxy_support;
-
 use std::time::Duration;
 
-use proxy_support::*;
-use rebound::proxy::{ConnEventKind, Stream, ToxicKind, ToxicSpec};
+use super::support::*;
+use rebound_proxy::{ConnEventKind, Stream, ToxicKind, ToxicSpec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -55,7 +53,7 @@ async fn churn(addr: std::net::SocketAddr, total: usize, parallel: usize) {
 
 /// Waits (woken by each proxy event) until the proxy has no connection left; each link leaves
 /// the table after dropping its sockets, so this is the moment everything is freed.
-async fn wait_all_closed(srv: &rebound::proxy::ProxyServer, proxy: &rebound::proxy::Proxy) {
+async fn wait_all_closed(srv: &rebound_proxy::ProxyServer, proxy: &rebound_proxy::Proxy) {
     let mut live = srv.events().subscribe();
     tokio::time::timeout(Duration::from_secs(30), async {
         while proxy.connection_count() > 0 {
@@ -69,8 +67,8 @@ async fn wait_all_closed(srv: &rebound::proxy::ProxyServer, proxy: &rebound::pro
 /// Waits until every socket of a churn is closed: the proxy has no connection left and the
 /// upstream (this process's echo server) has closed its side of each, a moment later.
 async fn all_closed(
-    srv: &rebound::proxy::ProxyServer,
-    proxy: &rebound::proxy::Proxy,
+    srv: &rebound_proxy::ProxyServer,
+    proxy: &rebound_proxy::Proxy,
     upstream_open: &mut tokio::sync::watch::Receiver<usize>,
 ) {
     wait_all_closed(srv, proxy).await;
@@ -97,8 +95,8 @@ async fn ten_thousand_connections_churned_leave_fds_and_memory_at_baseline() {
     let _serial = SERIAL.lock().await;
     const TOTAL: usize = 10_000;
     const PARALLEL: usize = 50;
-    let srv = rebound::proxy::ProxyServer::with_seed_and_event_capacity(
-        rebound::Clock::start(),
+    let srv = rebound_proxy::ProxyServer::with_seed_and_event_capacity(
+        rebound_proxy::Clock::start(),
         31,
         CHURN_EVENT_CAPACITY,
     );
@@ -144,8 +142,11 @@ async fn ten_thousand_connections_churned_leave_fds_and_memory_at_baseline() {
 #[tokio::test]
 async fn a_reader_behind_the_event_ring_is_told_what_it_missed() {
     let _serial = SERIAL.lock().await;
-    let srv =
-        rebound::proxy::ProxyServer::with_seed_and_event_capacity(rebound::Clock::start(), 34, 8);
+    let srv = rebound_proxy::ProxyServer::with_seed_and_event_capacity(
+        rebound_proxy::Clock::start(),
+        34,
+        8,
+    );
     let proxy = proxy_to(&srv, "p", echo_server().await).await;
     churn(proxy.listen_addr(), 10, 2).await;
     wait_all_closed(&srv, &proxy).await;
@@ -164,7 +165,7 @@ async fn a_reader_behind_the_event_ring_is_told_what_it_missed() {
         .await
         .expect("bind api");
     let api_addr = api.local_addr().expect("api addr");
-    tokio::spawn(rebound::proxy::api::serve(api, srv.clone()));
+    tokio::spawn(rebound_proxy::api::serve(api, srv.clone()));
     let mut s = TcpStream::connect(api_addr).await.expect("connect api");
     s.write_all(b"GET /events?cursor=3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .await

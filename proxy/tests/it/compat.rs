@@ -2,13 +2,11 @@
 //! The client panics inside a tokio runtime context, so the runtime lives on its own threads
 //! and the client runs on the plain test thread.
 
-mod proxy_support;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use proxy_support::*;
+use super::support::*;
 use toxiproxy_rust::client::Client;
 use toxiproxy_rust::proxy::ProxyPack;
 

@@ -1,0 +1,9 @@
+//! The proxy's integration tests, one binary: each module an area, driving real sockets on
+//! loopback (and Toxiproxy's own Rust client in `compat`).
+
+mod behaviour;
+mod compat;
+mod http;
+mod robust;
+mod support;
+mod toxics;
