@@ -1,6 +1,6 @@
 //! rebound's pure core: everything that is a function of data.
 //!
-//! Data flows one way: [`scenario`] (a file, parsed and validated) is played by the harness,
+//! Data flows one way: [`scenario`] (its steps drawn from the [`fault`] catalogue) (a file, parsed and validated) is played by the harness,
 //! which records a [`timeline`]; [`check`] judges the timeline against the scenario and
 //! [`report`] renders the three. Nothing in this crate starts a process, opens a socket or
 //! reads a clock, and it depends on no async runtime: the compiler keeps judging apart from
@@ -8,6 +8,7 @@
 //! rendered again later (`rebound report`).
 
 pub mod check;
+pub mod fault;
 pub mod redact;
 pub mod report;
 pub mod scenario;

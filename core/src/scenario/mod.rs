@@ -9,14 +9,15 @@ pub mod patterns;
 mod schedule;
 mod validate;
 
+pub use crate::fault::{effect_of, Action};
 pub use backoff::{BackoffSpec, Jitter, Window, DEFAULT_ROUND_WINDOW};
 pub use duration::{parse_duration, Dur, DurationError};
 pub use error::{did_you_mean, line_col, Location, ScenarioError, ScenarioErrors};
 pub use load::{load_file, parse_str};
 pub use model::{
-    effect_of, split_link, Action, Duplicates, Durability, Expect, Limits, PatternsSpec,
-    PayloadFormat, ProducerCommandSpec, RestartPolicy, ResultsKind, ResultsSpec, Scenario,
-    ServiceKind, ServiceSpec, StepSpec, Streams, ToxicAction, WorkerSpec, WorkloadSpec,
+    split_link, Duplicates, Durability, Expect, Limits, PatternsSpec, PayloadFormat,
+    ProducerCommandSpec, RestartPolicy, ResultsKind, ResultsSpec, Scenario, ServiceKind,
+    ServiceSpec, StepSpec, Streams, WorkerSpec, WorkloadSpec,
 };
 pub use schedule::{occurrences, production_time, scripted_end, step_times, timed_actions, Timed};
 pub use validate::worker_uses;

@@ -6,9 +6,10 @@ use std::ops::Range;
 use toml::de::{DeTable, DeValue};
 
 use super::error::{did_you_mean, ScenarioError};
-use super::model::{split_link, Action, Durability, Scenario, ServiceKind, StepSpec};
+use super::model::{split_link, Durability, Scenario, ServiceKind, StepSpec};
 use super::patterns::LinePatterns;
 use super::schedule::{production_time, step_times, timed_actions};
+use crate::fault::{Action, Family, ProcState, StateRule};
 
 /// Spans of the parsed document, to point at the exact key or value of a problem.
 struct Spans<'t> {
@@ -81,27 +82,19 @@ enum Resolved<'a> {
     Link(&'a str, &'a str),
 }
 
-/// Fields a step may carry beyond the common ones, and which actions take them.
-const STEP_FIELDS: &[(&str, &[Action])] = &[
-    ("latency", &[Action::Latency]),
-    ("jitter", &[Action::Latency]),
-    ("rate", &[Action::Bandwidth]),
-    ("timeout", &[Action::ResetPeer]),
-    ("average_size", &[Action::Slicer]),
-    ("size_variation", &[Action::Slicer]),
-    ("delay", &[Action::Slicer]),
-    ("bytes", &[Action::LimitData]),
-];
-
-/// The fields an action cannot go without, with an example of each.
-fn required_fields(a: Action) -> &'static [(&'static str, &'static str)] {
-    match a {
-        Action::Latency => &[("latency", "latency = \"100ms\"")],
-        Action::Bandwidth => &[("rate", "rate = 10  # KB/s")],
-        Action::Slicer => &[("average_size", "average_size = 64  # bytes")],
-        Action::LimitData => &[("bytes", "bytes = 1024")],
-        _ => &[],
+/// Every field some action takes beyond the common ones, in catalogue order, with the actions
+/// that take it.
+fn action_fields() -> Vec<(&'static str, Vec<Action>)> {
+    let mut out: Vec<(&'static str, Vec<Action>)> = Vec::new();
+    for a in Action::all() {
+        for f in a.def().fields {
+            match out.iter_mut().find(|(n, _)| *n == f.name) {
+                Some((_, takers)) => takers.push(a),
+                None => out.push((f.name, vec![a])),
+            }
+        }
     }
+    out
 }
 
 fn step_field_set(step: &StepSpec, name: &str) -> bool {
@@ -364,6 +357,7 @@ fn validate_steps(s: &Scenario, path: &str, text: &str, spans: &Spans<'_>) -> Ve
         let span = Some(tspan.clone());
         let field = |name: &str| spans.step(i, name, tspan.clone());
         let a = step.action;
+        let def = a.def();
         match (step.at, step.after) {
             (Some(_), Some(_)) => errors.push(at(
                 field("after"),
@@ -421,10 +415,9 @@ fn validate_steps(s: &Scenario, path: &str, text: &str, spans: &Spans<'_>) -> Ve
                 .with_help(format!(
                     "`for` goes with: {}",
                     join_names(
-                        Action::ALL
-                            .iter()
+                        Action::all()
                             .filter(|x| x.revert().is_some())
-                            .map(|x| x.name())
+                            .map(Action::name)
                     )
                 )),
             ),
@@ -432,7 +425,7 @@ fn validate_steps(s: &Scenario, path: &str, text: &str, spans: &Spans<'_>) -> Ve
                 field("for"),
                 format!("step {n}: `for` must be longer than 0s"),
             )),
-            (Some(_), None) if a.needs_for() => errors.push(at(
+            (Some(_), None) if def.needs_for.is_some() => errors.push(at(
                 span.clone(),
                 format!(
                     "step {n}: `{}` needs `for = \"1s\"` (how long it lasts)",
@@ -469,7 +462,7 @@ fn validate_steps(s: &Scenario, path: &str, text: &str, spans: &Spans<'_>) -> Ve
                             format!("step {n}: `every = \"{e}\"` must be longer than `for = \"{f}\"`: each occurrence must be undone before the next"),
                         ));
                     }
-                } else if a.revert().is_some() && a != Action::DebugSleep && !a.restores() {
+                } else if def.undo.is_some() && def.needs_for.is_none() && !def.restores {
                     errors.push(at(
                         field("every"),
                         format!("step {n}: repeating `{}` without `for` would apply it again before it is undone", a.name()),
@@ -480,7 +473,7 @@ fn validate_steps(s: &Scenario, path: &str, text: &str, spans: &Spans<'_>) -> Ve
         }
 
         // The action's own fields.
-        for (name, takers) in STEP_FIELDS {
+        for (name, takers) in action_fields() {
             if step_field_set(step, name) && !takers.contains(&a) {
                 errors.push(
                     at(
@@ -497,7 +490,7 @@ fn validate_steps(s: &Scenario, path: &str, text: &str, spans: &Spans<'_>) -> Ve
                 );
             }
         }
-        if step.stream.is_some() && a.toxic().is_none() {
+        if step.stream.is_some() && a.family() != Family::Toxic {
             errors.push(
                 at(
                     field("stream"),
@@ -509,33 +502,25 @@ fn validate_steps(s: &Scenario, path: &str, text: &str, spans: &Spans<'_>) -> Ve
                 .with_help(format!(
                     "toxic actions: {}",
                     join_names(
-                        Action::ALL
-                            .iter()
-                            .filter(|x| x.toxic().is_some())
-                            .map(|x| x.name())
+                        Action::all()
+                            .filter(|x| x.family() == Family::Toxic)
+                            .map(Action::name)
                     )
                 )),
             );
         }
-        for (req, example) in required_fields(a) {
-            if !step_field_set(step, req) {
-                errors.push(at(
-                    span.clone(),
-                    format!("step {n}: `{}` needs `{example}`", a.name()),
-                ));
+        for f in def.fields {
+            if let Some(example) = f.required {
+                if !step_field_set(step, f.name) {
+                    errors.push(at(
+                        span.clone(),
+                        format!("step {n}: `{}` needs `{example}`", a.name()),
+                    ));
+                }
             }
         }
-        if a == Action::Bandwidth && step.rate == Some(0) {
-            errors.push(at(
-                field("rate"),
-                format!("step {n}: `rate = 0` means unlimited: use a positive KB/s"),
-            ));
-        }
-        if a == Action::Slicer && step.average_size == Some(0) {
-            errors.push(at(
-                field("average_size"),
-                format!("step {n}: `average_size` must be at least 1 byte"),
-            ));
+        if let Some((name, problem)) = def.check.and_then(|check| check(step)) {
+            errors.push(at(field(name), format!("step {n}: {problem}")));
         }
 
         // The target.
@@ -543,17 +528,27 @@ fn validate_steps(s: &Scenario, path: &str, text: &str, spans: &Spans<'_>) -> Ve
         let r = resolve(s, target);
         match r {
             None => {
-                let mut all: Vec<String> = services.iter().chain(workers.iter()).map(|x| (*x).to_owned()).collect();
+                let mut all: Vec<String> = services
+                    .iter()
+                    .chain(workers.iter())
+                    .map(|x| (*x).to_owned())
+                    .collect();
                 if let Some((w, svc)) = split_link(target) {
                     let (bad, pool, what) = if !s.workers.contains_key(w) {
                         (w, &workers, "workers")
                     } else {
                         (svc, &services, "services")
                     };
-                    errors.push(at(
-                        span.clone(),
-                        format!("unknown {} `{bad}` in link `{target}`", &what[..what.len() - 1]),
-                    ).with_help(choices_help(bad, pool, what)));
+                    errors.push(
+                        at(
+                            span.clone(),
+                            format!(
+                                "unknown {} `{bad}` in link `{target}`",
+                                &what[..what.len() - 1]
+                            ),
+                        )
+                        .with_help(choices_help(bad, pool, what)),
+                    );
                 } else {
                     for w in &workers {
                         for svc in &services {
@@ -567,29 +562,64 @@ fn validate_steps(s: &Scenario, path: &str, text: &str, spans: &Spans<'_>) -> Ve
                     );
                 }
             }
-            Some(Resolved::Worker(w)) if !a.applies_to_workers() => errors.push(at(
-                span.clone(),
-                format!("step {n}: cannot {} worker `{w}`: workers can only be killed, terminated or restarted", a.name()),
-            ).with_help("to cut a worker off one service, target its link: `target = \"w1->redis\"`")),
-            Some(Resolved::Link(..)) if !a.applies_to_links() => errors.push(at(
-                span.clone(),
-                format!("step {n}: `{}` acts on a whole service, not on one link", a.name()),
-            ).with_help(format!(
-                "target the service; actions for links: {}",
-                join_names(Action::ALL.iter().filter(|x| x.applies_to_links()).map(|x| x.name()))
-            ))),
+            Some(Resolved::Worker(w)) if !def.targets.worker => errors.push(
+                at(
+                    span.clone(),
+                    format!(
+                        "step {n}: cannot {} worker `{w}`: actions for workers: {}",
+                        a.name(),
+                        join_names(
+                            Action::all()
+                                .filter(|x| x.def().targets.worker)
+                                .map(Action::name)
+                        )
+                    ),
+                )
+                .with_help(
+                    "to cut a worker off one service, target its link: `target = \"w1->redis\"`",
+                ),
+            ),
+            Some(Resolved::Link(..)) if !def.targets.link => errors.push(
+                at(
+                    span.clone(),
+                    format!(
+                        "step {n}: `{}` acts on a whole service, not on one link",
+                        a.name()
+                    ),
+                )
+                .with_help(format!(
+                    "target the service; actions for links: {}",
+                    join_names(
+                        Action::all()
+                            .filter(|x| x.def().targets.link)
+                            .map(Action::name)
+                    )
+                )),
+            ),
             Some(Resolved::Service(svc) | Resolved::Link(_, svc)) => {
                 let kind = s.services[svc].kind;
-                if let Some(k) = a.service_kind() {
+                if let Some(k) = def.only_on {
                     if k != kind {
-                        errors.push(at(
-                            span.clone(),
-                            format!("step {n}: `{}` is a {} fault, but `{svc}` is {}", a.name(), kind_name(k), kind_name(kind)),
-                        ).with_help(format!(
-                            "{} faults: {}",
-                            kind_name(kind),
-                            join_names(Action::ALL.iter().filter(|x| x.service_kind() == Some(kind)).map(|x| x.name()))
-                        )));
+                        errors.push(
+                            at(
+                                span.clone(),
+                                format!(
+                                    "step {n}: `{}` is a {} fault, but `{svc}` is {}",
+                                    a.name(),
+                                    kind_name(k),
+                                    kind_name(kind)
+                                ),
+                            )
+                            .with_help(format!(
+                                "{} faults: {}",
+                                kind_name(kind),
+                                join_names(
+                                    Action::all()
+                                        .filter(|x| x.def().only_on == Some(kind))
+                                        .map(Action::name)
+                                )
+                            )),
+                        );
                     }
                 }
                 let users: Vec<&str> = match r {
@@ -633,26 +663,25 @@ fn resolve<'a>(s: &'a Scenario, target: &'a str) -> Option<Resolved<'a>> {
 }
 
 /// The state the steps leave each thing in, walked through every occurrence and revert in the
-/// order the runner plays them.
+/// order the runner plays them. Each action's [`StateRule`] (from the fault catalogue) says
+/// what it needs and what it leaves.
 fn walk(
     s: &Scenario,
     path: &str,
     text: &str,
     resolved: &[Option<Resolved<'_>>],
 ) -> Vec<ScenarioError> {
-    #[derive(Clone, Copy, PartialEq)]
-    enum Proc {
-        Running,
-        Paused,
-        Stopped,
-    }
     let mut errors = Vec::new();
-    let mut svc_state: Vec<(&str, Proc)> = s
+    let mut svc_state: Vec<(&str, ProcState)> = s
         .services
         .keys()
-        .map(|k| (k.as_str(), Proc::Running))
+        .map(|k| (k.as_str(), ProcState::Running))
         .collect();
-    let mut worker_up: Vec<(&str, bool)> = s.workers.keys().map(|k| (k.as_str(), true)).collect();
+    let mut worker_state: Vec<(&str, ProcState)> = s
+        .workers
+        .keys()
+        .map(|k| (k.as_str(), ProcState::Running))
+        .collect();
     // Per link (worker, service): proxies up, and the toxics active with the step that added them.
     struct Link<'a> {
         worker: &'a str,
@@ -682,6 +711,7 @@ fn walk(
         };
         let n = t.step + 1;
         let a = step.action;
+        let def = a.def();
         let occ = if step.times.unwrap_or(1) > 1 {
             format!(
                 " (occurrence {} of {})",
@@ -698,108 +728,76 @@ fn walk(
             Resolved::Link(w, svc) => l.worker == w && l.service == svc,
             Resolved::Worker(_) => false,
         };
-        match *r {
-            Resolved::Worker(w) => {
-                if let Some(st) = worker_up.iter_mut().find(|(k, _)| *k == w) {
-                    let (verb, running_after) = if t.revert {
-                        (a.revert().unwrap_or("restart"), true)
-                    } else {
-                        (a.name(), a == Action::Restart)
-                    };
-                    problem = match (verb, st.1) {
-                        ("kill" | "terminate", false) => Some("it is already stopped".to_owned()),
-                        ("restart", true) => {
-                            Some("it is running (kill or terminate it first)".to_owned())
-                        }
-                        _ => None,
-                    };
-                    if problem.is_some() {
-                        problem = problem
-                            .map(|p| format!("step {n}{occ}: cannot {verb} worker `{w}`: {p}"));
+        match (*r, def.state) {
+            (
+                Resolved::Worker(w),
+                StateRule::Process {
+                    refuse,
+                    to,
+                    undo_to,
+                },
+            ) => {
+                let Some(st) = worker_state.iter_mut().find(|(k, _)| *k == w) else {
+                    continue;
+                };
+                // A worker's undo (`restart`) is checked as the action it is.
+                let (verb, refuse, next) = if t.revert {
+                    let undo = def.undo.map_or("restart", |u| u.name);
+                    let rule = Action::from_name(undo).map(|u| u.def().state);
+                    match rule {
+                        Some(StateRule::Process { refuse, .. }) => (undo, Some(refuse), undo_to),
+                        _ => (undo, None, undo_to),
                     }
-                    if a.applies_to_workers() {
-                        st.1 = running_after;
-                    }
-                }
+                } else {
+                    (a.name(), Some(refuse), to)
+                };
+                problem = refuse
+                    .and_then(|refuse| refuse(st.1))
+                    .map(|p| format!("step {n}{occ}: cannot {verb} worker `{w}`: {p}"));
+                st.1 = next.unwrap_or(st.1);
             }
-            Resolved::Service(svc) | Resolved::Link(_, svc) => {
-                let state = svc_state
+            (Resolved::Worker(_), _) => {}
+            (Resolved::Service(svc) | Resolved::Link(_, svc), rule) => {
+                let Some(state) = svc_state
                     .iter_mut()
                     .find(|(k, _)| *k == svc)
-                    .map(|x| &mut x.1);
-                let Some(state) = state else { continue };
-                if t.revert {
-                    match a {
-                        Action::Kill | Action::Terminate | Action::ExternalTerminate => {
-                            *state = Proc::Running
-                        }
-                        Action::Pause => *state = Proc::Running,
-                        Action::Down => links
-                            .iter_mut()
-                            .filter(|l| on_link(l))
-                            .for_each(|l| l.up = true),
-                        _ => {
-                            if a.toxic().is_some() {
-                                for l in links.iter_mut().filter(|l| on_link(l)) {
-                                    l.toxics.retain(|(x, i)| !(*x == a && *i == t.step));
-                                }
-                            }
-                        }
-                    }
+                    .map(|x| &mut x.1)
+                else {
                     continue;
-                }
-                problem = match (a, *state) {
-                    (
-                        Action::Kill
-                        | Action::Terminate
-                        | Action::ExternalTerminate
-                        | Action::Pause,
-                        Proc::Stopped,
-                    ) => Some("it is already stopped"),
-                    (Action::Terminate | Action::ExternalTerminate, Proc::Paused) => Some(
-                        "it is paused (a paused process cannot handle SIGTERM: resume it first)",
-                    ),
-                    (Action::Pause, Proc::Paused) => Some("it is already paused"),
-                    (Action::Resume, Proc::Running) => Some("it is not paused"),
-                    (Action::Resume, Proc::Stopped) => Some("it is stopped (restart it instead)"),
-                    (Action::Restart, Proc::Running | Proc::Paused) => {
-                        Some("it is running (kill or terminate it first)")
+                };
+                match rule {
+                    StateRule::Process { undo_to, .. } if t.revert => {
+                        *state = undo_to.unwrap_or(*state);
                     }
-                    (
-                        Action::ClientKill
-                        | Action::DebugSleep
-                        | Action::CloseConnections
-                        | Action::MemoryAlarm,
-                        Proc::Stopped,
-                    ) => Some("it is stopped"),
-                    _ => None,
-                }
-                .map(|p| format!("step {n}{occ}: cannot {} `{target}`: {p}", a.name()));
-                match a {
-                    Action::Kill | Action::Terminate | Action::ExternalTerminate => {
-                        *state = Proc::Stopped
+                    StateRule::Process { refuse, to, .. } => {
+                        problem = refuse(*state)
+                            .map(|p| format!("step {n}{occ}: cannot {} `{target}`: {p}", a.name()));
+                        *state = to.unwrap_or(*state);
                     }
-                    Action::Pause => *state = Proc::Paused,
-                    Action::Resume | Action::Restart => *state = Proc::Running,
-                    Action::Down | Action::Up => {
-                        let want_up = a == Action::Up;
+                    StateRule::Proxies { up } if t.revert => links
+                        .iter_mut()
+                        .filter(|l| on_link(l))
+                        .for_each(|l| l.up = !up),
+                    StateRule::Proxies { up } => {
                         let affected: Vec<&mut Link<'_>> =
                             links.iter_mut().filter(|l| on_link(l)).collect();
-                        if problem.is_none()
-                            && !affected.is_empty()
-                            && affected.iter().all(|l| l.up == want_up)
-                        {
+                        if !affected.is_empty() && affected.iter().all(|l| l.up == up) {
                             problem = Some(format!(
                                 "step {n}{occ}: cannot {} `{target}`: its proxies are already {}",
                                 a.name(),
-                                if want_up { "up" } else { "down" }
+                                if up { "up" } else { "down" }
                             ));
                         }
                         for l in affected {
-                            l.up = want_up;
+                            l.up = up;
                         }
                     }
-                    _ if a.toxic().is_some() => {
+                    StateRule::Toxic if t.revert => {
+                        for l in links.iter_mut().filter(|l| on_link(l)) {
+                            l.toxics.retain(|(x, i)| !(*x == a && *i == t.step));
+                        }
+                    }
+                    StateRule::Toxic => {
                         for l in links.iter_mut().filter(|l| on_link(l)) {
                             if let Some((_, other)) = l.toxics.iter().find(|(x, _)| *x == a) {
                                 if problem.is_none() {
@@ -812,7 +810,7 @@ fn walk(
                             l.toxics.push((a, t.step));
                         }
                     }
-                    _ => {}
+                    StateRule::Stateless => {}
                 }
             }
         }
@@ -821,7 +819,7 @@ fn walk(
             if !reported.contains(&t.step) {
                 reported.push(t.step);
                 let mut e = ScenarioError::at(path, text, Some(step.target.span()), p);
-                if a.toxic().is_some() {
+                if matches!(def.state, StateRule::Toxic) {
                     e = e.with_help(
                         "give the first one a `for` that ends before, or target another link",
                     );
@@ -919,7 +917,7 @@ rate = 100
         let bad = with_steps("[[steps]]\nat = \"1s\"\naction = \"down\"\ntarget = \"w1\"\n");
         let e = errors(&bad);
         assert!(
-            e[0].contains("workers can only be killed, terminated or restarted"),
+            e[0].contains("actions for workers: `kill`, `terminate`, `restart`"),
             "{e:?}"
         );
     }
