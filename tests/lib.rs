@@ -151,6 +151,14 @@ pub fn run_scenario(
     if !alive.is_empty() {
         return Err(format!("left running after the run: {}", alive.join(", ")));
     }
+    // A run whose faults did not all happen proves nothing, whatever its checks say.
+    if !out.verdict.errors.is_empty() {
+        return Err(format!(
+            "{} could not be judged:\n{}",
+            scenario.name,
+            out.verdict.errors.join("\n")
+        ));
+    }
     Ok(out)
 }
 

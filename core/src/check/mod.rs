@@ -27,7 +27,7 @@ pub use recovery::{recoveries, Recovery};
 use serde::{Deserialize, Serialize};
 
 use crate::scenario::{Scenario, DEFAULT_ROUND_WINDOW};
-use crate::timeline::Timeline;
+use crate::timeline::{EventKind, Timeline};
 
 /// The result of one check.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,11 +57,29 @@ pub struct OutageRecovery {
     pub recovery: Recovery,
 }
 
+/// How a run ended. Besides pass and fail, Jepsen's third answer: a run that cannot be judged
+/// (a step could not be applied, so the fault the verdict would speak of never happened) is
+/// an error, never a pass.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, strum::Display, strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "UPPERCASE")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    Error,
+}
+
 /// Everything the checks concluded about a run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
     pub scenario: String,
+    pub outcome: Outcome,
+    /// Whether the outcome is a pass.
     pub passed: bool,
+    /// Why the run cannot be judged: each step that could not be applied, and why.
+    pub errors: Vec<String>,
     pub checks: Vec<CheckResult>,
     pub ledger: Ledger,
     pub outages: Vec<OutageRecovery>,
@@ -127,15 +145,45 @@ pub fn judge(scenario: &Scenario, timeline: &Timeline) -> Verdict {
         violations = v;
     }
 
+    let errors = unapplied_steps(timeline);
+    let outcome = if !errors.is_empty() {
+        Outcome::Error
+    } else if checks.iter().all(|c| c.passed) {
+        Outcome::Pass
+    } else {
+        Outcome::Fail
+    };
     Verdict {
         scenario: scenario.name.clone(),
-        passed: checks.iter().all(|c| c.passed),
+        outcome,
+        passed: outcome == Outcome::Pass,
+        errors,
         checks,
         ledger,
         outages,
         episodes,
         violations,
     }
+}
+
+/// Every step the runner could not carry out: `step 1 (external_terminate redis): why`.
+fn unapplied_steps(timeline: &Timeline) -> Vec<String> {
+    timeline
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::FaultFailed {
+                step,
+                action,
+                target,
+                error,
+            } => Some(format!(
+                "step {} ({action} {target}) could not be applied: {error}",
+                step + 1
+            )),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Milliseconds from nanoseconds, for messages.

@@ -197,6 +197,42 @@ fn a_good_run_passes_every_check() {
 }
 
 #[test]
+fn a_step_not_applied_makes_the_run_an_error_not_a_pass() {
+    // The control: the same good run passes.
+    let good = outage_run()
+        .connected(350)
+        .done(360, "m-1")
+        .worker_exit(900, 0, true);
+    assert_eq!(judge(&scenario(), &good.build()).outcome, Outcome::Pass);
+    // The first step never happened: every check may hold, the verdict is still no pass.
+    let t = T::new()
+        .connected(0)
+        .enq(10, "m-0")
+        .done(20, "m-0")
+        .at(
+            100,
+            EventKind::FaultFailed {
+                step: 0,
+                action: "external_terminate".into(),
+                target: "redis".into(),
+                error: "the docker runtime cannot terminate redis unannounced".into(),
+            },
+        )
+        .enq(310, "m-1")
+        .done(320, "m-1")
+        .worker_exit(900, 0, true)
+        .build();
+    let v = judge(&scenario(), &t);
+    assert!(v.checks.iter().all(|c| c.passed), "{:#?}", v.checks);
+    assert_eq!(v.outcome, Outcome::Error);
+    assert!(!v.passed);
+    assert_eq!(
+        v.errors,
+        ["step 1 (external_terminate redis) could not be applied: the docker runtime cannot terminate redis unannounced"]
+    );
+}
+
+#[test]
 fn reconnect_fails_when_the_worker_never_comes_back() {
     let t = outage_run().worker_exit(100, 1, false).build();
     let v = judge(&scenario(), &t);

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use serde::{Deserialize, Serialize};
 
 use super::json::Report;
-use crate::check::Distribution;
+use crate::check::{Distribution, Outcome};
 
 /// One scenario's report and its directory (relative to the index).
 #[derive(Clone, Debug, PartialEq)]
@@ -87,6 +87,15 @@ pub fn regressions(current: &[IndexEntry], baseline: &[IndexEntry]) -> Vec<Regre
     out
 }
 
+/// The style of an outcome's label.
+fn css_class(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Pass => "pass",
+        Outcome::Fail => "fail",
+        Outcome::Error => "error",
+    }
+}
+
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -95,7 +104,7 @@ fn esc(s: &str) -> String {
 }
 
 const STYLE: &str = r#"
-:root { --ink: #212121; --muted: #666; --line: #e0e0e0; --pass: #2e7d32; --fail: #c62828; --bg: #fafafa; }
+:root { --ink: #212121; --muted: #666; --line: #e0e0e0; --pass: #2e7d32; --fail: #c62828; --error: #ef6c00; --bg: #fafafa; }
 * { box-sizing: border-box; }
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink); background: var(--bg); margin: 0; }
 header { background: #263238; color: #fff; padding: 20px 32px; }
@@ -111,6 +120,7 @@ th { background: #f5f5f5; font-weight: 600; font-size: 13px; color: var(--muted)
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .pass { color: var(--pass); font-weight: 600; }
 .fail { color: var(--fail); font-weight: 600; }
+.error { color: var(--error); font-weight: 600; }
 .regress { background: #fff3e0; border: 1px solid #ffb74d; border-radius: 8px; padding: 10px 16px; margin-bottom: 20px; }
 a { color: #1565c0; text-decoration: none; } a:hover { text-decoration: underline; }
 section.scenario { margin-top: 28px; background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 16px 20px; }
@@ -124,20 +134,33 @@ code { font-size: 13px; }
 /// every report, and every scenario's timeline picture.
 pub fn index_html(title: &str, entries: &[IndexEntry], regressions: &[Regression]) -> String {
     let mut s = String::new();
-    let passed = entries.iter().filter(|e| e.report.passed).count();
+    let count = |o: Outcome| entries.iter().filter(|e| e.report.outcome == o).count();
+    let (passed, failed, errored) = (
+        count(Outcome::Pass),
+        count(Outcome::Fail),
+        count(Outcome::Error),
+    );
+    let errored_text = if errored > 0 {
+        format!(", {errored} could not be judged")
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         s,
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title><style>{STYLE}</style></head><body>\n<header><h1>{t}</h1><p>rebound: {} scenarios, {passed} passed, {} failed</p></header>\n<main>",
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title><style>{STYLE}</style></head><body>\n<header><h1>{t}</h1><p>rebound: {} scenarios, {passed} passed, {failed} failed{errored_text}</p></header>\n<main>",
         entries.len(),
-        entries.len() - passed,
         t = esc(title)
     );
+    let errored_badge = if errored > 0 {
+        format!("<div class=\"badge\"><b class=\"error\">{errored}</b>errors</div>")
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         s,
-        "<div class=\"badges\"><div class=\"badge\"><b>{}</b>scenarios</div><div class=\"badge\"><b class=\"pass\">{passed}</b>passed</div><div class=\"badge\"><b class=\"{}\">{}</b>failed</div></div>",
+        "<div class=\"badges\"><div class=\"badge\"><b>{}</b>scenarios</div><div class=\"badge\"><b class=\"pass\">{passed}</b>passed</div><div class=\"badge\"><b class=\"{}\">{failed}</b>failed</div>{errored_badge}</div>",
         entries.len(),
-        if passed == entries.len() { "pass" } else { "fail" },
-        entries.len() - passed
+        if failed == 0 { "pass" } else { "fail" },
     );
     if !regressions.is_empty() {
         let _ = write!(
@@ -156,10 +179,15 @@ pub fn index_html(title: &str, entries: &[IndexEntry], regressions: &[Regression
     for e in entries {
         let r = &e.report;
         let failed: Vec<String> = r
-            .checks
+            .errors
             .iter()
-            .filter(|c| !c.passed)
-            .map(|c| format!("<code>{}</code>", esc(&c.name)))
+            .map(|e| esc(e))
+            .chain(
+                r.checks
+                    .iter()
+                    .filter(|c| !c.passed)
+                    .map(|c| format!("<code>{}</code>", esc(&c.name))),
+            )
             .collect();
         let runs = r.repetition.as_ref().map_or_else(
             || "1".to_owned(),
@@ -171,8 +199,8 @@ pub fn index_html(title: &str, entries: &[IndexEntry], regressions: &[Regression
             s,
             "<tr><td><a href=\"#{d}\">{}</a></td><td class=\"{}\">{}</td><td>{}</td><td>{runs}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td><a href=\"{d}/report.md\">md</a> · <a href=\"{d}/report.json\">json</a> · <a href=\"{d}/timeline.svg\">svg</a></td></tr>",
             esc(&r.scenario),
-            if r.passed { "pass" } else { "fail" },
-            if r.passed { "PASS" } else { "FAIL" },
+            css_class(r.outcome),
+            r.outcome,
             if failed.is_empty() { "–".to_owned() } else { failed.join(" ") },
             fig("time_to_reconnect_ms"),
             fig("time_to_resume_ms"),
@@ -186,8 +214,8 @@ pub fn index_html(title: &str, entries: &[IndexEntry], regressions: &[Regression
             s,
             "<section class=\"scenario\" id=\"{d}\"><h2>{} <span class=\"{}\">{}</span></h2><p>{}</p><a href=\"{d}/report.md\"><img src=\"{d}/timeline.svg\" alt=\"timeline of {}\"></a></section>",
             esc(&e.report.scenario),
-            if e.report.passed { "pass" } else { "fail" },
-            if e.report.passed { "PASS" } else { "FAIL" },
+            css_class(e.report.outcome),
+            e.report.outcome,
             esc(&e.report.description),
             esc(&e.report.scenario)
         );

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::check::{
-    fault_latencies, retry_errors, throughput, CheckResult, Distribution, Duplicate, Figures, Lost,
+    Outcome, fault_latencies, retry_errors, throughput, CheckResult, Distribution, Duplicate, Figures, Lost,
     RateBucket, Verdict, Violation,
 };
 use crate::timeline::{EventKind, Timeline};
@@ -11,6 +11,12 @@ use crate::timeline::{EventKind, Timeline};
 /// Version of the report format (docs/report.md). 2 added recovery figures, backoff attempts,
 /// violations, throughput, timing fidelity and repetition; every version-1 field is kept.
 pub const REPORT_VERSION: u32 = 2;
+
+/// Reports written before outcomes existed were passed or failed: [`Report::from_json`] reads
+/// which from `passed`.
+fn outcome_of_old_report() -> Outcome {
+    Outcome::Fail
+}
 
 fn local_runtime() -> String {
     "local".to_owned()
@@ -22,7 +28,13 @@ pub struct Report {
     pub report_version: u32,
     pub scenario: String,
     pub description: String,
+    /// `pass`, `fail`, or `error` when the run cannot be judged (see `errors`).
+    #[serde(default = "outcome_of_old_report")]
+    pub outcome: Outcome,
     pub passed: bool,
+    /// Why the run cannot be judged: each step that could not be applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
     pub seed: u64,
     /// Where the brokers ran: `local` (child processes) or `docker` (containers).
     #[serde(default = "local_runtime")]
@@ -180,6 +192,9 @@ pub struct Timing {
 pub struct Repetition {
     pub runs: u32,
     pub passed: u32,
+    /// Runs that could not be judged (a step not applied).
+    #[serde(default)]
+    pub errored: u32,
     /// `passed / runs`.
     pub pass_rate: f64,
     pub time_to_detect_ms: Option<Distribution>,
@@ -199,9 +214,14 @@ impl Repetition {
             |f: fn(&OutageEntry) -> Option<f64>| Distribution::of(all.iter().filter_map(|o| f(o)));
         let runs = reports.len() as u32;
         let passed = reports.iter().filter(|r| r.passed).count() as u32;
+        let errored = reports
+            .iter()
+            .filter(|r| r.outcome == Outcome::Error)
+            .count() as u32;
         Repetition {
             runs,
             passed,
+            errored,
             pass_rate: if runs == 0 {
                 0.0
             } else {
@@ -275,6 +295,17 @@ fn ms(ns: u64) -> f64 {
 }
 
 impl Report {
+    /// A saved `report.json`, also one written before outcomes existed.
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        let value: serde_json::Value = serde_json::from_str(text)?;
+        let has_outcome = value.get("outcome").is_some();
+        let mut report: Report = serde_json::from_value(value)?;
+        if !has_outcome && report.passed {
+            report.outcome = Outcome::Pass;
+        }
+        Ok(report)
+    }
+
     /// The report of a judged run.
     pub fn new(description: &str, timeline: &Timeline, verdict: &Verdict) -> Self {
         let l = &verdict.ledger;
@@ -317,7 +348,9 @@ impl Report {
             report_version: REPORT_VERSION,
             scenario: verdict.scenario.clone(),
             description: description.to_owned(),
+            outcome: verdict.outcome,
             passed: verdict.passed,
+            errors: verdict.errors.clone(),
             seed: timeline.seed,
             runtime: timeline.runtime.clone(),
             duration_ms: ms(timeline.end_ns()),

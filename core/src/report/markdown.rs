@@ -17,7 +17,7 @@ fn cell(s: &str) -> String {
 /// timing fidelity, messages, steps, notes, and the picture.
 pub fn markdown(r: &Report) -> String {
     let mut s = String::new();
-    let verdict = if r.passed { "PASS" } else { "FAIL" };
+    let verdict = r.outcome.to_string();
     let _ = writeln!(s, "# {verdict} {}\n", r.scenario);
     if !r.description.is_empty() {
         let _ = writeln!(s, "{}\n", r.description);
@@ -31,6 +31,16 @@ pub fn markdown(r: &Report) -> String {
         r.report_version
     );
     let _ = writeln!(s, "![timeline](timeline.svg)\n");
+    if !r.errors.is_empty() {
+        let _ = writeln!(
+            s,
+            "## Could not be judged\n\nA step was not applied, so the fault the checks would judge never happened.\n"
+        );
+        for e in &r.errors {
+            let _ = writeln!(s, "- {e}");
+        }
+        let _ = writeln!(s);
+    }
 
     let _ = writeln!(s, "## Checks\n\n| check | result | detail |\n|---|---|---|");
     for c in &r.checks {

@@ -28,7 +28,7 @@ pub use svg::{svg, DrawError};
 
 use std::path::{Path, PathBuf};
 
-use crate::check::{judge, Verdict};
+use crate::check::{judge, Outcome, Verdict};
 use crate::scenario::{parse_str, Scenario};
 use crate::timeline::Timeline;
 
@@ -103,6 +103,13 @@ fn write_run(
     let mut report = Report::new(&scenario.description, timeline, verdict);
     if let Some(rep) = repetition {
         report.passed = rep.passed == rep.runs;
+        report.outcome = if rep.errored > 0 {
+            Outcome::Error
+        } else if report.passed {
+            Outcome::Pass
+        } else {
+            Outcome::Fail
+        };
         report.repetition = Some(rep);
     }
     let toml = toml::to_string(scenario).map_err(|e| ReportError::Invalid {
@@ -242,11 +249,10 @@ pub fn read_reports(dir: &Path) -> Result<Vec<IndexEntry>, ReportError> {
     let mut out = Vec::new();
     for sub in scenario_dirs(dir)? {
         let path = sub.join("report.json");
-        let report: Report =
-            serde_json::from_str(&read_file(&path)?).map_err(|e| ReportError::Invalid {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
+        let report = Report::from_json(&read_file(&path)?).map_err(|e| ReportError::Invalid {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
         out.push(IndexEntry {
             dir: dir_name(&sub),
             report,

@@ -7,7 +7,7 @@ use super::json::Report;
 /// A few lines: verdict, message counts, each failed check with its detail, each outage.
 pub fn summary(r: &Report) -> String {
     let mut s = String::new();
-    let verdict = if r.passed { "PASS" } else { "FAIL" };
+    let verdict = r.outcome.to_string();
     let l = &r.ledger;
     let _ = writeln!(
         s,
@@ -69,6 +69,9 @@ pub fn summary(r: &Report) -> String {
                 );
             }
         }
+    }
+    for e in &r.errors {
+        let _ = writeln!(s, "  error: {e}");
     }
     for c in r.checks.iter().filter(|c| !c.passed) {
         let _ = writeln!(

@@ -83,7 +83,7 @@ fn draw_lanes(
     end_ms: f64,
 ) -> Result<(), DrawError> {
     let n = lanes.len() as f64;
-    let verdict = if report.passed { "PASS" } else { "FAIL" };
+    let verdict = report.outcome;
     let mut chart = ChartBuilder::on(area)
         .caption(
             format!("{verdict} {}", report.scenario),
