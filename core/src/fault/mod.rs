@@ -30,7 +30,7 @@ pub use process::ProcessFault;
 pub use proxy::ProxyFault;
 pub use toxic::ToxicFault;
 
-use crate::scenario::{ServiceKind, StepSpec};
+use crate::scenario::{Scenario, ServiceKind, StepSpec};
 
 /// A fault action: one of a family's. Written in files by its name (`action = "kill"`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -288,6 +288,49 @@ impl Action {
     }
 }
 
+/// A capability a step of a scenario needs from the runtime that plays it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Need {
+    /// 0-based index of the step.
+    pub step: usize,
+    pub action: Action,
+    pub target: String,
+    pub capability: Capability,
+}
+
+impl std::fmt::Display for Need {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "step {} (`{}` on `{}`) needs to {}",
+            self.step + 1,
+            self.action.name(),
+            self.target,
+            self.capability.describe()
+        )
+    }
+}
+
+/// Every capability the scenario's steps need from a runtime, step by step. Steps aimed at a
+/// worker need none: workers are the harness's own processes on every runtime.
+pub fn needs(scenario: &Scenario) -> Vec<Need> {
+    let mut out = Vec::new();
+    for (step, s) in scenario.steps.iter().enumerate() {
+        if scenario.workers.contains_key(s.target.get_ref()) {
+            continue;
+        }
+        for capability in s.action.def().needs {
+            out.push(Need {
+                step,
+                action: s.action,
+                target: s.target.get_ref().clone(),
+                capability: *capability,
+            });
+        }
+    }
+    out
+}
+
 /// Whether a recorded action name (a step's action or the name of its undo, such as
 /// `blackhole_off`) opens and closes an outage: `(breaks, restores)`.
 pub fn effect_of(recorded: &str) -> (bool, bool) {
@@ -458,6 +501,45 @@ mod tests {
         assert!(
             page.contains(&table),
             "docs/scenarios.md must hold the action table as the catalogue renders it:\n{table}"
+        );
+    }
+
+    #[test]
+    fn a_scenario_needs_what_its_service_steps_need() {
+        let s = crate::scenario::parse_str(
+            "t.toml",
+            r#"name = "t"
+[services.redis]
+kind = "redis"
+[workers.w1]
+fixture = "redis-worker"
+[workload]
+messages = 100
+rate = 10
+[[steps]]
+at = "1s"
+action = "external_terminate"
+target = "redis"
+for = "1s"
+[[steps]]
+at = "3s"
+action = "kill"
+target = "w1"
+[[steps]]
+at = "4s"
+action = "latency"
+latency = "10ms"
+target = "w1->redis"
+"#,
+        )
+        .expect("valid");
+        let needs: Vec<String> = needs(&s).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            needs,
+            [
+                "step 1 (`external_terminate` on `redis`) needs to SIGTERM a broker unannounced",
+                "step 1 (`external_terminate` on `redis`) needs to restart a broker on the same port and data",
+            ]
         );
     }
 

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::check::{
-    Outcome, fault_latencies, retry_errors, throughput, CheckResult, Distribution, Duplicate, Figures, Lost,
-    RateBucket, Verdict, Violation,
+    fault_latencies, retry_errors, throughput, CheckResult, Distribution, Duplicate, Figures, Lost,
+    Outcome, RateBucket, Verdict, Violation,
 };
 use crate::timeline::{EventKind, Timeline};
 

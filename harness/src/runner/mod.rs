@@ -107,10 +107,11 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
     }
     let limits = &scenario.limits;
     let mut pids = Vec::new();
-    let runtime = crate::runtime::resolve(options.runtime, scenario).await?;
+    let resolved = crate::runtime::resolve(options.runtime, scenario).await?;
+    let runtime = resolved.kind;
     if options.runtime == RuntimeChoice::Auto {
         recorder.record(EventKind::Note {
-            message: format!("runtime `auto` chose {runtime}"),
+            message: format!("runtime `auto` chose {runtime}: {}", resolved.why),
         });
     }
 

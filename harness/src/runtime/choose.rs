@@ -7,6 +7,7 @@ use super::docker;
 use super::RuntimeError;
 use crate::process::find_program;
 use crate::scenario::{Scenario, ServiceKind};
+use rebound_core::fault::{needs, Capability, Need};
 
 /// What the user asked for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -50,6 +51,44 @@ impl RuntimeKind {
             Self::Docker => "docker",
         }
     }
+
+    /// What the runtime can do to a service: declared, not discovered mid-run, so a scenario
+    /// it cannot play is refused before anything starts.
+    pub fn capabilities(self) -> &'static [Capability] {
+        match self {
+            Self::Local => &[
+                Capability::Kill,
+                Capability::Terminate,
+                Capability::TerminateUnannounced,
+                Capability::Pause,
+                Capability::Restart,
+                Capability::CloseProxiedConnections,
+                Capability::DebugCommand,
+                Capability::BrokerEval,
+            ],
+            Self::Docker => &[
+                Capability::Kill,
+                Capability::Terminate,
+                Capability::Pause,
+                Capability::Restart,
+            ],
+        }
+    }
+
+    /// The scenario's needs this runtime cannot meet (empty when it can play it).
+    pub fn lacks(self, scenario: &Scenario) -> Vec<Need> {
+        needs(scenario)
+            .into_iter()
+            .filter(|n| !self.capabilities().contains(&n.capability))
+            .collect()
+    }
+}
+
+/// The runtime settled for a scenario, and why, for people.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    pub kind: RuntimeKind,
+    pub why: String,
 }
 
 impl fmt::Display for RuntimeKind {
@@ -58,30 +97,65 @@ impl fmt::Display for RuntimeKind {
     }
 }
 
-/// Settles `choice` for `scenario`. `Docker` is checked here too, so a missing image fails
-/// before anything starts, with the fix in the message.
-pub async fn resolve(
-    choice: RuntimeChoice,
-    scenario: &Scenario,
-) -> Result<RuntimeKind, RuntimeError> {
+/// Settles `choice` for `scenario`, before anything starts: a runtime that cannot perform one
+/// of its steps is refused (`auto` passes it over), and `docker` is checked for its engine and
+/// images, with the fix in the message.
+pub async fn resolve(choice: RuntimeChoice, scenario: &Scenario) -> Result<Resolved, RuntimeError> {
     let images: Vec<_> = scenario
         .services
         .values()
         .map(docker::images::image_of)
         .collect();
+    let capable = |kind: RuntimeKind| {
+        let lacks = kind.lacks(scenario);
+        if lacks.is_empty() {
+            Ok(())
+        } else {
+            Err(RuntimeError::Incapable {
+                runtime: kind,
+                scenario: scenario.name.clone(),
+                lacks,
+            })
+        }
+    };
     match choice {
-        RuntimeChoice::Local => Ok(RuntimeKind::Local),
-        RuntimeChoice::Docker => docker::check(&images)
-            .await
-            .map(|()| RuntimeKind::Docker)
-            .map_err(RuntimeError::DockerUnavailable),
+        RuntimeChoice::Local => {
+            capable(RuntimeKind::Local)?;
+            Ok(Resolved {
+                kind: RuntimeKind::Local,
+                why: "asked for".to_owned(),
+            })
+        }
+        RuntimeChoice::Docker => {
+            capable(RuntimeKind::Docker)?;
+            docker::check(&images)
+                .await
+                .map_err(RuntimeError::DockerUnavailable)?;
+            Ok(Resolved {
+                kind: RuntimeKind::Docker,
+                why: "asked for".to_owned(),
+            })
+        }
         RuntimeChoice::Auto => {
-            let docker_why = match docker::check(&images).await {
-                Ok(()) => return Ok(RuntimeKind::Docker),
-                Err(why) => why,
+            let docker_why = match (capable(RuntimeKind::Docker), docker::check(&images).await) {
+                (Ok(()), Ok(())) => {
+                    return Ok(Resolved {
+                        kind: RuntimeKind::Docker,
+                        why: format!(
+                            "an engine answers at {} and has the images",
+                            docker::engine_address()
+                        ),
+                    })
+                }
+                (Err(e), _) => e.to_string(),
+                (Ok(()), Err(why)) => why,
             };
+            capable(RuntimeKind::Local)?;
             match local_missing(scenario) {
-                None => Ok(RuntimeKind::Local),
+                None => Ok(Resolved {
+                    kind: RuntimeKind::Local,
+                    why: format!("not docker: {docker_why}"),
+                }),
                 Some(local) => Err(RuntimeError::NoRuntime {
                     docker: docker_why,
                     local,

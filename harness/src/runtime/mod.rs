@@ -8,7 +8,17 @@ pub mod docker;
 pub mod local;
 mod ready;
 
-pub use choose::{resolve, RuntimeChoice, RuntimeKind};
+pub use choose::{resolve, Resolved, RuntimeChoice, RuntimeKind};
+
+/// What to do instead when a runtime cannot play a scenario.
+fn other_runtime(kind: RuntimeKind) -> &'static str {
+    match kind {
+        RuntimeKind::Docker => {
+            "run it with `--runtime local` (redis-server and rabbitmq-server installed), or drop the step"
+        }
+        RuntimeKind::Local => "drop the step",
+    }
+}
 
 use std::time::Duration;
 
@@ -127,6 +137,16 @@ pub enum RuntimeError {
     DockerUnavailable(String),
     #[error("no runtime can run this scenario:\n  docker: {docker}\n  local: {local}")]
     NoRuntime { docker: String, local: String },
+    #[error(
+        "the {runtime} runtime cannot run `{scenario}`: {}; {}",
+        lacks.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+        other_runtime(*runtime)
+    )]
+    Incapable {
+        runtime: RuntimeKind,
+        scenario: String,
+        lacks: Vec<rebound_core::fault::Need>,
+    },
 }
 
 /// A free TCP port on loopback, as the kernel hands them out.
