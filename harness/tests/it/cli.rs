@@ -1,7 +1,6 @@
 //! `rebound run` and `rebound list` as users run them: real scenarios, real brokers.
 
-mod child_support;
-use child_support::{signal, wait_exit};
+use crate::support::{signal, wait_exit};
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
