@@ -13,7 +13,7 @@
 //! RabbitMQ's AMQP and distribution ports, its epmd) is bound to loopback. It needs
 //! `rabbitmq-server`; the others need `redis-server`.
 
-use crate::support::{in_own_process, signal, wait_exit};
+use crate::support::{build_fixtures, in_own_process, processes, signal, wait_exit};
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
@@ -36,31 +36,6 @@ fn alone_as_subreaper(test: &str) -> bool {
     let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     assert_eq!(rc, 0, "cannot become a child subreaper");
     true
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
-
-/// Builds the fixture workers beside the `rebound` binary (cargo does not build another
-/// package's binaries for a test).
-fn build_fixtures() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let release = Path::new(env!("CARGO_BIN_EXE_rebound"))
-        .components()
-        .any(|c| c.as_os_str() == "release");
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--quiet", "-p", "rebound-fixtures", "--bins"])
-        .arg("--manifest-path")
-        .arg(root().join("Cargo.toml"));
-    if release {
-        cmd.arg("--release");
-    }
-    let status = cmd.status().expect("cargo runs");
-    assert!(status.success(), "building the fixtures failed: {status}");
 }
 
 /// A fresh TMPDIR for one run (traversable by the `rabbitmq` user a root run drops to), and a
@@ -144,24 +119,6 @@ fn leftover_entries(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-/// (pid, parent pid, state, command) of every process on the machine.
-fn processes() -> Vec<(u32, u32, char, String)> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| {
-        let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let (head, rest) = stat.rsplit_once(')')?;
-        let cmd = head.split_once('(')?.1.to_owned();
-        let mut f = rest.split_whitespace();
-        let state = f.next()?.chars().next()?;
-        let ppid = f.next()?.parse().ok()?;
-        Some((pid, ppid, state, cmd))
-    })
-    .collect()
-}
-
 /// Every live descendant of `pid`, with its command.
 fn descendants(pid: u32) -> Vec<(u32, String)> {
     let all = processes();
@@ -169,11 +126,11 @@ fn descendants(pid: u32) -> Vec<(u32, String)> {
     let mut out = Vec::new();
     loop {
         let before = found.len();
-        for (p, pp, state, cmd) in &all {
-            if found.contains(pp) && !found.contains(p) {
-                found.insert(*p);
-                if *state != 'Z' {
-                    out.push((*p, cmd.clone()));
+        for p in &all {
+            if found.contains(&p.ppid) && !found.contains(&p.pid) {
+                found.insert(p.pid);
+                if p.state != 'Z' {
+                    out.push((p.pid, p.cmd.clone()));
                 }
             }
         }
@@ -191,14 +148,14 @@ fn still_running(pids: &[(u32, String)]) -> Vec<String> {
     let all = processes();
     let mut alive: BTreeSet<String> = all
         .iter()
-        .filter(|(p, _, state, _)| *state != 'Z' && pids.iter().any(|(q, _)| q == p))
-        .map(|(p, _, _, cmd)| format!("{p} ({cmd})"))
+        .filter(|p| p.state != 'Z' && pids.iter().any(|(q, _)| *q == p.pid))
+        .map(|p| format!("{} ({})", p.pid, p.cmd))
         .collect();
     // Orphans re-parented to us (the subreaper): anything a run left behind.
     alive.extend(
         all.iter()
-            .filter(|(_, pp, state, _)| *pp == me && *state != 'Z')
-            .map(|(p, _, _, cmd)| format!("{p} ({cmd}, orphan)")),
+            .filter(|p| p.ppid == me && p.state != 'Z')
+            .map(|p| format!("{} ({}, orphan)", p.pid, p.cmd)),
     );
     alive.into_iter().collect()
 }

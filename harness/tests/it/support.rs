@@ -1,9 +1,141 @@
-//! Helpers shared by the test modules: signalling a `rebound` child and waiting for its exit,
+//! Helpers shared by the test modules, each written once: the workspace's paths, building the
+//! fixture workers, reading processes from /proc, signalling a child and waiting for its exit,
 //! and running a test alone in a process of its own.
 
 use std::io::{Read as _, Seek as _};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+/// The workspace root (scenarios/, docs/, the fixtures' crate).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the harness crate lies inside the workspace")
+        .to_path_buf()
+}
+
+/// A valid scenario to add a fragment to: both kinds of service, a worker on each. The
+/// diagnostics snapshot quotes line numbers in it.
+pub const BASE_SCENARIO: &str = r#"name = "t"
+
+[services.redis]
+kind = "redis"
+
+[services.rabbitmq]
+kind = "rabbitmq"
+
+[workers.w1]
+fixture = "redis-worker"
+
+[workers.w2]
+fixture = "amqp-worker"
+
+[workload]
+service = "redis"
+messages = 1000
+rate = 100
+"#;
+
+/// The shipped scenario files (`scenarios/*.toml`), sorted.
+pub fn shipped_scenarios() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("scenarios"))
+        .expect("scenarios/")
+        .map(|e| e.expect("an entry of scenarios/").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Builds the fixture workers beside the `rebound` binary, once per process: cargo does not
+/// build another package's binaries for a test, and scenarios name them.
+pub fn build_fixtures() {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let release = Path::new(env!("CARGO_BIN_EXE_rebound"))
+            .components()
+            .any(|c| c.as_os_str() == "release");
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", "rebound-fixtures", "--bins"])
+            .arg("--manifest-path")
+            .arg(root().join("Cargo.toml"));
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?;
+        status
+            .success()
+            .then_some(())
+            .ok_or_else(|| format!("building the fixtures failed: {status}"))
+    });
+    if let Err(e) = built {
+        panic!("{e}");
+    }
+}
+
+/// One process as `/proc/PID/stat` tells it.
+#[derive(Clone, Debug)]
+pub struct Proc {
+    pub pid: u32,
+    pub ppid: u32,
+    /// `R`, `S`, ..., `Z` for a zombie (exited, not yet reaped).
+    pub state: char,
+    /// The command name (at most 15 bytes).
+    pub cmd: String,
+}
+
+/// The process `pid`, if there is one.
+pub fn proc_stat(pid: u32) -> Option<Proc> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command is in parentheses and may hold spaces and parentheses: the last `)` ends it.
+    let (head, rest) = stat.rsplit_once(')')?;
+    let cmd = head.split_once('(')?.1.to_owned();
+    let mut f = rest.split_whitespace();
+    let state = f.next()?.chars().next()?;
+    let ppid = f.next()?.parse().ok()?;
+    Some(Proc {
+        pid,
+        ppid,
+        state,
+        cmd,
+    })
+}
+
+/// The pid of every process on the machine.
+fn pids() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .expect("/proc lists the processes")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// Every process on the machine (those that exit while it is read are left out).
+pub fn processes() -> Vec<Proc> {
+    pids().into_iter().filter_map(proc_stat).collect()
+}
+
+/// Whether a process with this pid exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    proc_stat(pid).is_some_and(|p| p.state != 'Z')
+}
+
+/// Processes whose command line mentions `needle`, as `PID: command line`.
+pub fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for pid in pids() {
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) {
+            found.push(format!("{pid}: {cmdline}"));
+        }
+    }
+    found
+}
 
 /// Sends `sig` to our own, not yet reaped, child.
 pub fn signal(pid: u32, sig: i32) {
