@@ -100,6 +100,25 @@ impl Rig {
     fn direct_url(&self) -> String {
         format!("redis://{}/0", self.svc.addr())
     }
+
+    /// SET `key` over a direct connection (the proxy and its faults play no part).
+    async fn set_direct(&self, key: &str, value: &str) {
+        let mut direct = connect(&self.direct_url()).await.expect("connect");
+        let _: () = redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .query_async(&mut direct)
+            .await
+            .expect("set");
+    }
+
+    /// A new connection through the proxy answers PING within 2 s (`what` says why it must).
+    async fn answers_again(&self, what: &str) {
+        let mut c = connect(&self.proxied_url()).await.expect("connect");
+        query(&mut c, &ping(), Duration::from_secs(2))
+            .await
+            .expect(what);
+    }
 }
 
 async fn connect(url: &str) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
@@ -148,23 +167,13 @@ async fn pause_freezes_redis_and_resume_thaws_it() {
         "a SIGSTOPped server answers nothing"
     );
     rig.revert(&s).await;
-    let mut c = connect(&rig.proxied_url()).await.expect("connect");
-    query(&mut c, &ping(), Duration::from_secs(2))
-        .await
-        .expect("answers again after SIGCONT");
+    rig.answers_again("answers again after SIGCONT").await;
 }
 
 #[tokio::test]
 async fn bandwidth_limits_throughput_until_removed() {
     let mut rig = redis_rig().await;
-    let mut direct = connect(&rig.direct_url()).await.expect("connect");
-    let value = "x".repeat(20_000);
-    let _: () = redis::cmd("SET")
-        .arg("big")
-        .arg(&value)
-        .query_async(&mut direct)
-        .await
-        .expect("set");
+    rig.set_direct("big", &"x".repeat(20_000)).await;
     let mut c = connect(&rig.proxied_url()).await.expect("connect");
     let s = step("action = \"bandwidth\"\ntarget = \"redis\"\nrate = 20\nstream = \"downstream\"");
     rig.apply(&s).await;
@@ -192,10 +201,7 @@ async fn reset_peer_resets_connections_on_their_next_data() {
     let e = query(&mut c, &ping(), Duration::from_secs(2)).await;
     assert!(e.is_err() && e != Err("timed out".to_owned()), "{e:?}");
     rig.revert(&s).await;
-    let mut c = connect(&rig.proxied_url()).await.expect("connect");
-    query(&mut c, &ping(), Duration::from_secs(2))
-        .await
-        .expect("works once removed");
+    rig.answers_again("works once removed").await;
 }
 
 #[tokio::test]
@@ -213,23 +219,14 @@ async fn blackhole_swallows_everything_until_removed() {
         "new connections hang too (the handshake never completes)"
     );
     rig.revert(&s).await;
-    let mut c = connect(&rig.proxied_url()).await.expect("connect");
-    query(&mut c, &ping(), Duration::from_secs(2))
-        .await
-        .expect("works once removed");
+    rig.answers_again("works once removed").await;
 }
 
 #[tokio::test]
 async fn slicer_delivers_everything_in_pieces() {
     let mut rig = redis_rig().await;
-    let mut direct = connect(&rig.direct_url()).await.expect("connect");
     let value = "y".repeat(2_000);
-    let _: () = redis::cmd("SET")
-        .arg("v")
-        .arg(&value)
-        .query_async(&mut direct)
-        .await
-        .expect("set");
+    rig.set_direct("v", &value).await;
     let mut c = connect(&rig.proxied_url()).await.expect("connect");
     let s = step(
         "action = \"slicer\"\ntarget = \"redis\"\naverage_size = 10\nsize_variation = 5\ndelay = \"1ms\"",
@@ -251,13 +248,7 @@ async fn slicer_delivers_everything_in_pieces() {
 #[tokio::test]
 async fn limit_data_closes_connections_after_their_bytes() {
     let mut rig = redis_rig().await;
-    let mut direct = connect(&rig.direct_url()).await.expect("connect");
-    let _: () = redis::cmd("SET")
-        .arg("v")
-        .arg("z".repeat(500))
-        .query_async(&mut direct)
-        .await
-        .expect("set");
+    rig.set_direct("v", &"z".repeat(500)).await;
     let mut c = connect(&rig.proxied_url()).await.expect("connect");
     let s = step("action = \"limit_data\"\ntarget = \"redis\"\nbytes = 100\nfor = \"1s\"");
     rig.apply(&s).await;
