@@ -19,14 +19,15 @@ fn step(fields: &str) -> StepSpec {
     toml::from_str(&format!("at = \"0s\"\n{fields}")).expect("a valid step")
 }
 
-struct Rig {
+/// A running service behind a proxy of its own, and the recorder its faults report to.
+struct Rig<S> {
     recorder: Recorder,
-    svc: LocalRedis,
+    svc: S,
     _server: ProxyServer,
     proxy: Proxy,
 }
 
-async fn redis_rig() -> Rig {
+async fn redis_rig() -> Rig<LocalRedis> {
     let clock = Clock::start();
     let recorder = Recorder::new(clock);
     let mut svc = LocalRedis::new(
@@ -38,40 +39,57 @@ async fn redis_rig() -> Rig {
     )
     .expect("redis-server is installed");
     svc.start().await.expect("redis starts");
-    let server = ProxyServer::new(clock);
-    let proxy = server
-        .create(ProxyConfig {
-            name: "w1.redis".to_owned(),
-            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-            upstream: svc.addr(),
-            enabled: true,
-        })
-        .await
-        .expect("proxy");
-    Rig {
-        recorder,
-        svc,
-        _server: server,
-        proxy,
-    }
+    Rig::around(svc, clock, recorder, "w1.redis").await
 }
 
-impl Rig {
-    async fn apply(&mut self, s: &StepSpec) {
-        let target = Target::Service {
+impl<S: Service + 'static> Rig<S> {
+    /// Puts a proxy named `proxy` in front of the running `svc`.
+    async fn around(svc: S, clock: Clock, recorder: Recorder, proxy: &str) -> Self {
+        let server = ProxyServer::new(clock);
+        let proxy = server
+            .create(ProxyConfig {
+                name: proxy.to_owned(),
+                listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+                upstream: svc.addr(),
+                enabled: true,
+            })
+            .await
+            .expect("proxy");
+        Rig {
+            recorder,
+            svc,
+            _server: server,
+            proxy,
+        }
+    }
+
+    /// The service and its proxy, as a step targets them.
+    fn target(&mut self) -> Target<'_> {
+        Target::Service {
             service: &mut self.svc,
             proxies: vec![self.proxy.clone()],
-        };
-        fault::apply(0, s, 0, target, GRACE, &self.recorder).await;
+        }
+    }
+
+    /// Step `index` applied as the runner applies it.
+    async fn apply_step(&mut self, index: usize, s: &StepSpec) {
+        let recorder = self.recorder.clone();
+        fault::apply(index, s, 0, self.target(), GRACE, &recorder).await;
+    }
+
+    /// Step `index` reverted as the runner reverts it.
+    async fn revert_step(&mut self, index: usize, s: &StepSpec) {
+        let recorder = self.recorder.clone();
+        fault::revert(index, s, 0, self.target(), &recorder).await;
+    }
+
+    async fn apply(&mut self, s: &StepSpec) {
+        self.apply_step(0, s).await;
         self.assert_recorded(s.action.name());
     }
 
     async fn revert(&mut self, s: &StepSpec) {
-        let target = Target::Service {
-            service: &mut self.svc,
-            proxies: vec![self.proxy.clone()],
-        };
-        fault::revert(0, s, 0, target, &self.recorder).await;
+        self.revert_step(0, s).await;
         self.assert_recorded(s.action.revert().expect("revertible"));
     }
 
@@ -92,7 +110,9 @@ impl Rig {
             "{action} not recorded"
         );
     }
+}
 
+impl Rig<LocalRedis> {
     fn proxied_url(&self) -> String {
         format!("redis://{}/0", self.proxy.listen_addr())
     }
@@ -330,39 +350,19 @@ async fn rabbitmq_close_connections_and_memory_alarm() {
     let mut svc = LocalRabbitmq::new("rabbitmq", Duration::from_secs(60), recorder.clone())
         .expect("rabbitmq-server is installed");
     svc.start().await.expect("node starts");
-    let server = ProxyServer::new(clock);
-    let proxy = server
-        .create(ProxyConfig {
-            name: "w1.rabbitmq".to_owned(),
-            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-            upstream: svc.addr(),
-            enabled: true,
-        })
-        .await
-        .expect("proxy");
+    let mut rig = Rig::around(svc, clock, recorder, "w1.rabbitmq").await;
     let proxied = Connection::connect(
-        &svc.client_url(&proxy.listen_addr().to_string()),
+        &rig.svc.client_url(&rig.proxy.listen_addr().to_string()),
         ConnectionProperties::default(),
     )
     .await
     .expect("proxied connection");
-    let direct = Connection::connect(&svc.url(), ConnectionProperties::default())
+    let direct = Connection::connect(&rig.svc.url(), ConnectionProperties::default())
         .await
         .expect("direct connection");
 
     let close = step("action = \"close_connections\"\ntarget = \"rabbitmq\"");
-    fault::apply(
-        0,
-        &close,
-        0,
-        Target::Service {
-            service: &mut svc,
-            proxies: vec![proxy.clone()],
-        },
-        GRACE,
-        &recorder,
-    )
-    .await;
+    rig.apply_step(0, &close).await;
     let deadline = Instant::now() + Duration::from_secs(5);
     while proxied.status().connected() && Instant::now() < deadline {
         // Polls a status flag lapin updates on its own; the deadline bounds the wait.
@@ -389,18 +389,7 @@ async fn rabbitmq_close_connections_and_memory_alarm() {
     )
     .await
     .expect("declare");
-    fault::apply(
-        1,
-        &alarm,
-        0,
-        Target::Service {
-            service: &mut svc,
-            proxies: vec![proxy.clone()],
-        },
-        GRACE,
-        &recorder,
-    )
-    .await;
+    rig.apply_step(1, &alarm).await;
     let confirm = ch
         .basic_publish(
             "".into(),
@@ -418,26 +407,17 @@ async fn rabbitmq_close_connections_and_memory_alarm() {
             .is_err(),
         "a blocked publisher gets no confirm"
     );
-    fault::revert(
-        1,
-        &alarm,
-        0,
-        Target::Service {
-            service: &mut svc,
-            proxies: vec![proxy.clone()],
-        },
-        &recorder,
-    )
-    .await;
+    rig.revert_step(1, &alarm).await;
     tokio::time::timeout(Duration::from_secs(5), confirm)
         .await
         .expect("confirmed once the alarm clears")
         .expect("ack");
-    let failed: Vec<_> = recorder
+    let failed: Vec<_> = rig
+        .recorder
         .snapshot()
         .into_iter()
         .filter(|e| matches!(e.kind, EventKind::FaultFailed { .. }))
         .collect();
     assert!(failed.is_empty(), "{failed:?}");
-    svc.kill().await.expect("stop");
+    rig.svc.kill().await.expect("stop");
 }
