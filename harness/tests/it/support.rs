@@ -153,18 +153,18 @@ pub fn wait_exit(child: &mut Child, within: Duration) -> ExitStatus {
         }
         if Instant::now() >= deadline {
             let _ = child.kill();
-            panic!("the child did not exit within {within:?}");
+            panic!("child {} did not exit within {within:?}", child.id());
         }
         // std's Child has no wait with a timeout; the deadline bounds the poll.
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
-/// Set in a process of this binary started by [`in_own_process`]: the one test it runs for real.
+/// Set in a process of this binary that [`in_own_process`] started: the one test it runs.
 const ISOLATED: &str = "REBOUND_IT_ISOLATED";
 
-/// How long a test run by [`in_own_process`] may take: far more than any of them needs; a bound so
-/// that a hung child fails the test instead of the whole binary.
+/// How long a test run by [`in_own_process`] may take: far more than any of them needs; a
+/// bound, so that a hung child fails its test instead of hanging the whole binary.
 const ISOLATED_WITHIN: Duration = Duration::from_secs(600);
 
 /// Runs the calling test alone in a fresh process of this test binary, for a test that changes
@@ -175,7 +175,8 @@ const ISOLATED_WITHIN: Duration = Duration::from_secs(600);
 ///
 /// True in that process: go on with the test. False here, once the test has run there and
 /// passed (it fails here otherwise): return. That process runs only this test (`--exact`);
-/// its output is passed on, and unless it ran exactly this one test, that fails too.
+/// its output is passed on (each line marked `| `), and unless it ran exactly this one test,
+/// that fails too.
 ///
 /// ```ignore
 /// if !in_own_process("area::the_test") {
@@ -202,8 +203,14 @@ pub fn in_own_process(test: &str) -> bool {
     let status = wait_exit(&mut child, ISOLATED_WITHIN);
     let (out, err) = (read_back(&mut stdout), read_back(&mut stderr));
     // Through the test harness's capture: shown when this test fails or with --nocapture.
-    print!("{out}");
-    eprint!("{err}");
+    // Marked, so that the child's own `running 1 test` and `test result:` lines are not
+    // taken for this binary's.
+    for line in out.lines() {
+        println!("| {line}");
+    }
+    for line in err.lines() {
+        eprintln!("| {line}");
+    }
     assert!(
         status.success(),
         "`{test}` failed in its own process ({status})"
