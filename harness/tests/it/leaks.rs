@@ -3,62 +3,39 @@
 //! process the run started may be running and no temp dir it created may remain. A negative
 //! control shows the same checks fire on a process and a dir deliberately left behind.
 //!
-//! This test process makes itself a child subreaper: anything `rebound` leaves running when it
-//! exits is re-parented to us instead of init, so a leak cannot hide by being orphaned. Tests
-//! here run one at a time (they share that parenthood and TMPDIR).
+//! Each of these tests runs alone in a process of its own, which makes itself a child
+//! subreaper: anything `rebound` leaves running when it exits is re-parented to that process
+//! instead of init, so a leak cannot hide by being orphaned, and what the checks find there
+//! (its children, orphans, zombies it reaps, its TMPDIR) is this test's alone, never a test
+//! running beside it in this binary.
 //!
 //! The SIGTERM test also checks that every listening socket of the run (proxies, Redis,
 //! RabbitMQ's AMQP and distribution ports, its epmd) is bound to loopback. It needs
 //! `rabbitmq-server`; the others need `redis-server`.
 
-mod child_support;
-use child_support::{signal, wait_exit};
+use crate::support::{build_fixtures, in_own_process, processes, signal, wait_exit};
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Mutex, MutexGuard};
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 use rebound::runner::{run, RunOptions};
 
-/// Serialises the tests: they share the subreaper parenthood and (in-process) TMPDIR.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn one_at_a_time() -> MutexGuard<'static, ()> {
-    // A failed test poisons the lock; the next one still runs alone.
-    let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+/// Runs the calling test alone in a process of its own ([`in_own_process`]), and makes that
+/// process a child subreaper. True there: go on with the test; false here, where it has run
+/// and passed: return.
+fn alone_as_subreaper(test: &str) -> bool {
+    if !in_own_process(test) {
+        return false;
+    }
     // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) on this process; no memory is involved.
     let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     assert_eq!(rc, 0, "cannot become a child subreaper");
-    guard
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
-
-/// Builds the fixture workers beside the `rebound` binary (cargo does not build another
-/// package's binaries for a test).
-fn build_fixtures() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let release = Path::new(env!("CARGO_BIN_EXE_rebound"))
-        .components()
-        .any(|c| c.as_os_str() == "release");
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--quiet", "-p", "rebound-fixtures", "--bins"])
-        .arg("--manifest-path")
-        .arg(root().join("Cargo.toml"));
-    if release {
-        cmd.arg("--release");
-    }
-    let status = cmd.status().expect("cargo runs");
-    assert!(status.success(), "building the fixtures failed: {status}");
+    true
 }
 
 /// A fresh TMPDIR for one run (traversable by the `rabbitmq` user a root run drops to), and a
@@ -142,24 +119,6 @@ fn leftover_entries(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-/// (pid, parent pid, state, command) of every process on the machine.
-fn processes() -> Vec<(u32, u32, char, String)> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| {
-        let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let (head, rest) = stat.rsplit_once(')')?;
-        let cmd = head.split_once('(')?.1.to_owned();
-        let mut f = rest.split_whitespace();
-        let state = f.next()?.chars().next()?;
-        let ppid = f.next()?.parse().ok()?;
-        Some((pid, ppid, state, cmd))
-    })
-    .collect()
-}
-
 /// Every live descendant of `pid`, with its command.
 fn descendants(pid: u32) -> Vec<(u32, String)> {
     let all = processes();
@@ -167,11 +126,11 @@ fn descendants(pid: u32) -> Vec<(u32, String)> {
     let mut out = Vec::new();
     loop {
         let before = found.len();
-        for (p, pp, state, cmd) in &all {
-            if found.contains(pp) && !found.contains(p) {
-                found.insert(*p);
-                if *state != 'Z' {
-                    out.push((*p, cmd.clone()));
+        for p in &all {
+            if found.contains(&p.ppid) && !found.contains(&p.pid) {
+                found.insert(p.pid);
+                if p.state != 'Z' {
+                    out.push((p.pid, p.cmd.clone()));
                 }
             }
         }
@@ -189,14 +148,14 @@ fn still_running(pids: &[(u32, String)]) -> Vec<String> {
     let all = processes();
     let mut alive: BTreeSet<String> = all
         .iter()
-        .filter(|(p, _, state, _)| *state != 'Z' && pids.iter().any(|(q, _)| q == p))
-        .map(|(p, _, _, cmd)| format!("{p} ({cmd})"))
+        .filter(|p| p.state != 'Z' && pids.iter().any(|(q, _)| *q == p.pid))
+        .map(|p| format!("{} ({})", p.pid, p.cmd))
         .collect();
     // Orphans re-parented to us (the subreaper): anything a run left behind.
     alive.extend(
         all.iter()
-            .filter(|(_, pp, state, _)| *pp == me && *state != 'Z')
-            .map(|(p, _, _, cmd)| format!("{p} ({cmd}, orphan)")),
+            .filter(|p| p.ppid == me && p.state != 'Z')
+            .map(|p| format!("{} ({}, orphan)", p.pid, p.cmd)),
     );
     alive.into_iter().collect()
 }
@@ -323,7 +282,9 @@ fn run_to_end(toml: &str, args: &[&str]) -> (Option<i32>, Vec<String>, Vec<PathB
 
 #[test]
 fn nothing_left_after_a_passing_run() {
-    let _one = one_at_a_time();
+    if !alone_as_subreaper("leaks::nothing_left_after_a_passing_run") {
+        return;
+    }
     let (code, alive, files) = run_to_end(&redis_scenario(30, "200ms"), &[]);
     assert_eq!(code, Some(0), "the scenario passes");
     assert!(alive.is_empty(), "left running: {alive:?}");
@@ -332,7 +293,9 @@ fn nothing_left_after_a_passing_run() {
 
 #[test]
 fn nothing_left_after_a_failing_run() {
-    let _one = one_at_a_time();
+    if !alone_as_subreaper("leaks::nothing_left_after_a_failing_run") {
+        return;
+    }
     let (code, alive, files) = run_to_end(
         &redis_scenario(30, "200ms"),
         &["--worker-arg=--no-reconnect"],
@@ -344,7 +307,9 @@ fn nothing_left_after_a_failing_run() {
 
 #[test]
 fn nothing_left_after_the_drain_timeout() {
-    let _one = one_at_a_time();
+    if !alone_as_subreaper("leaks::nothing_left_after_the_drain_timeout") {
+        return;
+    }
     // A worker that never consumes: the run waits `limits.drain` for the messages, gives up,
     // and SIGKILLs the worker after the grace (it ignores SIGTERM).
     let toml = r#"
@@ -375,11 +340,13 @@ shutdown_grace = "300ms"
 /// harness would unwind through it) drops the run: its processes and temp dirs go with it.
 #[test]
 fn nothing_left_after_a_panic_inside_a_run() {
-    let _one = one_at_a_time();
+    if !alone_as_subreaper("leaks::nothing_left_after_a_panic_inside_a_run") {
+        return;
+    }
     build_fixtures();
     let sandbox = Sandbox::new();
-    // The library reads TMPDIR at each temp dir it makes; the lock keeps other tests out.
-    // SAFETY (edition 2021: safe): no other thread of this binary reads the environment now.
+    // The library reads TMPDIR at each temp dir it makes; no other test runs in this process.
+    // SAFETY (edition 2021: safe): no other thread of this process reads the environment now.
     std::env::set_var("TMPDIR", sandbox.tmp());
     let _restore = RestoreTmpdir;
     let scenario =
@@ -448,7 +415,9 @@ fn wait_gone(pids: &[(u32, String)]) -> Vec<String> {
 
 #[test]
 fn sigint_twice_leaves_nothing_and_exits_130() {
-    let _one = one_at_a_time();
+    if !alone_as_subreaper("leaks::sigint_twice_leaves_nothing_and_exits_130") {
+        return;
+    }
     build_fixtures();
     let sandbox = Sandbox::new();
     // The kill comes 50 s in: the run is mid-script when it is interrupted.
@@ -573,7 +542,9 @@ fn decodes_proc_net_addresses() {
 /// exit code is 143.
 #[test]
 fn sigterm_leaves_nothing_and_every_listener_is_on_loopback() {
-    let _one = one_at_a_time();
+    if !alone_as_subreaper("leaks::sigterm_leaves_nothing_and_every_listener_is_on_loopback") {
+        return;
+    }
     if rebound::process::find_program("rabbitmq-server").is_none()
         && !Path::new("/usr/lib/rabbitmq/bin/rabbitmq-server").is_file()
     {
@@ -635,7 +606,9 @@ target = "redis"
 /// sandbox are both reported by the same helpers.
 #[test]
 fn the_leak_check_fires_on_a_deliberate_leak() {
-    let _one = one_at_a_time();
+    if !alone_as_subreaper("leaks::the_leak_check_fires_on_a_deliberate_leak") {
+        return;
+    }
     let sandbox = Sandbox::new();
     // A shell that starts `sleep` in the background and exits at once: the sleep is orphaned
     // (re-parented to us), the way a child rebound forgot would be.

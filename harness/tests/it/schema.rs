@@ -1,14 +1,8 @@
 //! `rebound schema` and `rebound validate` as users run them.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
+use crate::support::{root, shipped_scenarios};
 
 fn rebound(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_rebound"))
@@ -34,17 +28,14 @@ fn shipped_schema_is_the_output_of_rebound_schema() {
 
 #[test]
 fn every_shipped_scenario_points_editors_at_the_schema() {
-    for entry in std::fs::read_dir(root().join("scenarios")).expect("scenarios/") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_some_and(|x| x == "toml") {
-            let text = std::fs::read_to_string(&path).expect("readable");
-            assert_eq!(
-                text.lines().next(),
-                Some("#:schema ./scenario.schema.json"),
-                "{}",
-                path.display()
-            );
-        }
+    for path in shipped_scenarios() {
+        let text = std::fs::read_to_string(&path).expect("readable");
+        assert_eq!(
+            text.lines().next(),
+            Some("#:schema ./scenario.schema.json"),
+            "{}",
+            path.display()
+        );
     }
 }
 

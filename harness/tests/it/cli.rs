@@ -1,20 +1,12 @@
 //! `rebound run` and `rebound list` as users run them: real scenarios, real brokers.
 
-mod child_support;
-use child_support::{signal, wait_exit};
+use crate::support::{alive, build_fixtures, root, shipped_scenarios, signal, wait_exit};
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
 
 /// `rebound` run from the repository root, never on a terminal (stdout and stderr piped).
 fn rebound() -> Command {
@@ -23,28 +15,6 @@ fn rebound() -> Command {
         .env_remove("NO_COLOR")
         .env_remove("CI");
     c
-}
-
-/// Cargo does not build another package's binaries for this test: build the fixture workers
-/// the scenarios name, once.
-fn fixtures() {
-    static BUILT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "rebound-fixtures", "--bins"])
-            .arg("--manifest-path")
-            .arg(root().join("Cargo.toml"))
-            .status()
-            .map_err(|e| format!("cannot run cargo: {e}"))?;
-        status
-            .success()
-            .then_some(())
-            .ok_or_else(|| format!("building the fixtures failed: {status}"))
-    });
-    if let Err(e) = built {
-        panic!("{e}");
-    }
 }
 
 fn text(b: &[u8]) -> String {
@@ -56,13 +26,7 @@ fn list_shows_services_workers_and_faults_in_order() {
     let out = rebound().args(["list"]).output().expect("rebound runs");
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    let files = std::fs::read_dir(root().join("scenarios"))
-        .expect("scenarios/")
-        .filter(|e| {
-            e.as_ref()
-                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "toml"))
-        })
-        .count();
+    let files = shipped_scenarios().len();
     assert!(
         stdout.ends_with(&format!("{files} scenarios\n")),
         "{stdout}"
@@ -175,7 +139,7 @@ fn addresses(report: &Path) -> Vec<String> {
 
 #[test]
 fn jobs_2_runs_two_scenarios_at_once_apart_with_plain_progress() {
-    fixtures();
+    build_fixtures();
     let dir = tempfile::tempdir().expect("temp dir");
     let reports = dir.path().join("reports");
     let out = rebound()
@@ -248,20 +212,9 @@ fn jobs_2_runs_two_scenarios_at_once_apart_with_plain_progress() {
     assert!(table[2].starts_with("redis-kill-restart "), "{stdout}");
 }
 
-/// Whether a process with this pid exists and is not a zombie.
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .and_then(|(_, r)| r.split_whitespace().next().map(|st| st != "Z"))
-        })
-        .unwrap_or(false)
-}
-
 #[test]
 fn keep_leaves_a_failed_scenarios_services_up_until_ctrl_c() {
-    fixtures();
+    build_fixtures();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut child = rebound()
         .args([

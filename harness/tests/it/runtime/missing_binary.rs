@@ -1,5 +1,5 @@
-//! A missing broker binary is a clear error that says how to install it. (Its own test binary:
-//! it changes PATH for the whole process.)
+//! A missing broker binary is a clear error that says how to install it. (Each test in a
+//! process of its own: it changes PATH for the whole process.)
 
 use std::time::Duration;
 
@@ -8,8 +8,13 @@ use rebound::scenario::Durability;
 use rebound::timeline::Recorder;
 use rebound::Clock;
 
+use crate::support::in_own_process;
+
 #[test]
 fn missing_redis_server_says_how_to_install_it() {
+    if !in_own_process("runtime::missing_binary::missing_redis_server_says_how_to_install_it") {
+        return;
+    }
     std::env::set_var("PATH", "/nonexistent");
     let err = LocalRedis::new(
         "redis",
@@ -27,6 +32,9 @@ fn missing_redis_server_says_how_to_install_it() {
 
 #[test]
 fn missing_erlang_tools_say_how_to_install_them() {
+    if !in_own_process("runtime::missing_binary::missing_erlang_tools_say_how_to_install_them") {
+        return;
+    }
     std::env::set_var("PATH", "/nonexistent");
     let err = LocalRabbitmq::new(
         "rabbitmq",

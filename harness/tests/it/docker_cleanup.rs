@@ -3,8 +3,7 @@
 //! Needs a Docker engine with the default images (`just images`); skipped with a message when
 //! there is none, unless `REBOUND_REQUIRE_DOCKER=1` (CI with an engine) makes that a failure.
 
-mod child_support;
-use child_support::{signal, wait_exit};
+use crate::support::{signal, wait_exit};
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};

@@ -1,25 +1,9 @@
 //! The authoring guide cannot rot: every ```toml block of docs/scenarios.md is a valid scenario
 //! (a block that starts with `name =` is a whole file; any other is added to a minimal one).
 
-use std::path::Path;
-
 use rebound::scenario::parse_str;
 
-/// What a fragment is added to: both kinds of service, a worker on each.
-const BASE: &str = r#"name = "guide"
-[services.redis]
-kind = "redis"
-[services.rabbitmq]
-kind = "rabbitmq"
-[workers.w1]
-fixture = "redis-worker"
-[workers.w2]
-fixture = "amqp-worker"
-[workload]
-service = "redis"
-messages = 1000
-rate = 100
-"#;
+use crate::support::{root, BASE_SCENARIO as BASE};
 
 /// (first line number, text) of every ```toml block.
 fn toml_blocks(markdown: &str) -> Vec<(usize, String)> {
@@ -41,7 +25,7 @@ fn toml_blocks(markdown: &str) -> Vec<(usize, String)> {
 
 #[test]
 fn every_example_in_the_guide_is_a_valid_scenario() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/scenarios.md");
+    let path = root().join("docs/scenarios.md");
     let guide = std::fs::read_to_string(&path).expect("docs/scenarios.md");
     let blocks = toml_blocks(&guide);
     assert!(blocks.len() >= 8, "only {} toml blocks found", blocks.len());

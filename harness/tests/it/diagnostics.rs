@@ -1,30 +1,10 @@
 //! What authors are told when a scenario file is wrong (snapshots of the messages), that no
 //! input makes the parser panic, and that a valid scenario survives serialisation.
 
-use std::path::{Path, PathBuf};
-
 use proptest::prelude::*;
 use rebound::scenario::{parse_str, Scenario};
 
-const BASE: &str = r#"name = "t"
-
-[services.redis]
-kind = "redis"
-
-[services.rabbitmq]
-kind = "rabbitmq"
-
-[workers.w1]
-fixture = "redis-worker"
-
-[workers.w2]
-fixture = "amqp-worker"
-
-[workload]
-service = "redis"
-messages = 1000
-rate = 100
-"#;
+use crate::support::{shipped_scenarios, BASE_SCENARIO as BASE};
 
 /// Every problem of `text`, one per line, as `rebound validate` prints them without colours.
 fn diagnose(text: &str) -> String {
@@ -96,19 +76,10 @@ fn every_error_has_a_line_and_column() {
     }
 }
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
-
 /// The text of every shipped scenario.
 fn shipped() -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(root().join("scenarios"))
-        .expect("scenarios/")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+    let mut v: Vec<String> = shipped_scenarios()
+        .into_iter()
         .filter_map(|p| std::fs::read_to_string(p).ok())
         .collect();
     v.sort();

@@ -19,14 +19,15 @@ fn step(fields: &str) -> StepSpec {
     toml::from_str(&format!("at = \"0s\"\n{fields}")).expect("a valid step")
 }
 
-struct Rig {
+/// A running service behind a proxy of its own, and the recorder its faults report to.
+struct Rig<S> {
     recorder: Recorder,
-    svc: LocalRedis,
+    svc: S,
     _server: ProxyServer,
     proxy: Proxy,
 }
 
-async fn redis_rig() -> Rig {
+async fn redis_rig() -> Rig<LocalRedis> {
     let clock = Clock::start();
     let recorder = Recorder::new(clock);
     let mut svc = LocalRedis::new(
@@ -38,40 +39,57 @@ async fn redis_rig() -> Rig {
     )
     .expect("redis-server is installed");
     svc.start().await.expect("redis starts");
-    let server = ProxyServer::new(clock);
-    let proxy = server
-        .create(ProxyConfig {
-            name: "w1.redis".to_owned(),
-            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-            upstream: svc.addr(),
-            enabled: true,
-        })
-        .await
-        .expect("proxy");
-    Rig {
-        recorder,
-        svc,
-        _server: server,
-        proxy,
-    }
+    Rig::around(svc, clock, recorder, "w1.redis").await
 }
 
-impl Rig {
-    async fn apply(&mut self, s: &StepSpec) {
-        let target = Target::Service {
+impl<S: Service + 'static> Rig<S> {
+    /// Puts a proxy named `proxy` in front of the running `svc`.
+    async fn around(svc: S, clock: Clock, recorder: Recorder, proxy: &str) -> Self {
+        let server = ProxyServer::new(clock);
+        let proxy = server
+            .create(ProxyConfig {
+                name: proxy.to_owned(),
+                listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+                upstream: svc.addr(),
+                enabled: true,
+            })
+            .await
+            .expect("proxy");
+        Rig {
+            recorder,
+            svc,
+            _server: server,
+            proxy,
+        }
+    }
+
+    /// The service and its proxy, as a step targets them.
+    fn target(&mut self) -> Target<'_> {
+        Target::Service {
             service: &mut self.svc,
             proxies: vec![self.proxy.clone()],
-        };
-        fault::apply(0, s, 0, target, GRACE, &self.recorder).await;
+        }
+    }
+
+    /// Step `index` applied as the runner applies it.
+    async fn apply_step(&mut self, index: usize, s: &StepSpec) {
+        let recorder = self.recorder.clone();
+        fault::apply(index, s, 0, self.target(), GRACE, &recorder).await;
+    }
+
+    /// Step `index` reverted as the runner reverts it.
+    async fn revert_step(&mut self, index: usize, s: &StepSpec) {
+        let recorder = self.recorder.clone();
+        fault::revert(index, s, 0, self.target(), &recorder).await;
+    }
+
+    async fn apply(&mut self, s: &StepSpec) {
+        self.apply_step(0, s).await;
         self.assert_recorded(s.action.name());
     }
 
     async fn revert(&mut self, s: &StepSpec) {
-        let target = Target::Service {
-            service: &mut self.svc,
-            proxies: vec![self.proxy.clone()],
-        };
-        fault::revert(0, s, 0, target, &self.recorder).await;
+        self.revert_step(0, s).await;
         self.assert_recorded(s.action.revert().expect("revertible"));
     }
 
@@ -92,13 +110,34 @@ impl Rig {
             "{action} not recorded"
         );
     }
+}
 
+impl Rig<LocalRedis> {
     fn proxied_url(&self) -> String {
         format!("redis://{}/0", self.proxy.listen_addr())
     }
 
     fn direct_url(&self) -> String {
         format!("redis://{}/0", self.svc.addr())
+    }
+
+    /// SET `key` over a direct connection (the proxy and its faults play no part).
+    async fn set_direct(&self, key: &str, value: &str) {
+        let mut direct = connect(&self.direct_url()).await.expect("connect");
+        let _: () = redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .query_async(&mut direct)
+            .await
+            .expect("set");
+    }
+
+    /// A new connection through the proxy answers PING within 2 s (`what` says why it must).
+    async fn answers_again(&self, what: &str) {
+        let mut c = connect(&self.proxied_url()).await.expect("connect");
+        query(&mut c, &ping(), Duration::from_secs(2))
+            .await
+            .expect(what);
     }
 }
 
@@ -148,23 +187,13 @@ async fn pause_freezes_redis_and_resume_thaws_it() {
         "a SIGSTOPped server answers nothing"
     );
     rig.revert(&s).await;
-    let mut c = connect(&rig.proxied_url()).await.expect("connect");
-    query(&mut c, &ping(), Duration::from_secs(2))
-        .await
-        .expect("answers again after SIGCONT");
+    rig.answers_again("answers again after SIGCONT").await;
 }
 
 #[tokio::test]
 async fn bandwidth_limits_throughput_until_removed() {
     let mut rig = redis_rig().await;
-    let mut direct = connect(&rig.direct_url()).await.expect("connect");
-    let value = "x".repeat(20_000);
-    let _: () = redis::cmd("SET")
-        .arg("big")
-        .arg(&value)
-        .query_async(&mut direct)
-        .await
-        .expect("set");
+    rig.set_direct("big", &"x".repeat(20_000)).await;
     let mut c = connect(&rig.proxied_url()).await.expect("connect");
     let s = step("action = \"bandwidth\"\ntarget = \"redis\"\nrate = 20\nstream = \"downstream\"");
     rig.apply(&s).await;
@@ -192,10 +221,7 @@ async fn reset_peer_resets_connections_on_their_next_data() {
     let e = query(&mut c, &ping(), Duration::from_secs(2)).await;
     assert!(e.is_err() && e != Err("timed out".to_owned()), "{e:?}");
     rig.revert(&s).await;
-    let mut c = connect(&rig.proxied_url()).await.expect("connect");
-    query(&mut c, &ping(), Duration::from_secs(2))
-        .await
-        .expect("works once removed");
+    rig.answers_again("works once removed").await;
 }
 
 #[tokio::test]
@@ -213,23 +239,14 @@ async fn blackhole_swallows_everything_until_removed() {
         "new connections hang too (the handshake never completes)"
     );
     rig.revert(&s).await;
-    let mut c = connect(&rig.proxied_url()).await.expect("connect");
-    query(&mut c, &ping(), Duration::from_secs(2))
-        .await
-        .expect("works once removed");
+    rig.answers_again("works once removed").await;
 }
 
 #[tokio::test]
 async fn slicer_delivers_everything_in_pieces() {
     let mut rig = redis_rig().await;
-    let mut direct = connect(&rig.direct_url()).await.expect("connect");
     let value = "y".repeat(2_000);
-    let _: () = redis::cmd("SET")
-        .arg("v")
-        .arg(&value)
-        .query_async(&mut direct)
-        .await
-        .expect("set");
+    rig.set_direct("v", &value).await;
     let mut c = connect(&rig.proxied_url()).await.expect("connect");
     let s = step(
         "action = \"slicer\"\ntarget = \"redis\"\naverage_size = 10\nsize_variation = 5\ndelay = \"1ms\"",
@@ -251,13 +268,7 @@ async fn slicer_delivers_everything_in_pieces() {
 #[tokio::test]
 async fn limit_data_closes_connections_after_their_bytes() {
     let mut rig = redis_rig().await;
-    let mut direct = connect(&rig.direct_url()).await.expect("connect");
-    let _: () = redis::cmd("SET")
-        .arg("v")
-        .arg("z".repeat(500))
-        .query_async(&mut direct)
-        .await
-        .expect("set");
+    rig.set_direct("v", &"z".repeat(500)).await;
     let mut c = connect(&rig.proxied_url()).await.expect("connect");
     let s = step("action = \"limit_data\"\ntarget = \"redis\"\nbytes = 100\nfor = \"1s\"");
     rig.apply(&s).await;
@@ -339,39 +350,19 @@ async fn rabbitmq_close_connections_and_memory_alarm() {
     let mut svc = LocalRabbitmq::new("rabbitmq", Duration::from_secs(60), recorder.clone())
         .expect("rabbitmq-server is installed");
     svc.start().await.expect("node starts");
-    let server = ProxyServer::new(clock);
-    let proxy = server
-        .create(ProxyConfig {
-            name: "w1.rabbitmq".to_owned(),
-            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-            upstream: svc.addr(),
-            enabled: true,
-        })
-        .await
-        .expect("proxy");
+    let mut rig = Rig::around(svc, clock, recorder, "w1.rabbitmq").await;
     let proxied = Connection::connect(
-        &svc.client_url(&proxy.listen_addr().to_string()),
+        &rig.svc.client_url(&rig.proxy.listen_addr().to_string()),
         ConnectionProperties::default(),
     )
     .await
     .expect("proxied connection");
-    let direct = Connection::connect(&svc.url(), ConnectionProperties::default())
+    let direct = Connection::connect(&rig.svc.url(), ConnectionProperties::default())
         .await
         .expect("direct connection");
 
     let close = step("action = \"close_connections\"\ntarget = \"rabbitmq\"");
-    fault::apply(
-        0,
-        &close,
-        0,
-        Target::Service {
-            service: &mut svc,
-            proxies: vec![proxy.clone()],
-        },
-        GRACE,
-        &recorder,
-    )
-    .await;
+    rig.apply_step(0, &close).await;
     let deadline = Instant::now() + Duration::from_secs(5);
     while proxied.status().connected() && Instant::now() < deadline {
         // Polls a status flag lapin updates on its own; the deadline bounds the wait.
@@ -398,18 +389,7 @@ async fn rabbitmq_close_connections_and_memory_alarm() {
     )
     .await
     .expect("declare");
-    fault::apply(
-        1,
-        &alarm,
-        0,
-        Target::Service {
-            service: &mut svc,
-            proxies: vec![proxy.clone()],
-        },
-        GRACE,
-        &recorder,
-    )
-    .await;
+    rig.apply_step(1, &alarm).await;
     let confirm = ch
         .basic_publish(
             "".into(),
@@ -427,26 +407,17 @@ async fn rabbitmq_close_connections_and_memory_alarm() {
             .is_err(),
         "a blocked publisher gets no confirm"
     );
-    fault::revert(
-        1,
-        &alarm,
-        0,
-        Target::Service {
-            service: &mut svc,
-            proxies: vec![proxy.clone()],
-        },
-        &recorder,
-    )
-    .await;
+    rig.revert_step(1, &alarm).await;
     tokio::time::timeout(Duration::from_secs(5), confirm)
         .await
         .expect("confirmed once the alarm clears")
         .expect("ack");
-    let failed: Vec<_> = recorder
+    let failed: Vec<_> = rig
+        .recorder
         .snapshot()
         .into_iter()
         .filter(|e| matches!(e.kind, EventKind::FaultFailed { .. }))
         .collect();
     assert!(failed.is_empty(), "{failed:?}");
-    svc.kill().await.expect("stop");
+    rig.svc.kill().await.expect("stop");
 }

@@ -10,23 +10,7 @@ use rebound::timeline::{EventKind, Recorder};
 use rebound::workload::declare_amqp_queue;
 use rebound::Clock;
 
-/// Processes whose command line mentions `needle` (our node name is unique).
-fn processes_mentioning(needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains(needle) {
-            found.push(format!(
-                "{}: {cmdline}",
-                entry.file_name().to_string_lossy()
-            ));
-        }
-    }
-    found
-}
+use crate::support::processes_mentioning;
 
 #[tokio::test]
 async fn durable_messages_survive_kill_and_restart_and_nothing_is_left() {
@@ -110,7 +94,8 @@ async fn durable_messages_survive_kill_and_restart_and_nothing_is_left() {
     );
     drop(conn);
     drop(svc);
-    // Dropping the handle ends the private epmd as well.
+    // Dropping the handle ends the private epmd as well (the node name is unique: these are
+    // this test's processes).
     let left = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             let left = processes_mentioning(&node);

@@ -1,0 +1,5 @@
+//! The local runtimes against real brokers, and what a missing broker binary says.
+
+mod missing_binary;
+mod rabbitmq;
+mod redis;
