@@ -3,9 +3,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 
 use rebound::report;
-use rebound::runner::{run, RunOptions, RunOutput};
+use rebound::runner::{RunOptions, RunOutput, Session};
 use rebound::runtime::docker::{self, cleanup};
 use rebound::runtime::RuntimeChoice;
 use rebound::scenario::{load_file, Scenario};
@@ -126,6 +127,24 @@ pub fn load(path: &Path) -> Scenario {
     load_file(path).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The suite's session: its scenarios share one RabbitMQ node. [`end_session`] stops it once
+/// every test has run.
+static SESSION: Mutex<Option<Arc<Session>>> = Mutex::new(None);
+
+fn session() -> Arc<Session> {
+    SESSION
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(|| Arc::new(Session::new()))
+        .clone()
+}
+
+/// Stops what the suite's runs shared (the RabbitMQ node), after every test.
+pub fn end_session() {
+    let taken = SESSION.lock().unwrap_or_else(|e| e.into_inner()).take();
+    drop(taken);
+}
+
 /// Runs a scenario on a fresh runtime, writes its report under `target/rebound-reports/<dir>`,
 /// and checks that every process it started is gone.
 pub fn run_scenario(
@@ -137,7 +156,7 @@ pub fn run_scenario(
     let _turn = machine::take(share, machine::rank(share, options));
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let out = rt
-        .block_on(run(scenario, options))
+        .block_on(session().run(scenario, options))
         .map_err(|e| format!("{}: {e}", scenario.name))?;
     drop(rt);
     let dir = root()

@@ -263,7 +263,7 @@ fn main() -> ExitCode {
     }));
     args.test_threads = Some(trials.len().max(1));
     let conclusion = libtest_mimic::run(&args, trials);
-    rebound::runtime::local::shutdown_shared_rabbitmq();
+    rebound_suite::end_session();
     // After every test: nothing with the suite's label and this run's id may remain.
     if !args.list && unavailable.is_none() {
         match docker_leftovers(None) {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use futures::StreamExt as _;
 use rebound::report::{IndexEntry, Report};
-use rebound::runner::{Kept, RunOptions};
+use rebound::runner::{Kept, RunOptions, Session};
 use rebound::runtime::RuntimeChoice;
 use rebound::scenario::Scenario;
 
@@ -35,6 +35,8 @@ struct Outcome {
 /// What every scenario's task shares.
 struct Shared {
     args: RunArgs,
+    /// What the runs share (the RabbitMQ node); dropped, with its node, once all have run.
+    session: Session,
     base: RunOptions,
     display: Display,
 }
@@ -92,6 +94,7 @@ pub fn run(args: RunArgs, logs: bool) -> ExitCode {
             keep_failed: args.keep,
         },
         display: Display::new(progress::mode(logs), total),
+        session: Session::new(),
         args,
     });
     let args = &shared.args;
@@ -126,6 +129,7 @@ pub fn run(args: RunArgs, logs: bool) -> ExitCode {
         Err(signal) => {
             err!("{signal}: removing what this run started");
             drop(runtime);
+            drop(shared);
             sweep_after_interrupt(runtime_choice);
             return ExitCode::from(signal.exit_code());
         }
@@ -174,7 +178,7 @@ pub fn run(args: RunArgs, logs: bool) -> ExitCode {
 
     runtime.block_on(super::keep::hold(kept));
     drop(runtime);
-    rebound::runtime::local::shutdown_shared_rabbitmq();
+    drop(shared);
     if failed.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -182,8 +186,8 @@ pub fn run(args: RunArgs, logs: bool) -> ExitCode {
     }
 }
 
-/// After Ctrl+C, with the runs dropped: removes containers a dropped run could not reach and
-/// stops the shared RabbitMQ node.
+/// After Ctrl+C, with the runs and their session dropped: removes containers a dropped run
+/// could not reach.
 fn sweep_after_interrupt(choice: RuntimeChoice) {
     let label = rebound::runtime::docker::cleanup::run_label();
     if let Err(e) = rebound::runtime::docker::cleanup::remove_labelled_blocking(
@@ -194,7 +198,6 @@ fn sweep_after_interrupt(choice: RuntimeChoice) {
             err!("warning: sweeping containers labelled {label}: {e}");
         }
     }
-    rebound::runtime::local::shutdown_shared_rabbitmq();
 }
 
 /// Runs one scenario as many times as asked, writes its reports and prints its summary.
@@ -236,7 +239,7 @@ async fn run_scenario(
             observer: Some(observer),
             ..shared.base.clone()
         };
-        let result = rebound::runner::run(&scenario, &options).await;
+        let result = shared.session.run(&scenario, &options).await;
         follower.finish().await;
         match result {
             Ok(mut out) => {

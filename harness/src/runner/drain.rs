@@ -3,7 +3,8 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use crate::timeline::{EnqueueOutcome, EventKind, Recorder};
+use crate::check::route_affected;
+use crate::timeline::{EnqueueOutcome, EventKind, ProxyRoute, Recorder};
 
 /// Why the drain wait ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -81,5 +82,40 @@ pub async fn wait_drained(recorder: &Recorder, limit: Duration) -> Drained {
         Err(_) => Drained::TimedOut {
             remaining: pending.len(),
         },
+    }
+}
+
+/// After the drain, gives each worker behind a restored service the time the scenario allows
+/// it to reconnect (`reconnect_within` from the restore), so a run whose queue emptied early
+/// does not stop a worker that was about to come back. Ends as soon as all have reconnected.
+pub(super) async fn settle(recorder: &Recorder, routes: &[ProxyRoute], limit: Duration) {
+    let clock = recorder.clock();
+    let events = recorder.snapshot();
+    for route in routes {
+        let last_restore = events.iter().rev().find_map(|e| match &e.kind {
+            EventKind::FaultApplied { action, target, .. }
+                if crate::scenario::effect_of(action).1
+                    && route_affected(target, &route.worker, &route.service) =>
+            {
+                Some(e.at_ns)
+            }
+            _ => None,
+        });
+        let Some(restored) = last_restore else {
+            continue;
+        };
+        let deadline = restored + limit.as_nanos() as u64;
+        let left = Duration::from_nanos(deadline.saturating_sub(clock.now_ns()));
+        let proxy = route.proxy.as_str();
+        let _ = recorder
+            .wait_for(
+                &format!("{} to reconnect to {} (the service's first answer)", route.worker, route.service),
+                left,
+                |e| {
+                    e.at_ns >= restored
+                        && matches!(&e.kind, EventKind::Connection { proxy: p, event: crate::timeline::ConnEventKind::UpstreamAnswered, .. } if p == proxy)
+                },
+            )
+            .await;
     }
 }

@@ -11,4 +11,4 @@ pub(crate) use rabbitmq::handshake as amqp_handshake;
 pub use rabbitmq::{Ctl, LocalRabbitmq};
 pub(crate) use redis::ping as redis_ping;
 pub use redis::LocalRedis;
-pub use shared::{can_share, shutdown_shared_rabbitmq, SharedRabbitmq};
+pub use shared::{can_share, SharedNode, SharedRabbitmq};

@@ -1,12 +1,13 @@
-//! One RabbitMQ node shared by every scenario of a process that does not stop the broker.
+//! One RabbitMQ node shared by the scenarios of a session that do not stop the broker.
 //!
 //! A node takes seconds to boot; a scenario that only drops, delays or cuts connections (or
 //! kills workers) does not need a node of its own. Each such scenario leases a vhost that no
 //! other scenario has used, so queues and leftovers never leak from one to another. The node
-//! lives on a thread of its own (its processes must outlive the runtime of any one scenario)
-//! until [`shutdown_shared_rabbitmq`] or the end of the process.
+//! lives on a thread of its own (its processes must outlive the runtime of any one scenario),
+//! is booted by the first lease, and stops when its [`SharedNode`] is dropped.
 
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -30,14 +31,45 @@ struct Pool {
     thread: std::thread::JoinHandle<()>,
 }
 
-static POOL: Mutex<Option<Pool>> = Mutex::new(None);
+/// The shared node of a session: none until the first lease boots it; dropping it stops the
+/// node and waits until it is gone.
+#[derive(Default)]
+pub struct SharedNode {
+    pool: Mutex<Option<Pool>>,
+}
 
-fn pool() -> MutexGuard<'static, Option<Pool>> {
-    POOL.lock().unwrap_or_else(|e| e.into_inner())
+impl SharedNode {
+    fn pool(&self) -> MutexGuard<'_, Option<Pool>> {
+        self.pool.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Leases a vhost on the node, booting the node first if needed (blocking: call from a
+    /// blocking context or accept the wait). The lease keeps the node alive.
+    pub fn lease(
+        self: &Arc<Self>,
+        name: &str,
+        ready_timeout: Duration,
+        recorder: Recorder,
+    ) -> Result<SharedRabbitmq, RuntimeError> {
+        let mut lease = SharedRabbitmq::lease(&mut self.pool(), name, ready_timeout, recorder)?;
+        lease.node = Some(self.clone());
+        Ok(lease)
+    }
+}
+
+impl Drop for SharedNode {
+    fn drop(&mut self) {
+        if let Some(p) = self.pool().take() {
+            let _ = p.stop.send(());
+            let _ = p.thread.join();
+        }
+    }
 }
 
 /// A scenario's share of the node: a fresh vhost.
 pub struct SharedRabbitmq {
+    /// The node stays up while a lease holds it (a kept run outlives its session).
+    node: Option<Arc<SharedNode>>,
     name: String,
     ctl: Ctl,
     addr: String,
@@ -47,14 +79,12 @@ pub struct SharedRabbitmq {
 }
 
 impl SharedRabbitmq {
-    /// Leases a vhost on the shared node, starting the node first if needed (blocking: call
-    /// from a blocking context or accept the wait).
-    pub fn lease(
+    fn lease(
+        guard: &mut Option<Pool>,
         name: &str,
         ready_timeout: Duration,
         recorder: Recorder,
     ) -> Result<Self, RuntimeError> {
-        let mut guard = pool();
         if guard.is_none() {
             *guard = Some(start_pool(name, ready_timeout)?);
         }
@@ -78,6 +108,7 @@ impl SharedRabbitmq {
         }
         let vhost = p.free.pop().unwrap_or_default();
         Ok(Self {
+            node: None,
             name: name.to_owned(),
             ctl: p.ctl.clone(),
             addr: p.addr.clone(),
@@ -149,16 +180,6 @@ fn start_pool(name: &str, ready_timeout: Duration) -> Result<Pool, RuntimeError>
         stop: stop_tx,
         thread,
     })
-}
-
-/// Stops the shared node, if one was started, and waits until it is gone. Call once all
-/// scenarios of the process have run.
-pub fn shutdown_shared_rabbitmq() {
-    let taken = pool().take();
-    if let Some(p) = taken {
-        let _ = p.stop.send(());
-        let _ = p.thread.join();
-    }
 }
 
 /// Whether a scenario can use the shared node for `service`: no step acts on the node's

@@ -1,0 +1,271 @@
+//! What a run hands its workers and producer: templates expanded (`${root}`, `${queue}`,
+//! `${<service>.url}`...), the contract's environment, paths resolved from the scenario's
+//! directory, and the results sinks with the direct URLs of their services.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{RunError, RunOptions, Sink};
+use crate::runtime::Service;
+use crate::scenario::{Durability, ResultsKind, Scenario, ServiceKind};
+use crate::timeline::ProxyRoute;
+use crate::worker::{template, WorkerError};
+use crate::workload::{ProducerCommand, DEFAULT_ACK};
+
+/// The results sinks of the workers that have one, with the direct URL of their service.
+pub(super) fn results_sinks(
+    scenario: &Scenario,
+    services: &BTreeMap<String, Box<dyn Service>>,
+) -> Result<Vec<Sink>, RunError> {
+    let mut sinks = Vec::new();
+    for (worker, spec) in &scenario.workers {
+        let Some(results) = &spec.results else {
+            continue;
+        };
+        let want = match results.kind {
+            ResultsKind::Stdout => continue,
+            ResultsKind::RedisList => ServiceKind::Redis,
+            ResultsKind::RabbitmqQueue => ServiceKind::Rabbitmq,
+        };
+        let err = |why: String| RunError::Results {
+            worker: worker.clone(),
+            why,
+        };
+        let candidates: Vec<&String> = scenario
+            .services
+            .iter()
+            .filter(|(_, s)| s.kind == want)
+            .map(|(n, _)| n)
+            .collect();
+        let service = match (&results.service, candidates.as_slice()) {
+            (Some(s), _) if candidates.contains(&s) => s.clone(),
+            (Some(s), _) => return Err(err(format!("no {want:?} service named `{s}`"))),
+            (None, [one]) => (*one).clone(),
+            (None, []) => return Err(err(format!("the scenario has no {want:?} service"))),
+            (None, _) => return Err(err("several services fit: set `results.service`".into())),
+        };
+        let svc = services
+            .get(&service)
+            .ok_or_else(|| err(format!("service `{service}` is not running")))?;
+        sinks.push(Sink {
+            worker: worker.clone(),
+            kind: results.kind,
+            url: svc.client_url(&svc.addr()),
+            name: results.name.clone(),
+        });
+    }
+    Ok(sinks)
+}
+
+/// The workload's producer command, when the scenario names one: templates expanded (`${root}`,
+/// `${scenario_dir}`, `${queue}`, `${<service>.url}` = direct URLs), paths resolved.
+pub(super) fn producer_command(
+    scenario: &Scenario,
+    services: &BTreeMap<String, Box<dyn Service>>,
+    dirs: &Dirs,
+) -> Result<Option<ProducerCommand>, RunError> {
+    let Some(spec) = &scenario.workload.producer else {
+        return Ok(None);
+    };
+    let err = |e: WorkerError| RunError::Producer(e.to_string());
+    let mut vars = BTreeMap::new();
+    vars.insert("queue".to_owned(), scenario.workload.queue.clone());
+    vars.insert("root".to_owned(), dirs.root.display().to_string());
+    vars.insert(
+        "scenario_dir".to_owned(),
+        dirs.scenario.display().to_string(),
+    );
+    let mut env = BTreeMap::new();
+    for (name, svc) in services {
+        let url = svc.client_url(&svc.addr());
+        vars.insert(format!("{name}.url"), url.clone());
+        vars.insert(format!("{name}.direct_url"), url.clone());
+        if *name == scenario.workload_service() {
+            let var = match scenario.services[name].kind {
+                ServiceKind::Redis => "REDIS_URL",
+                ServiceKind::Rabbitmq => "AMQP_URL",
+            };
+            env.insert(var.to_owned(), url);
+        }
+    }
+    for (k, v) in &spec.env {
+        env.insert(k.clone(), template::expand(v, &vars).map_err(err)?);
+    }
+    let mut parts = spec
+        .command
+        .iter()
+        .map(|a| template::expand(a, &vars))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(err)?
+        .into_iter();
+    let mut program = parts
+        .next()
+        .ok_or_else(|| RunError::Producer("`command` is empty".to_owned()))?;
+    if program.contains('/') {
+        program = dirs.resolve(&program).display().to_string();
+    }
+    if crate::process::find_program(&program).is_none() {
+        return Err(RunError::Producer(format!("program `{program}` not found")));
+    }
+    let cwd = match &spec.cwd {
+        Some(c) => Some(dirs.resolve(&template::expand(c, &vars).map_err(err)?)),
+        None => None,
+    };
+    let ack = spec.ack.as_deref().unwrap_or(DEFAULT_ACK);
+    let ack = regex::Regex::new(ack)
+        .map_err(|e| RunError::Producer(format!("`ack` pattern `{ack}`: {e}")))?;
+    if !ack.capture_names().flatten().any(|n| n == "id") {
+        return Err(RunError::Producer(format!(
+            "`ack` pattern `{ack}` needs a named group `(?P<id>...)`"
+        )));
+    }
+    let w = &scenario.workload;
+    let expected_secs = (w.messages.max(w.messages_after_steps)) as f64 / w.rate;
+    Ok(Some(ProducerCommand {
+        program,
+        args: parts.collect(),
+        cwd,
+        env,
+        ack,
+        limit: Duration::from_secs_f64(expected_secs) + Duration::from(scenario.limits.ready),
+    }))
+}
+
+/// Where relative paths of a scenario are resolved.
+pub(super) struct Dirs {
+    /// The scenario file's directory (`${scenario_dir}`).
+    scenario: PathBuf,
+    /// The nearest ancestor of it holding `.git` (`${root}`), else the scenario's directory.
+    root: PathBuf,
+}
+
+impl Dirs {
+    pub(super) fn of(options: &RunOptions) -> Self {
+        let scenario = options
+            .scenario_dir
+            .clone()
+            .filter(|d| !d.as_os_str().is_empty())
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_else(|| PathBuf::from("."));
+        let scenario = std::fs::canonicalize(&scenario).unwrap_or(scenario);
+        let root = scenario
+            .ancestors()
+            .find(|d| d.join(".git").exists())
+            .unwrap_or(&scenario)
+            .to_path_buf();
+        Self { scenario, root }
+    }
+
+    /// `p` itself when absolute, else joined to the scenario's directory.
+    fn resolve(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.scenario.join(p)
+        }
+    }
+}
+
+/// The templates a worker's command, cwd and environment may use.
+pub(super) fn template_vars(
+    scenario: &Scenario,
+    worker: &str,
+    routes: &[ProxyRoute],
+    services: &BTreeMap<String, Box<dyn Service>>,
+    dirs: &Dirs,
+) -> BTreeMap<String, String> {
+    let mut vars = BTreeMap::new();
+    vars.insert("queue".to_owned(), scenario.workload.queue.clone());
+    vars.insert("worker".to_owned(), worker.to_owned());
+    vars.insert("root".to_owned(), dirs.root.display().to_string());
+    vars.insert(
+        "scenario_dir".to_owned(),
+        dirs.scenario.display().to_string(),
+    );
+    for r in routes.iter().filter(|r| r.worker == worker) {
+        let Some(s) = services.get(&r.service) else {
+            continue;
+        };
+        vars.insert(format!("{}.addr", r.service), r.listen.clone());
+        vars.insert(format!("{}.url", r.service), s.client_url(&r.listen));
+        vars.insert(format!("{}.direct_url", r.service), s.client_url(&s.addr()));
+        if let Some(spec) = scenario.services.get(&r.service) {
+            vars.insert(
+                format!("{}.durable", r.service),
+                (spec.durability() != Durability::Transient).to_string(),
+            );
+        }
+    }
+    vars
+}
+
+/// The worker spec with its command, arguments and cwd expanded; a relative cwd, or a relative
+/// program path with a `/`, is resolved from the scenario's directory.
+pub(super) fn expand_spec(
+    spec: &crate::scenario::WorkerSpec,
+    vars: &BTreeMap<String, String>,
+    dirs: &Dirs,
+) -> Result<crate::scenario::WorkerSpec, WorkerError> {
+    let mut spec = spec.clone();
+    if let Some(command) = spec.command.as_mut() {
+        let mut expanded = command
+            .get_ref()
+            .iter()
+            .map(|a| template::expand(a, vars))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(program) = expanded.first_mut() {
+            if program.contains('/') {
+                *program = dirs.resolve(program).display().to_string();
+            }
+        }
+        *command.get_mut() = expanded;
+    }
+    spec.args = spec
+        .args
+        .iter()
+        .map(|a| template::expand(a, vars))
+        .collect::<Result<_, _>>()?;
+    if let Some(cwd) = &spec.cwd {
+        spec.cwd = Some(
+            dirs.resolve(&template::expand(cwd, vars)?)
+                .display()
+                .to_string(),
+        );
+    }
+    Ok(spec)
+}
+
+/// The worker's environment: contract defaults, then the scenario's templates expanded.
+pub(super) fn worker_env(
+    scenario: &Scenario,
+    worker: &str,
+    vars: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, WorkerError> {
+    let mut env = BTreeMap::new();
+    env.insert("WORKER_ID".to_owned(), worker.to_owned());
+    env.insert("QUEUE".to_owned(), scenario.workload.queue.clone());
+    // The contract's URL variables, when the kind of service is unambiguous.
+    for (kind, var) in [
+        (ServiceKind::Redis, "REDIS_URL"),
+        (ServiceKind::Rabbitmq, "AMQP_URL"),
+    ] {
+        let of_kind: Vec<_> = scenario
+            .services
+            .iter()
+            .filter(|(_, s)| s.kind == kind)
+            .collect();
+        if let [(name, _)] = of_kind.as_slice() {
+            if let Some(url) = vars.get(&format!("{name}.url")) {
+                env.insert(var.to_owned(), url.clone());
+            }
+        }
+    }
+    if let Some(spec) = scenario.workers.get(worker) {
+        for (k, v) in &spec.env {
+            env.insert(k.clone(), template::expand(v, vars)?);
+        }
+    }
+    Ok(env)
+}
