@@ -69,8 +69,11 @@ impl RuntimeKind {
             Self::Docker => &[
                 Capability::Kill,
                 Capability::Terminate,
+                Capability::TerminateUnannounced,
                 Capability::Pause,
                 Capability::Restart,
+                Capability::DebugCommand,
+                Capability::BrokerEval,
             ],
         }
     }

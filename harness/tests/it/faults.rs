@@ -112,11 +112,14 @@ impl<S: Service + 'static> Rig<S> {
     }
 }
 
-impl Rig<LocalRedis> {
+impl<S: Service + 'static> Rig<S> {
+    /// The URL a worker uses through the proxy.
     fn proxied_url(&self) -> String {
-        format!("redis://{}/0", self.proxy.listen_addr())
+        self.svc.client_url(&self.proxy.listen_addr().to_string())
     }
+}
 
+impl Rig<LocalRedis> {
     fn direct_url(&self) -> String {
         format!("redis://{}/0", self.svc.addr())
     }
@@ -420,4 +423,153 @@ async fn rabbitmq_close_connections_and_memory_alarm() {
         .collect();
     assert!(failed.is_empty(), "{failed:?}");
     rig.svc.kill().await.expect("stop");
+}
+
+/// The broker commands the docker runtime performs inside or through the engine: an
+/// unannounced SIGTERM, Redis `DEBUG SLEEP` and RabbitMQ's memory alarm (`rabbitmqctl eval` in
+/// the node's container). Skipped without an engine and the images, unless CI requires them.
+mod on_docker {
+    use super::*;
+    use rebound::runtime::docker::images::{ImageRef, DEFAULT_RABBITMQ_IMAGE, DEFAULT_REDIS_IMAGE};
+    use rebound::runtime::docker::{self, DockerBroker};
+    use std::collections::BTreeMap;
+
+    /// None when the engine and both images are there (a panic when CI requires them).
+    async fn skip() -> Option<String> {
+        let images = [
+            ImageRef::parse(DEFAULT_REDIS_IMAGE),
+            ImageRef::parse(DEFAULT_RABBITMQ_IMAGE),
+        ];
+        let why = docker::check(&images).await.err()?;
+        if std::env::var("REBOUND_REQUIRE_DOCKER").is_ok_and(|v| v == "1") {
+            panic!("REBOUND_REQUIRE_DOCKER=1 but {why}");
+        }
+        eprintln!("skipped: {why}");
+        Some(why)
+    }
+
+    fn labels(test: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([(
+            "rebound.test".to_owned(),
+            format!("{test}-{:08x}", rand::random::<u32>()),
+        )])
+    }
+
+    #[tokio::test]
+    async fn redis_debug_sleep_and_external_terminate() {
+        if skip().await.is_some() {
+            return;
+        }
+        let clock = Clock::start();
+        let recorder = Recorder::new(clock);
+        let mut svc = DockerBroker::redis(
+            "redis",
+            ImageRef::parse(DEFAULT_REDIS_IMAGE),
+            Durability::None,
+            vec![],
+            labels("broker-commands"),
+            Duration::from_secs(30),
+            recorder.clone(),
+        );
+        svc.start().await.expect("redis starts");
+        let mut rig = Rig::around(svc, clock, recorder, "w1.redis").await;
+        let mut c = connect(&rig.proxied_url()).await.expect("connect");
+        let sleep = step("action = \"debug_sleep\"\ntarget = \"redis\"\nfor = \"600ms\"");
+        let started = Instant::now();
+        rig.apply(&sleep).await;
+        query(&mut c, &ping(), Duration::from_secs(3))
+            .await
+            .expect("answered after the sleep");
+        assert!(
+            started.elapsed() >= Duration::from_millis(500),
+            "{:?}",
+            started.elapsed()
+        );
+        rig.revert(&sleep).await;
+
+        let pid = rig.svc.pid().expect("running");
+        rig.apply(&step("action = \"external_terminate\"\ntarget = \"redis\""))
+            .await;
+        let e = rig
+            .recorder
+            .wait_for(
+                "the exit",
+                Duration::from_secs(10),
+                |e| matches!(&e.kind, EventKind::ServiceExited { pid: p, .. } if *p == pid),
+            )
+            .await
+            .expect("exit recorded");
+        assert!(
+            matches!(
+                e.kind,
+                EventKind::ServiceExited {
+                    expected: false,
+                    ..
+                }
+            ),
+            "nobody in the scenario stopped it: {e:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn rabbitmq_memory_alarm_blocks_publishers_until_cleared() {
+        use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+        use lapin::{BasicProperties, Connection, ConnectionProperties};
+
+        if skip().await.is_some() {
+            return;
+        }
+        let clock = Clock::start();
+        let recorder = Recorder::new(clock);
+        let mut svc = DockerBroker::rabbitmq(
+            "rabbitmq",
+            ImageRef::parse(DEFAULT_RABBITMQ_IMAGE),
+            labels("memory-alarm"),
+            Duration::from_secs(90),
+            recorder.clone(),
+        );
+        svc.start().await.expect("node starts");
+        let mut rig = Rig::around(svc, clock, recorder, "w1.rabbitmq").await;
+        let direct = Connection::connect(
+            &rig.svc.client_url(&rig.svc.addr()),
+            ConnectionProperties::default(),
+        )
+        .await
+        .expect("direct connection");
+        let ch = direct.create_channel().await.expect("channel");
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .expect("confirms");
+        ch.queue_declare(
+            "alarm".into(),
+            QueueDeclareOptions::default(),
+            Default::default(),
+        )
+        .await
+        .expect("declare");
+        let alarm = step("action = \"memory_alarm\"\ntarget = \"rabbitmq\"\nfor = \"1s\"");
+        rig.apply(&alarm).await;
+        let confirm = ch
+            .basic_publish(
+                "".into(),
+                "alarm".into(),
+                BasicPublishOptions::default(),
+                b"m",
+                BasicProperties::default(),
+            )
+            .await
+            .expect("publish is written");
+        let mut confirm = Box::pin(confirm);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(500), &mut confirm)
+                .await
+                .is_err(),
+            "a blocked publisher gets no confirm"
+        );
+        rig.revert(&alarm).await;
+        tokio::time::timeout(Duration::from_secs(10), confirm)
+            .await
+            .expect("confirmed once the alarm clears")
+            .expect("ack");
+    }
 }

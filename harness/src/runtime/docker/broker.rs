@@ -63,6 +63,12 @@ impl DockerBroker {
                 cmd.extend(["--appendonly", "yes", "--appendfsync", "always"].map(str::to_owned));
             }
         }
+        if debug_command_is_off_by_default(&image.tag) {
+            // DEBUG SLEEP (the `debug_sleep` step) is off by default since Redis 7. The port is
+            // published on loopback only (for a local engine), and the harness's connections
+            // come through the engine's port forward, not from the container's loopback.
+            cmd.extend(["--enable-debug-command", "yes"].map(str::to_owned));
+        }
         cmd.extend(extra_args);
         let spec = ContainerSpec {
             image,
@@ -108,6 +114,16 @@ impl DockerBroker {
     pub fn container_id(&self) -> Option<&str> {
         self.container.id()
     }
+}
+
+/// Whether a Redis image's tag is version 7 or later (or names no version, as `latest`):
+/// there the DEBUG command must be enabled, and before 7 the option does not exist.
+fn debug_command_is_off_by_default(tag: &str) -> bool {
+    let major = tag
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|m| m.parse::<u32>().ok());
+    major.is_none_or(|m| m >= 7)
 }
 
 fn amqp_url(addr: &str) -> String {
@@ -157,7 +173,23 @@ impl Service for DockerBroker {
     }
 
     async fn terminate(&mut self, grace: Duration) -> Result<(), RuntimeError> {
-        self.container.terminate(grace).await
+        self.container.terminate(grace, true).await
+    }
+
+    async fn terminate_unannounced(&mut self, grace: Duration) -> Result<(), RuntimeError> {
+        self.container.terminate(grace, false).await
+    }
+
+    /// `rabbitmqctl eval` inside the node's container, where its cookie is.
+    async fn broker_eval(&self, expr: &str) -> Result<String, RuntimeError> {
+        match self.broker {
+            Broker::Rabbitmq => {
+                self.container
+                    .exec("evaluate Erlang on", &["rabbitmqctl", "eval", expr])
+                    .await
+            }
+            Broker::Redis => Err(self.unsupported("evaluate Erlang on")),
+        }
     }
 
     fn last_log(&self) -> Vec<String> {
@@ -170,5 +202,19 @@ impl Service for DockerBroker {
 
     async fn resume(&mut self) -> Result<(), RuntimeError> {
         self.container.resume().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::debug_command_is_off_by_default as off;
+
+    #[test]
+    fn the_debug_command_is_enabled_from_redis_7_on() {
+        assert!(off("7"));
+        assert!(off("7.2.4-alpine"));
+        assert!(off("latest"));
+        assert!(!off("6.2"));
+        assert!(!off("5"));
     }
 }

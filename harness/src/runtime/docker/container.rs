@@ -477,12 +477,17 @@ impl Managed {
         }
     }
 
-    /// SIGTERM through the engine, SIGKILL after `grace`, marked expected; returns when the
-    /// exit is on record.
-    pub(crate) async fn terminate(&mut self, grace: Duration) -> Result<(), RuntimeError> {
+    /// SIGTERM through the engine, SIGKILL after `grace`; returns when the exit is on record.
+    /// An `announced` stop is marked expected; an unannounced one is what something outside
+    /// the scenario would do, and its exit is reported as unexpected.
+    pub(crate) async fn terminate(
+        &mut self,
+        grace: Duration,
+        announced: bool,
+    ) -> Result<(), RuntimeError> {
         self.running_life("terminate")?
             .expected
-            .store(true, Ordering::SeqCst);
+            .store(announced, Ordering::SeqCst);
         self.thaw().await?;
         self.signal("terminate", "SIGTERM").await?;
         if self.wait_exit(grace).await {
@@ -530,6 +535,64 @@ impl Managed {
 
     pub(crate) fn last_log(&self) -> Vec<String> {
         self.log.lines()
+    }
+
+    /// Runs a command inside the running container (`docker exec`, as the image's user) and
+    /// returns its standard output; a non-zero exit is an error with both outputs.
+    pub(crate) async fn exec(
+        &self,
+        action: &'static str,
+        cmd: &[&str],
+    ) -> Result<String, RuntimeError> {
+        use testcontainers::bollard::container::LogOutput;
+        use testcontainers::bollard::exec::StartExecResults;
+        use testcontainers::bollard::models::ExecConfig;
+
+        self.running_life(action)?;
+        let (docker, id) = self.handles()?;
+        let engine = |e: testcontainers::bollard::errors::Error| self.engine(action, e);
+        let exec = docker
+            .create_exec(
+                &id,
+                ExecConfig {
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(engine)?;
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        if let StartExecResults::Attached { mut output, .. } =
+            docker.start_exec(&exec.id, None).await.map_err(engine)?
+        {
+            while let Some(chunk) = output.next().await {
+                match chunk.map_err(engine)? {
+                    LogOutput::StdOut { message } => stdout.extend_from_slice(&message),
+                    LogOutput::StdErr { message } => stderr.extend_from_slice(&message),
+                    _ => {}
+                }
+            }
+        }
+        let code = docker
+            .inspect_exec(&exec.id)
+            .await
+            .map_err(engine)?
+            .exit_code;
+        let out = String::from_utf8_lossy(&stdout).trim().to_owned();
+        match code {
+            Some(0) => Ok(out),
+            code => Err(RuntimeError::Command {
+                service: self.name.clone(),
+                why: format!(
+                    "`{}` in the container failed (exit code {}): {out} {}",
+                    cmd.join(" "),
+                    code.map_or("unknown".to_owned(), |c| c.to_string()),
+                    String::from_utf8_lossy(&stderr).trim()
+                ),
+            }),
+        }
     }
 
     fn log_text(&self) -> String {

@@ -3,18 +3,24 @@
 
 use rebound::runner::{run, RunError, RunOptions};
 use rebound::runtime::{resolve, RuntimeChoice, RuntimeError, RuntimeKind};
-use rebound::scenario::{load_file, parse_str, Scenario};
+use rebound::scenario::{parse_str, Scenario};
 
-use crate::support::root;
-
-/// A shipped scenario with a step the docker runtime cannot perform (an unannounced SIGTERM).
-fn external_sigterm() -> Scenario {
-    load_file(&root().join("scenarios/redis-external-sigterm.toml")).expect("shipped scenario")
+/// A scenario with a step the docker runtime cannot perform: its brokers see the engine's port
+/// forward, not the proxies' own sockets, so they cannot close one proxy's connections.
+fn client_kill() -> Scenario {
+    let text = format!(
+        "{}[[steps]]\nat = \"1s\"\naction = \"client_kill\"\ntarget = \"redis\"\n",
+        crate::support::BASE_SCENARIO
+    );
+    match parse_str("client-kill.toml", &text) {
+        Ok(s) => s,
+        Err(e) => panic!("{e:?}"),
+    }
 }
 
 #[tokio::test]
 async fn a_runtime_that_cannot_perform_a_step_refuses_the_scenario_before_it_starts() {
-    let s = external_sigterm();
+    let s = client_kill();
     let options = RunOptions {
         runtime: RuntimeChoice::Docker,
         ..RunOptions::default()
@@ -30,8 +36,8 @@ async fn a_runtime_that_cannot_perform_a_step_refuses_the_scenario_before_it_sta
     );
     let text = err.to_string();
     for part in [
-        "the docker runtime cannot run `redis-external-sigterm`",
-        "step 1 (`external_terminate` on `redis`) needs to SIGTERM a broker unannounced",
+        "the docker runtime cannot run `t`",
+        "step 1 (`client_kill` on `redis`) needs to make the broker close the connections of given proxies",
         "`--runtime local`",
     ] {
         assert!(text.contains(part), "{part:?} not in: {text}");
@@ -46,11 +52,11 @@ async fn a_runtime_that_cannot_perform_a_step_refuses_the_scenario_before_it_sta
 
 #[tokio::test]
 async fn auto_passes_over_a_runtime_that_cannot_play_the_scenario() {
-    let chosen = resolve(RuntimeChoice::Auto, &external_sigterm())
+    let chosen = resolve(RuntimeChoice::Auto, &client_kill())
         .await
         .expect("local can play it");
     assert_eq!(chosen.kind, RuntimeKind::Local);
-    assert!(chosen.why.contains("external_terminate"), "{}", chosen.why);
+    assert!(chosen.why.contains("client_kill"), "{}", chosen.why);
 }
 
 #[test]
@@ -69,5 +75,5 @@ fn a_scenario_within_a_runtimes_reach_is_not_refused() {
     };
     assert!(RuntimeKind::Docker.lacks(&s).is_empty());
     assert!(RuntimeKind::Local.lacks(&s).is_empty());
-    assert!(!RuntimeKind::Docker.lacks(&external_sigterm()).is_empty());
+    assert!(!RuntimeKind::Docker.lacks(&client_kill()).is_empty());
 }
