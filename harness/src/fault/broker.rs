@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::{first_close, Ctx, Effect, FaultError};
+use crate::direct;
 use crate::proxy::Proxy;
 use crate::runtime::Service;
 use crate::Clock;
@@ -107,14 +108,7 @@ fn redis_error(what: impl Into<String>) -> impl FnOnce(redis::RedisError) -> Fau
 
 /// A direct connection to Redis at `url`, bounded.
 async fn redis_conn(url: &str) -> Result<redis::aio::MultiplexedConnection, FaultError> {
-    let client = redis::Client::open(url).map_err(redis_error("opening a Redis client"))?;
-    tokio::time::timeout(
-        Duration::from_secs(2),
-        client.get_multiplexed_async_connection(),
-    )
-    .await
-    .map_err(|_| FaultError::TimedOut("connecting to Redis"))?
-    .map_err(redis_error("connecting to Redis"))
+    Ok(direct::redis(url, Duration::from_secs(2)).await?)
 }
 
 /// `CLIENT KILL ADDR` for each address (a connection already gone is not an error).

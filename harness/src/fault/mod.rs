@@ -44,6 +44,8 @@ pub enum FaultError {
     Proxy(#[from] ProxyError),
     #[error(transparent)]
     Worker(#[from] WorkerError),
+    #[error(transparent)]
+    Direct(#[from] crate::direct::DirectError),
     #[error("{what}: {source}")]
     Redis {
         what: String,

@@ -28,7 +28,7 @@ pub(super) fn results_sinks(
             ResultsKind::RedisList => ServiceKind::Redis,
             ResultsKind::RabbitmqQueue => ServiceKind::Rabbitmq,
         };
-        let err = |why: String| RunError::Results {
+        let err = |why: SinkError| RunError::Results {
             worker: worker.clone(),
             why,
         };
@@ -40,14 +40,19 @@ pub(super) fn results_sinks(
             .collect();
         let service = match (&results.service, candidates.as_slice()) {
             (Some(s), _) if candidates.contains(&s) => s.clone(),
-            (Some(s), _) => return Err(err(format!("no {want:?} service named `{s}`"))),
+            (Some(s), _) => {
+                return Err(err(SinkError::NoSuchService {
+                    kind: want,
+                    name: s.clone(),
+                }))
+            }
             (None, [one]) => (*one).clone(),
-            (None, []) => return Err(err(format!("the scenario has no {want:?} service"))),
-            (None, _) => return Err(err("several services fit: set `results.service`".into())),
+            (None, []) => return Err(err(SinkError::NoServiceOfKind(want))),
+            (None, _) => return Err(err(SinkError::Ambiguous)),
         };
         let svc = services
             .get(&service)
-            .ok_or_else(|| err(format!("service `{service}` is not running")))?;
+            .ok_or_else(|| err(SinkError::NotRunning(service.clone())))?;
         sinks.push(Sink {
             worker: worker.clone(),
             kind: results.kind,
@@ -68,7 +73,7 @@ pub(super) fn producer_command(
     let Some(spec) = &scenario.workload.producer else {
         return Ok(None);
     };
-    let err = |e: WorkerError| RunError::Producer(e.to_string());
+    let err = |e: WorkerError| RunError::Producer(ProducerError::Template(e));
     let mut vars = BTreeMap::new();
     vars.insert("queue".to_owned(), scenario.workload.queue.clone());
     vars.insert("root".to_owned(), dirs.root.display().to_string());
@@ -101,23 +106,27 @@ pub(super) fn producer_command(
         .into_iter();
     let mut program = parts
         .next()
-        .ok_or_else(|| RunError::Producer("`command` is empty".to_owned()))?;
+        .ok_or(RunError::Producer(ProducerError::EmptyCommand))?;
     if program.contains('/') {
         program = dirs.resolve(&program).display().to_string();
     }
     if crate::process::find_program(&program).is_none() {
-        return Err(RunError::Producer(format!("program `{program}` not found")));
+        return Err(RunError::Producer(ProducerError::ProgramNotFound(program)));
     }
     let cwd = match &spec.cwd {
         Some(c) => Some(dirs.resolve(&template::expand(c, &vars).map_err(err)?)),
         None => None,
     };
     let ack = spec.ack.as_deref().unwrap_or(DEFAULT_ACK);
-    let ack = regex::Regex::new(ack)
-        .map_err(|e| RunError::Producer(format!("`ack` pattern `{ack}`: {e}")))?;
+    let ack = regex::Regex::new(ack).map_err(|source| {
+        RunError::Producer(ProducerError::AckPattern {
+            pattern: ack.to_owned(),
+            source,
+        })
+    })?;
     if !ack.capture_names().flatten().any(|n| n == "id") {
-        return Err(RunError::Producer(format!(
-            "`ack` pattern `{ack}` needs a named group `(?P<id>...)`"
+        return Err(RunError::Producer(ProducerError::AckWithoutId(
+            ack.as_str().to_owned(),
         )));
     }
     let w = &scenario.workload;
@@ -130,6 +139,44 @@ pub(super) fn producer_command(
         ack,
         limit: Duration::from_secs_f64(expected_secs) + Duration::from(scenario.limits.ready),
     }))
+}
+
+/// Why a worker's results sink cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("no {} service named `{name}`", kind_name(*.kind))]
+    NoSuchService { kind: ServiceKind, name: String },
+    #[error("the scenario has no {} service", kind_name(*.0))]
+    NoServiceOfKind(ServiceKind),
+    #[error("several services fit: set `results.service`")]
+    Ambiguous,
+    #[error("service `{0}` is not running")]
+    NotRunning(String),
+}
+
+/// Why the workload's producer command cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum ProducerError {
+    #[error(transparent)]
+    Template(WorkerError),
+    #[error("`command` is empty")]
+    EmptyCommand,
+    #[error("program `{0}` not found")]
+    ProgramNotFound(String),
+    #[error("`ack` pattern `{pattern}`: {source}")]
+    AckPattern {
+        pattern: String,
+        source: regex::Error,
+    },
+    #[error("`ack` pattern `{0}` needs a named group `(?P<id>...)`")]
+    AckWithoutId(String),
+}
+
+fn kind_name(kind: ServiceKind) -> &'static str {
+    match kind {
+        ServiceKind::Redis => "Redis",
+        ServiceKind::Rabbitmq => "RabbitMQ",
+    }
 }
 
 /// Where relative paths of a scenario are resolved.

@@ -2,8 +2,7 @@
 
 use std::time::Duration;
 
-use redis::AsyncConnectionConfig;
-
+use crate::direct::{self, DirectError};
 use crate::timeline::{EventKind, QueueRole, Recorder};
 
 /// Records the contents of the input list and of every `<queue>:*` list (processing lists of
@@ -17,14 +16,8 @@ pub async fn redis_leftovers(addr: &str, queue: &str, recorder: &Recorder) {
     }
 }
 
-async fn read(addr: &str, queue: &str, recorder: &Recorder) -> redis::RedisResult<()> {
-    let client = redis::Client::open(format!("redis://{addr}/"))?;
-    let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(1)))
-        .set_response_timeout(Some(Duration::from_secs(5)));
-    let mut conn = client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await?;
+async fn read(addr: &str, queue: &str, recorder: &Recorder) -> Result<(), DirectError> {
+    let mut conn = direct::redis(&format!("redis://{addr}/"), Duration::from_secs(5)).await?;
     let mut lists = vec![(queue.to_owned(), QueueRole::Input)];
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{queue}:*"))
@@ -62,19 +55,13 @@ pub async fn amqp_leftovers(url: &str, queue: &str, recorder: &Recorder) {
     }
 }
 
-async fn read_amqp(url: &str, queue: &str, recorder: &Recorder) -> Result<(), String> {
+async fn read_amqp(url: &str, queue: &str, recorder: &Recorder) -> Result<(), DirectError> {
     use lapin::options::BasicGetOptions;
-    let connect = lapin::Connection::connect(url, lapin::ConnectionProperties::default());
-    let conn = tokio::time::timeout(Duration::from_secs(2), connect)
-        .await
-        .map_err(|_| "connect timed out".to_owned())?
-        .map_err(|e| e.to_string())?;
-    let channel = conn.create_channel().await.map_err(|e| e.to_string())?;
+    let (conn, channel) = direct::amqp(url, Duration::from_secs(2)).await?;
     let mut ids = Vec::new();
     while let Some(m) = channel
         .basic_get(queue.into(), BasicGetOptions { no_ack: false })
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
     {
         ids.push(id_of(&String::from_utf8_lossy(&m.delivery.data)));
     }

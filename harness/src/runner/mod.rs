@@ -27,6 +27,7 @@ mod stage;
 mod supervise;
 
 pub use drain::Drained;
+pub use env::{ProducerError, SinkError};
 pub use inspect::id_of;
 pub use keep::Kept;
 pub use sink::Sink;
@@ -93,9 +94,9 @@ pub enum RunError {
     #[error(transparent)]
     Proxy(#[from] crate::proxy::ProxyError),
     #[error("worker `{worker}`: results sink: {why}")]
-    Results { worker: String, why: String },
+    Results { worker: String, why: SinkError },
     #[error("workload producer command: {0}")]
-    Producer(String),
+    Producer(ProducerError),
 }
 
 /// What the runs of a session share, owned: the RabbitMQ node that scenarios which leave the

@@ -6,9 +6,8 @@
 
 use std::time::Duration;
 
-use redis::AsyncConnectionConfig;
-
 use super::inspect::id_of;
+use crate::direct::{self, DirectError};
 use crate::scenario::ResultsKind;
 use crate::timeline::{EventKind, Recorder};
 
@@ -37,19 +36,18 @@ impl Sink {
     }
 
     /// How many entries the sink holds now.
-    pub async fn count(&self) -> Result<u64, String> {
+    pub async fn count(&self) -> Result<u64, DirectError> {
         match self.kind {
             ResultsKind::Stdout => Ok(0),
             ResultsKind::RedisList => {
-                let mut conn = redis_conn(&self.url).await?;
-                redis::cmd("LLEN")
+                let mut conn = direct::redis(&self.url, TIMEOUT).await?;
+                Ok(redis::cmd("LLEN")
                     .arg(&self.name)
                     .query_async(&mut conn)
-                    .await
-                    .map_err(|e| e.to_string())
+                    .await?)
             }
             ResultsKind::RabbitmqQueue => {
-                let (conn, channel) = amqp_channel(&self.url).await?;
+                let (conn, channel) = direct::amqp(&self.url, TIMEOUT).await?;
                 let q = channel
                     .queue_declare(
                         self.name.as_str().into(),
@@ -59,8 +57,7 @@ impl Sink {
                         },
                         lapin::types::FieldTable::default(),
                     )
-                    .await
-                    .map_err(|e| e.to_string());
+                    .await;
                 let _ = conn.close(200, "counted".into()).await;
                 Ok(u64::from(q?.message_count()))
             }
@@ -111,55 +108,32 @@ impl Sink {
         }
     }
 
-    async fn read_redis(&self) -> Result<Vec<String>, String> {
-        let mut conn = redis_conn(&self.url).await?;
+    async fn read_redis(&self) -> Result<Vec<String>, DirectError> {
+        let mut conn = direct::redis(&self.url, TIMEOUT).await?;
         let items: Vec<String> = redis::cmd("LRANGE")
             .arg(&self.name)
             .arg(0)
             .arg(-1)
             .query_async(&mut conn)
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         // LPUSH puts the newest first: report them in the order they were pushed.
         Ok(items.iter().rev().map(|p| id_of(p)).collect())
     }
 
-    async fn read_amqp(&self) -> Result<Vec<String>, String> {
+    async fn read_amqp(&self) -> Result<Vec<String>, DirectError> {
         use lapin::options::BasicGetOptions;
-        let (conn, channel) = amqp_channel(&self.url).await?;
+        let (conn, channel) = direct::amqp(&self.url, TIMEOUT).await?;
         let mut ids = Vec::new();
         // Consumed with no_ack: the results are the harness's to take.
         while let Some(m) = channel
             .basic_get(self.name.as_str().into(), BasicGetOptions { no_ack: true })
-            .await
-            .map_err(|e| e.to_string())?
+            .await?
         {
             ids.push(id_of(&String::from_utf8_lossy(&m.delivery.data)));
         }
         let _ = conn.close(200, "results read".into()).await;
         Ok(ids)
     }
-}
-
-async fn redis_conn(url: &str) -> Result<redis::aio::MultiplexedConnection, String> {
-    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
-    let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(TIMEOUT))
-        .set_response_timeout(Some(TIMEOUT));
-    client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
-        .map_err(|e| e.to_string())
-}
-
-async fn amqp_channel(url: &str) -> Result<(lapin::Connection, lapin::Channel), String> {
-    let connect = lapin::Connection::connect(url, lapin::ConnectionProperties::default());
-    let conn = tokio::time::timeout(TIMEOUT, connect)
-        .await
-        .map_err(|_| "connect timed out".to_owned())?
-        .map_err(|e| e.to_string())?;
-    let channel = conn.create_channel().await.map_err(|e| e.to_string())?;
-    Ok((conn, channel))
 }
 
 /// During the drain, with sinks: waits until the sinks and the stdout `Processed` events
