@@ -9,7 +9,7 @@ use super::conn::connections;
 use super::episode::{rounds, Episode};
 use super::{ms, CheckResult};
 use crate::scenario::BackoffSpec;
-use crate::timeline::Timeline;
+use crate::timeline::{EventKind, Timeline};
 
 /// Why an attempt broke the schedule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,13 +49,17 @@ pub fn check(
     episodes: &mut [Episode],
     timeline: &Timeline,
 ) -> (Vec<CheckResult>, Vec<Violation>) {
-    let tol = spec.tolerance.as_nanos();
+    let tol = spec.tolerance;
+    let canary = Canary::of(timeline);
     let mut violations = Vec::new();
     let mut judged = 0;
     for ep in episodes.iter_mut() {
         for a in &mut ep.attempts {
             let w = spec.window(a.index);
-            let (lo, hi) = w.widened(tol);
+            let prev_end = a.round.start_ns.saturating_sub(a.gap_ns);
+            let late = canary.late_between(prev_end, a.round.start_ns);
+            a.machine_late_ns = Some(late);
+            let (lo, hi) = w.widened(tol, late);
             a.expected = Some(w);
             let within = (lo..=hi).contains(&a.gap_ns);
             a.within = Some(within);
@@ -67,7 +71,7 @@ pub fn check(
                 ViolationKind::NoReset
             } else if a.gap_ns < lo {
                 ViolationKind::TooSoon
-            } else if w.capped || spec.max.is_some_and(|m| a.gap_ns > m.as_nanos() + tol) {
+            } else if w.capped || spec.max.is_some_and(|m| a.gap_ns > hi.max(m.as_nanos())) {
                 ViolationKind::AboveCap
             } else {
                 ViolationKind::TooLate
@@ -86,6 +90,12 @@ pub fn check(
                 ms(lo),
                 ms(hi)
             );
+            if late > 0 && a.gap_ns > hi {
+                message.push_str(&format!(
+                    " (the late side allows the machine's own {:.1} ms)",
+                    ms(late)
+                ));
+            }
             match kind {
                 ViolationKind::AboveCap => {
                     if let Some(m) = spec.max {
@@ -95,7 +105,7 @@ pub fn check(
                 ViolationKind::NoReset => {
                     message.push_str("; the delay was not reset after the previous reconnection");
                     if let Some(k) = (1..=64).find(|k| {
-                        let (l, h) = spec.window(*k).widened(tol);
+                        let (l, h) = spec.window(*k).widened(tol, late);
                         (l..=h).contains(&a.gap_ns)
                     }) {
                         message.push_str(&format!(" (the gap fits attempt {k})"));
@@ -156,6 +166,43 @@ pub fn check(
         CheckResult::new("backoff", false, lines.join("\n"))
     };
     (vec![backoff, rate_check(spec, timeline)], violations)
+}
+
+/// How late the run's canary timer woke, over time: the lateness a worker's timers suffered
+/// from the same machine at the same moment.
+struct Canary {
+    /// (woke at, late by), in time order.
+    wakes: Vec<(u64, u64)>,
+}
+
+impl Canary {
+    fn of(timeline: &Timeline) -> Self {
+        Self {
+            wakes: timeline
+                .events
+                .iter()
+                .filter_map(|e| match e.kind {
+                    EventKind::CanaryWoke { late_ns, .. } => Some((e.at_ns, late_ns)),
+                    _ => None,
+                })
+                .collect(),
+        }
+    }
+
+    /// The most the canary was late waking between `from_ns` and `to_ns`, and at the first wake
+    /// after `to_ns` (a lateness at the worker's wake shows at the canary's next one); 0 without
+    /// a canary (timelines recorded before it existed).
+    fn late_between(&self, from_ns: u64, to_ns: u64) -> u64 {
+        let first = self.wakes.partition_point(|(at, _)| *at < from_ns);
+        let mut most = 0;
+        for (at, late) in &self.wakes[first..] {
+            most = most.max(*late);
+            if *at > to_ns {
+                break;
+            }
+        }
+        most
+    }
 }
 
 /// `no_hammering`: no worker exceeds the attempt-round rate bound over any 1 s window.

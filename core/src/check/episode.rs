@@ -44,8 +44,12 @@ pub struct Attempt {
     pub announced_ms: Option<f64>,
     /// The schedule's window for this attempt, without tolerance (when a backoff is declared).
     pub expected: Option<crate::scenario::Window>,
-    /// Whether the gap fell inside the window widened by the tolerance.
+    /// Whether the gap fell inside the window widened by the tolerance (and, on the late side,
+    /// by how late the machine's own timers were meanwhile).
     pub within: Option<bool>,
+    /// How late the run's canary timer woke during the gap: what the late side allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_late_ns: Option<u64>,
 }
 
 /// From the loss of a worker's working connection to its next working connection.
@@ -204,5 +208,6 @@ fn push_attempt(ep: &mut Episode, r: &Round, timeline: &Timeline) {
         announced_ms,
         expected: None,
         within: None,
+        machine_late_ns: None,
     });
 }

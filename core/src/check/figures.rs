@@ -143,6 +143,18 @@ pub fn fault_latencies(timeline: &Timeline) -> Vec<f64> {
         .collect()
 }
 
+/// How late the run's canary timer woke each time, in ms.
+pub fn canary_lateness(timeline: &Timeline) -> Vec<f64> {
+    timeline
+        .events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::CanaryWoke { late_ns, .. } => Some(ms(late_ns)),
+            _ => None,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -830,3 +830,140 @@ proptest::proptest! {
         proptest::prop_assert_eq!(v.violations[0].attempt, i as u32 + 1);
     }
 }
+
+// --- timing under load ---------------------------------------------------------------------
+
+impl Wire {
+    /// The canary woke every 20 ms from `from_ns` to `to_ns`, `late_ns` late each time.
+    fn canary(mut self, from_ns: u64, to_ns: u64, late_ns: u64) -> Self {
+        let mut at = from_ns;
+        while at <= to_ns {
+            self.events.push(Event {
+                at_ns: at,
+                kind: EventKind::CanaryWoke {
+                    slept_ns: 20 * MS,
+                    late_ns,
+                },
+            });
+            at += 20 * MS;
+        }
+        self
+    }
+}
+
+#[test]
+fn a_late_wake_is_allowed_as_much_as_the_machine_was_late() {
+    // A busy machine: the worker's timer woke 30 ms late before attempt 3, and the canary was
+    // 35 ms late around then.
+    let mut gaps = ideal(6);
+    gaps[2] += 30 * MS;
+    let late = Wire::new()
+        .outage(1000 * MS, &gaps)
+        .canary(900 * MS, 3000 * MS, 35 * MS)
+        .build();
+    let v = judge(&backoff_scenario(""), &late);
+    assert!(
+        check(&v, "backoff").passed,
+        "{}",
+        check(&v, "backoff").detail
+    );
+    let a = &v.episodes[0].attempts[2];
+    assert_eq!(a.machine_late_ns, Some(35 * MS));
+
+    // The control: the same late wake on a machine whose timers were on time is a violation.
+    let quiet = Wire::new()
+        .outage(1000 * MS, &gaps)
+        .canary(900 * MS, 3000 * MS, MS / 10)
+        .build();
+    let v = judge(&backoff_scenario(""), &quiet);
+    assert!(!check(&v, "backoff").passed);
+    assert_eq!(v.violations[0].attempt, 3);
+    assert_eq!(v.violations[0].kind, ViolationKind::TooLate);
+}
+
+#[test]
+fn an_early_attempt_is_caught_however_late_the_machine_was() {
+    // Too early is the bug backoff exists to prevent: the machine's lateness never excuses it.
+    let mut gaps = ideal(6);
+    gaps[2] = 100 * MS;
+    let t = Wire::new()
+        .outage(1000 * MS, &gaps)
+        .canary(900 * MS, 3000 * MS, 80 * MS)
+        .build();
+    let v = judge(&backoff_scenario(""), &t);
+    assert!(!check(&v, "backoff").passed);
+    assert_eq!(
+        (v.violations[0].attempt, v.violations[0].kind),
+        (3, ViolationKind::TooSoon)
+    );
+}
+
+#[test]
+fn a_missing_cap_and_a_missing_reset_are_caught_on_a_late_machine() {
+    // The machine was 35 ms late throughout: an uncapped 800 ms wait is still far beyond it.
+    let mut gaps = ideal(6);
+    gaps[4] = 800 * MS;
+    let t = Wire::new()
+        .outage(1000 * MS, &gaps)
+        .canary(900 * MS, 4000 * MS, 35 * MS)
+        .build();
+    let v = judge(&backoff_scenario(""), &t);
+    assert_eq!(v.violations[0].kind, ViolationKind::AboveCap);
+    let t = Wire::new()
+        .outage(1000 * MS, &ideal(3))
+        .outage(2000 * MS, &[400 * MS, 400 * MS])
+        .canary(900 * MS, 3500 * MS, 35 * MS)
+        .build();
+    let v = judge(&backoff_scenario(""), &t);
+    assert_eq!(v.violations[0].kind, ViolationKind::NoReset);
+}
+
+#[test]
+fn a_relative_tolerance_widens_each_window_by_its_share() {
+    // 10 % of 400 ms is 40 ms: a 430 ms gap at the cap fits; 450 ms does not.
+    let spec = |gap| {
+        let mut gaps = ideal(6);
+        gaps[4] = gap;
+        let s = scenario_expecting(
+            r#"reconnect_within = "5s"
+clean_exit = false
+backoff = { initial = "50ms", factor = 2.0, max = "400ms", tolerance = "10%" }"#,
+        );
+        judge(&s, &Wire::new().outage(1000 * MS, &gaps).build())
+    };
+    assert!(check(&spec(430 * MS), "backoff").passed);
+    assert!(!check(&spec(450 * MS), "backoff").passed);
+    // Both forms together: 5 ms + 10 %.
+    let s = scenario_expecting(
+        r#"reconnect_within = "5s"
+clean_exit = false
+backoff = { initial = "50ms", factor = 2.0, max = "400ms", tolerance = "5ms + 10%" }"#,
+    );
+    let mut gaps = ideal(6);
+    gaps[4] = 444 * MS;
+    let v = judge(&s, &Wire::new().outage(1000 * MS, &gaps).build());
+    assert!(
+        check(&v, "backoff").passed,
+        "{}",
+        check(&v, "backoff").detail
+    );
+}
+
+#[test]
+fn a_linear_schedule_adds_its_step() {
+    let s = scenario_expecting(
+        r#"reconnect_within = "5s"
+clean_exit = false
+backoff = { initial = "50ms", step = "100ms", max = "300ms", tolerance = "5ms" }"#,
+    );
+    let linear = [50, 150, 250, 300, 300].map(|g| g * MS);
+    let v = judge(&s, &Wire::new().outage(1000 * MS, &linear).build());
+    assert!(
+        check(&v, "backoff").passed,
+        "{}",
+        check(&v, "backoff").detail
+    );
+    // The control: the exponential schedule's gaps break the linear one at attempt 2.
+    let v = judge(&s, &Wire::new().outage(1000 * MS, &ideal(5)).build());
+    assert_eq!(v.violations[0].attempt, 2);
+}

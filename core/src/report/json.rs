@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::check::{
-    fault_latencies, retry_errors, throughput, CheckResult, Distribution, Duplicate, Figures, Lost,
-    Outcome, RateBucket, Verdict, Violation,
+    canary_lateness, fault_latencies, retry_errors, throughput, CheckResult, Distribution,
+    Duplicate, Figures, Lost, Outcome, RateBucket, Verdict, Violation,
 };
 use crate::timeline::{EventKind, Timeline};
 
@@ -142,6 +142,9 @@ pub struct AttemptEntry {
     pub succeeded: bool,
     /// Whether the gap was inside the window plus tolerance (absent without `expect.backoff`).
     pub within: Option<bool>,
+    /// How late the machine's own timers were during the gap: what the late side allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_late_ms: Option<f64>,
 }
 
 /// How far an observed gap may be from the announced delay and still agree with it: 10 ms or
@@ -185,6 +188,10 @@ pub struct Timing {
     pub retry_errors_ms: Vec<f64>,
     /// Step effect latency (applied - scheduled) in ms.
     pub fault_latency_ms: Option<Distribution>,
+    /// How late the run's canary timer woke, in ms: how late the machine's own timers were
+    /// (the late side of every backoff window allows it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_late_ms: Option<Distribution>,
 }
 
 /// Distributions of the recovery figures over repeated runs.
@@ -409,6 +416,7 @@ impl Report {
                             connections: a.round.connections,
                             succeeded: a.round.succeeded,
                             within: a.within,
+                            machine_late_ms: a.machine_late_ns.map(ms),
                         })
                         .collect(),
                 })
@@ -428,6 +436,7 @@ impl Report {
                     retry_error_ms: Distribution::of(errors.iter().map(|e| e.abs())),
                     retry_errors_ms: errors,
                     fault_latency_ms: Distribution::of(fault_latencies(timeline)),
+                    machine_late_ms: Distribution::of(canary_lateness(timeline)),
                 }
             },
             announced: verdict

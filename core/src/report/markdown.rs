@@ -160,6 +160,11 @@ pub fn markdown(r: &Report) -> String {
         "fault effect latency (ms)",
         r.timing.fault_latency_ms.as_ref(),
     );
+    dist_row(
+        &mut s,
+        "the machine's own timer lateness, canary (ms)",
+        r.timing.machine_late_ms.as_ref(),
+    );
 
     let l = &r.ledger;
     let _ = writeln!(

@@ -8,8 +8,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::duration::Dur;
 
-/// The expected schedule: a fixed list of delays (`delays`) or an exponential one (`initial`,
-/// `factor`, `max`), with a jitter kind and a tolerance for measurement noise.
+/// The expected schedule: a fixed list of delays (`delays`), an exponential one (`initial`,
+/// `factor`, `max`) or a linear one (`initial`, `step`, `max`), with a jitter kind and a
+/// tolerance for measurement noise.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackoffSpec {
@@ -19,19 +20,25 @@ pub struct BackoffSpec {
     /// Exponential schedule: the delay before attempt 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initial: Option<Dur>,
-    /// Exponential schedule: each delay is the previous one times this (>= 1).
-    #[serde(default = "default_factor")]
-    pub factor: f64,
+    /// Exponential schedule: each delay is the previous one times this (>= 1; default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factor: Option<f64>,
+    /// Linear schedule: each delay is the previous one plus this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<Dur>,
     /// The cap: no delay may exceed it (exponential schedule; optional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<Dur>,
     /// How the worker randomises each delay.
     #[serde(default)]
     pub jitter: Jitter,
-    /// Added on both sides of every window: what the clock, the scheduler and the network may
-    /// add to a gap without the worker being wrong.
-    #[serde(default = "default_tolerance")]
-    pub tolerance: Dur,
+    /// How far a gap may stray from its window without the worker being wrong: absolute
+    /// (`"10ms"`), relative to the window's bound (`"2%"`), or both (`"10ms + 2%"`). Early is
+    /// judged with it alone; late also gets as much as the machine's own timers were late
+    /// during the gap (the run's canary).
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub tolerance: Tolerance,
     /// The worker must give up after this many failed attempts in one outage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
@@ -44,11 +51,86 @@ pub struct BackoffSpec {
     pub round_window: Dur,
 }
 
-fn default_factor() -> f64 {
-    2.0
+const DEFAULT_FACTOR: f64 = 2.0;
+/// How far a gap may stray from its window: `abs` plus `rel` times the bound it is measured
+/// from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Tolerance {
+    pub abs: Dur,
+    /// A fraction (0.02 is 2 %), when one was written.
+    pub rel: Option<f64>,
 }
-fn default_tolerance() -> Dur {
-    Dur::from_millis(10)
+
+impl Default for Tolerance {
+    fn default() -> Self {
+        Self {
+            abs: Dur::from_millis(10),
+            rel: None,
+        }
+    }
+}
+
+impl Tolerance {
+    /// The tolerance at a window bound of `bound_ns`.
+    pub fn at(&self, bound_ns: u64) -> u64 {
+        let rel = self.rel.unwrap_or(0.0);
+        self.abs
+            .as_nanos()
+            .saturating_add((bound_ns as f64 * rel).round() as u64)
+    }
+
+    /// Parses `"10ms"`, `"2%"`, `"10ms + 2%"` (either order).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut t = Tolerance {
+            abs: Dur::default(),
+            rel: None,
+        };
+        let (mut abs_seen, mut rel_seen) = (false, false);
+        for part in text.split('+').map(str::trim) {
+            if let Some(pct) = part.strip_suffix('%') {
+                let v: f64 = pct
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("`{part}` is not a percentage (write `2%`)"))?;
+                if rel_seen {
+                    return Err(format!("`{text}` has two percentages"));
+                }
+                rel_seen = true;
+                t.rel = Some(v / 100.0);
+            } else {
+                let d = super::duration::parse_duration(part).map_err(|e| e.to_string())?;
+                if abs_seen {
+                    return Err(format!("`{text}` has two durations"));
+                }
+                abs_seen = true;
+                t.abs = d;
+            }
+        }
+        Ok(t)
+    }
+}
+
+impl std::fmt::Display for Tolerance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.abs.0.is_zero(), self.rel) {
+            (_, None) => write!(f, "{}", self.abs),
+            (true, Some(r)) => write!(f, "{}%", r * 100.0),
+            (false, Some(r)) => write!(f, "{} + {}%", self.abs, r * 100.0),
+        }
+    }
+}
+
+impl Serialize for Tolerance {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Tolerance {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Tolerance::parse(&text).map_err(serde::de::Error::custom)
+    }
 }
 fn default_round_window() -> Dur {
     Dur::from_millis(5)
@@ -129,11 +211,14 @@ pub struct Window {
 }
 
 impl Window {
-    /// The window widened by `tol_ns` on both sides.
-    pub fn widened(self, tol_ns: u64) -> (u64, u64) {
+    /// The window widened by the tolerance on both sides (each side's tolerance taken at that
+    /// bound), and on the late side by `late_ns` more: how late the machine's own timers were.
+    pub fn widened(self, tol: Tolerance, late_ns: u64) -> (u64, u64) {
         (
-            self.lo_ns.saturating_sub(tol_ns),
-            self.hi_ns.saturating_add(tol_ns),
+            self.lo_ns.saturating_sub(tol.at(self.lo_ns)),
+            self.hi_ns
+                .saturating_add(tol.at(self.hi_ns))
+                .saturating_add(late_ns),
         )
     }
 }
@@ -149,7 +234,10 @@ impl BackoffSpec {
             return (delays.get(i).map_or(0.0, |d| d.as_nanos() as f64), false);
         }
         let initial = self.initial.map_or(0.0, |d| d.as_nanos() as f64);
-        let raw = initial * self.factor.powf(f64::from(k - 1));
+        let raw = match self.step {
+            Some(step) => initial + step.as_nanos() as f64 * f64::from(k - 1),
+            None => initial * self.factor.unwrap_or(DEFAULT_FACTOR).powf(f64::from(k - 1)),
+        };
         match self.max {
             Some(max) if !raw.is_finite() || raw >= max.as_nanos() as f64 => {
                 (max.as_nanos() as f64, true)
@@ -211,11 +299,23 @@ impl BackoffSpec {
             }
             _ => {}
         }
-        if !(self.factor.is_finite() && self.factor >= 1.0) {
-            p.push(format!(
-                "`expect.backoff.factor` must be a number >= 1, not {}",
-                self.factor
-            ));
+        if let Some(f) = self.factor {
+            if !(f.is_finite() && f >= 1.0) {
+                p.push(format!(
+                    "`expect.backoff.factor` must be a number >= 1, not {f}"
+                ));
+            }
+        }
+        match (self.factor, self.step, &self.delays) {
+            (Some(_), Some(_), _) => p.push(
+                "`expect.backoff` has both `factor` (exponential) and `step` (linear): keep one"
+                    .to_owned(),
+            ),
+            (_, Some(_), Some(_)) => p.push(
+                "`expect.backoff.step` goes with `initial` (a linear schedule), not with `delays`"
+                    .to_owned(),
+            ),
+            _ => {}
         }
         if let (Some(i), Some(m)) = (self.initial, self.max) {
             if m < i {
@@ -238,6 +338,14 @@ impl BackoffSpec {
                 ));
             }
         }
+        if let Some(r) = self.tolerance.rel {
+            if !(r > 0.0 && r < 1.0) {
+                p.push(format!(
+                    "`expect.backoff.tolerance`: a relative tolerance must be between 0 % and 100 % (both excluded), not {} %",
+                    r * 100.0
+                ));
+            }
+        }
         if self.max_attempts == Some(0) {
             p.push(
                 "`expect.backoff.max_attempts` must be at least 1 (leave it out for unlimited)"
@@ -256,10 +364,14 @@ mod tests {
         BackoffSpec {
             delays: None,
             initial: Some(Dur::from_millis(50)),
-            factor: 2.0,
+            factor: Some(2.0),
+            step: None,
             max: Some(Dur::from_millis(400)),
             jitter,
-            tolerance: Dur::from_millis(5),
+            tolerance: Tolerance {
+                abs: Dur::from_millis(5),
+                rel: None,
+            },
             max_attempts: None,
             max_rate: None,
             round_window: DEFAULT_ROUND_WINDOW,
@@ -305,7 +417,7 @@ mod tests {
     #[test]
     fn problems_name_the_field() {
         let mut s = exp(Jitter::Fraction(1.5));
-        s.factor = 0.5;
+        s.factor = Some(0.5);
         s.max = Some(Dur::from_millis(10));
         let p = s.problems().join("\n");
         assert!(p.contains("factor"), "{p}");

@@ -316,7 +316,19 @@ pub fn validate(s: &Scenario, path: &str, text: &str) -> Vec<ScenarioError> {
 
     if let Some(b) = &s.expect.backoff {
         let span = spans.find(&[Key::Name("expect"), Key::Name("backoff")], false);
-        errors.extend(b.problems().into_iter().map(|m| at(span.clone(), m)));
+        errors.extend(b.problems().into_iter().map(|m| {
+            // Point at the field a problem names (`expect.backoff.<field>`), else the table.
+            let field = m
+                .strip_prefix("`expect.backoff.")
+                .and_then(|r| r.split('`').next())
+                .and_then(|f| {
+                    spans.find(
+                        &[Key::Name("expect"), Key::Name("backoff"), Key::Name(f)],
+                        false,
+                    )
+                });
+            at(field.or(span.clone()), m)
+        }));
     }
     if s.repeat == 0 {
         errors.push(at(top("repeat"), "`repeat` must be at least 1".to_owned()));
@@ -940,5 +952,20 @@ rate = 100
             "[[steps]]\nat = \"1s\"\naction = \"latency\"\ntarget = \"redis\"\n",
         ));
         assert!(e[0].contains("needs `latency = \"100ms\"`"), "{e:?}");
+    }
+
+    #[test]
+    fn a_relative_tolerance_out_of_range_points_at_it() {
+        let t =
+            with_steps("") + "[expect]\nbackoff = { initial = \"50ms\", tolerance = \"100%\" }\n";
+        let e = errors(&t);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with("s.toml:10:43: `expect.backoff.tolerance`: a relative tolerance must be between 0 % and 100 %"),
+            "{e:?}"
+        );
+        let ok = with_steps("")
+            + "[expect]\nbackoff = { initial = \"50ms\", step = \"50ms\", tolerance = \"5ms + 2%\" }\n";
+        assert_eq!(errors(&ok), Vec::<String>::new());
     }
 }

@@ -188,6 +188,14 @@ pub enum EventKind {
         ids: Vec<String>,
     },
 
+    // --- the machine ------------------------------------------------------------------------
+    /// The run's canary timer woke: it asked to sleep `slept_ns` and woke `late_ns` after that.
+    /// How late the machine's own timers were is what a worker's late wake-up is judged against.
+    CanaryWoke {
+        slept_ns: u64,
+        late_ns: u64,
+    },
+
     // --- run --------------------------------------------------------------------------------
     /// Setup is done (services ready, workers connected): step times count from here.
     ScriptStarted,

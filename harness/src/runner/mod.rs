@@ -16,6 +16,7 @@
 //! or a panic anywhere in a run leaves nothing running. What runs share (the RabbitMQ node
 //! scenarios lease vhosts on) is owned by a [`Session`].
 
+mod canary;
 mod drain;
 mod env;
 mod inspect;
@@ -132,6 +133,8 @@ impl Session {
             observe::forward(&recorder, to.clone());
         }
         let resolved = crate::runtime::resolve(options.runtime, scenario).await?;
+        // How late the machine's own timers are, for as long as the run is recorded.
+        let canary = canary::Canary::start(&recorder);
         let runtime = resolved.kind;
         if options.runtime == RuntimeChoice::Auto {
             recorder.record(EventKind::Note {
@@ -153,6 +156,7 @@ impl Session {
             sink.read(&recorder).await;
         }
         read_leftovers(scenario, &stage, &recorder).await;
+        drop(canary);
 
         let record = |stage: &Stage| Timeline {
             version: TIMELINE_VERSION,
