@@ -10,6 +10,8 @@ pub async fn hold(kept: Vec<Kept>) {
     if kept.is_empty() {
         return;
     }
+    // Listening before the prompt: Ctrl+C pressed the moment it shows is not missed.
+    let stop = interrupted();
     for k in &kept {
         out_raw!("kept up for {} (failed):\n{}", k.scenario(), k.addresses());
     }
@@ -17,7 +19,7 @@ pub async fn hold(kept: Vec<Kept>) {
         "the services of {} failed scenario(s) are still running; Ctrl+C stops and removes them",
         kept.len()
     );
-    interrupted().await;
+    stop.await;
     for k in kept {
         k.release().await;
     }
