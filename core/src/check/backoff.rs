@@ -205,30 +205,48 @@ impl Canary {
     }
 }
 
-/// `no_hammering`: no worker exceeds the attempt-round rate bound over any 1 s window.
+/// `no_hammering`: no worker makes more failed attempts against its service than the bound
+/// allows over any 1 s. Hammering is failing attempts against a service that is down or
+/// unreachable: a working connection (a start-up burst, a connection per job, a pool) is never
+/// counted. The bound counts attempt rounds (a pool's simultaneous connections are one); the
+/// detail gives both rates, rounds and connections.
 fn rate_check(spec: &BackoffSpec, timeline: &Timeline) -> CheckResult {
     let bound = spec.rate_bound();
     let conns = connections(timeline);
     let mut problems = Vec::new();
+    let (mut most_rounds, mut most_conns) = (0usize, 0usize);
     for route in &timeline.routes {
         let Some(cs) = conns.get(route.proxy.as_str()) else {
             continue;
         };
-        let (rs, _) = rounds(cs, spec.round_window.as_nanos());
-        let starts: Vec<u64> = rs.iter().map(|r| r.start_ns).collect();
-        let (mut best, mut best_at, mut j) = (0usize, 0u64, 0usize);
-        for (i, s) in starts.iter().enumerate() {
-            while starts[j] + 1_000_000_000 <= *s {
+        let (rs, groups) = rounds(cs, spec.round_window.as_nanos());
+        // A round the service answered on found it up: whatever the worker did next, that
+        // attempt did not hammer a service that was down.
+        let failed: Vec<(u64, usize)> = rs
+            .iter()
+            .zip(&groups)
+            .filter(|(r, _)| r.connected_ns.is_none())
+            .map(|(r, g)| (r.start_ns, g.len()))
+            .collect();
+        let (mut best, mut best_conns, mut best_at, mut j, mut in_window) =
+            (0usize, 0usize, 0u64, 0usize, 0usize);
+        for (i, (start, n)) in failed.iter().enumerate() {
+            in_window += n;
+            while failed[j].0 + 1_000_000_000 <= *start {
+                in_window -= failed[j].1;
                 j += 1;
             }
             if i + 1 - j > best {
                 best = i + 1 - j;
-                best_at = starts[j];
+                best_conns = in_window;
+                best_at = failed[j].0;
             }
         }
+        most_rounds = most_rounds.max(best);
+        most_conns = most_conns.max(best_conns);
         if best as f64 > bound {
             problems.push(format!(
-                "{} made {best} connection attempts to {} within 1 s from {:.0} ms (bound {bound:.0}/s)",
+                "{} made {best} failed attempts ({best_conns} failed connections) to {} within 1 s from {:.0} ms (bound {bound:.0} attempt rounds per second)",
                 route.worker,
                 route.service,
                 ms(best_at)
@@ -239,7 +257,9 @@ fn rate_check(spec: &BackoffSpec, timeline: &Timeline) -> CheckResult {
         "no_hammering",
         problems.is_empty(),
         if problems.is_empty() {
-            format!("no worker exceeded {bound:.0} attempts per second")
+            format!(
+                "at most {most_rounds} failed attempts ({most_conns} failed connections) in any 1 s; bound {bound:.0} attempt rounds per second"
+            )
         } else {
             problems.join("\n")
         },

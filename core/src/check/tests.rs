@@ -709,9 +709,10 @@ fn hammering_fails_both_schedule_and_rate() {
     );
     assert_eq!(v.failed_checks(), vec!["backoff", "no_hammering"]);
     assert!(
-        check(&v, "no_hammering")
-            .detail
-            .contains("connection attempts to redis within 1 s from 1001 ms (bound 40/s)"),
+        check(&v, "no_hammering").detail.contains("failed attempts")
+            && check(&v, "no_hammering")
+                .detail
+                .contains("to redis within 1 s from 1001 ms (bound 40 attempt rounds per second)"),
         "{}",
         check(&v, "no_hammering").detail
     );
@@ -966,4 +967,37 @@ backoff = { initial = "50ms", step = "100ms", max = "300ms", tolerance = "5ms" }
     // The control: the exponential schedule's gaps break the linear one at attempt 2.
     let v = judge(&s, &Wire::new().outage(1000 * MS, &ideal(5)).build());
     assert_eq!(v.violations[0].attempt, 2);
+}
+
+// --- connections are not attempts ----------------------------------------------------------
+
+impl Wire {
+    /// `n` working connections, `every_ns` apart from now: a worker that opens a connection per
+    /// job while the service is healthy, or a start-up burst (`every_ns` = 0).
+    fn working_connections(mut self, n: usize, every_ns: u64) -> Self {
+        for _ in 0..n {
+            self.now += every_ns.max(10_000);
+            self.open(true);
+            self.push(self.now + 200_000, Self::closed(CloseSide::Client));
+        }
+        self
+    }
+}
+
+#[test]
+fn working_connections_are_not_hammering() {
+    // A connection per job, 200 a second for 2 s, and a start-up burst of 20: all answered.
+    let t = Wire::new()
+        .working_connections(20, 0)
+        .working_connections(400, 5 * MS)
+        .outage(3000 * MS, &ideal(4))
+        .build();
+    let v = judge(&backoff_scenario(""), &t);
+    let c = check(&v, "no_hammering");
+    assert!(c.passed, "{}", c.detail);
+    assert!(c.detail.contains("failed connections"), "{}", c.detail);
+    // The control: the same rate of attempts against a service that is down is hammering.
+    let t = Wire::new().outage(1000 * MS, &vec![5 * MS; 400]).build();
+    let v = judge(&backoff_scenario(""), &t);
+    assert!(!check(&v, "no_hammering").passed);
 }
