@@ -139,8 +139,10 @@ impl ProcessFault {
                 ..base
             },
             ProcessFault::Pause => ActionDef {
-                summary: "Freeze the service (SIGSTOP to its process group): connections stay \
-                          open, nothing answers. With `for`: resumed afterwards.",
+                summary: "Freeze the service or worker (SIGSTOP to its process group): \
+                          connections stay open, nothing answers; a worker stays inside the call \
+                          it was in. With `for`: resumed afterwards.",
+                targets: SERVICE_OR_WORKER,
                 needs: &[Capability::Pause],
                 breaks: true,
                 undo: Some(Undo {
@@ -155,7 +157,8 @@ impl ProcessFault {
                 ..base
             },
             ProcessFault::Resume => ActionDef {
-                summary: "Unfreeze a paused service (SIGCONT).",
+                summary: "Unfreeze a paused service or worker (SIGCONT).",
+                targets: SERVICE_OR_WORKER,
                 needs: &[Capability::Pause],
                 restores: true,
                 state: StateRule::Process {

@@ -929,7 +929,7 @@ rate = 100
         let bad = with_steps("[[steps]]\nat = \"1s\"\naction = \"down\"\ntarget = \"w1\"\n");
         let e = errors(&bad);
         assert!(
-            e[0].contains("actions for workers: `kill`, `terminate`, `restart`"),
+            e[0].contains("actions for workers: `kill`, `terminate`, `pause`, `resume`, `restart`"),
             "{e:?}"
         );
     }
@@ -967,5 +967,21 @@ rate = 100
         let ok = with_steps("")
             + "[expect]\nbackoff = { initial = \"50ms\", step = \"50ms\", tolerance = \"5ms + 2%\" }\n";
         assert_eq!(errors(&ok), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_worker_can_be_paused_and_resumed_but_not_terminated_while_paused() {
+        let ok = with_steps(
+            "[[steps]]\nat = \"1s\"\naction = \"pause\"\ntarget = \"w1\"\nfor = \"500ms\"\n[[steps]]\nat = \"2s\"\naction = \"pause\"\ntarget = \"w1\"\n[[steps]]\nafter = \"1s\"\naction = \"resume\"\ntarget = \"w1\"\n",
+        );
+        assert_eq!(errors(&ok), Vec::<String>::new());
+        let bad = with_steps(
+            "[[steps]]\nat = \"1s\"\naction = \"pause\"\ntarget = \"w1\"\n[[steps]]\nafter = \"1s\"\naction = \"terminate\"\ntarget = \"w1\"\n",
+        );
+        let e = errors(&bad);
+        assert!(
+            e[0].contains("cannot terminate worker `w1`: it is paused"),
+            "{e:?}"
+        );
     }
 }

@@ -17,18 +17,23 @@ pub(super) async fn apply(
             slot.worker.terminate_by_step(ctx.grace).await?;
         }
         ProcessFault::Restart => relaunch(slot, ctx)?,
+        ProcessFault::Pause => slot.worker.pause()?,
+        ProcessFault::Resume => slot.worker.resume()?,
         other => return Err(FaultError::NotForWorkers(other.def().name)),
     }
     Ok(None)
 }
 
-/// The undo of a worker's kill or terminate: it is started again.
+/// The undo of a worker's kill or terminate (it is started again) or of its pause.
 pub(super) async fn revert(
-    _fault: ProcessFault,
+    fault: ProcessFault,
     slot: &mut WorkerSlot,
     ctx: &Ctx<'_>,
 ) -> Result<Effect, FaultError> {
-    relaunch(slot, ctx)?;
+    match fault {
+        ProcessFault::Pause => slot.worker.resume()?,
+        _ => relaunch(slot, ctx)?,
+    }
     Ok(None)
 }
 

@@ -182,9 +182,31 @@ impl Worker {
         self.stop(grace).await
     }
 
-    /// SIGTERM, then SIGKILL after `grace`; the exit is recorded as expected.
+    /// SIGSTOP to its process group from a scenario step: it freezes inside whatever call it
+    /// was in, its connections open.
+    pub fn pause(&self) -> Result<(), WorkerError> {
+        self.signal(libc::SIGSTOP)
+    }
+
+    /// SIGCONT: undoes [`Worker::pause`].
+    pub fn resume(&self) -> Result<(), WorkerError> {
+        self.signal(libc::SIGCONT)
+    }
+
+    fn signal(&self, signal: i32) -> Result<(), WorkerError> {
+        self.child
+            .signal(signal)
+            .map_err(|source| WorkerError::Signal {
+                worker: self.name.clone(),
+                source,
+            })
+    }
+
+    /// SIGTERM, then SIGKILL after `grace`; the exit is recorded as expected. A paused worker
+    /// is thawed first: a stopped process cannot handle SIGTERM.
     pub async fn stop(&self, grace: Duration) -> Result<ExitStatus, WorkerError> {
         self.stopping.store(true, Ordering::SeqCst);
+        self.resume()?;
         let (status, _killed) =
             self.child
                 .terminate(grace)

@@ -425,6 +425,56 @@ async fn rabbitmq_close_connections_and_memory_alarm() {
     rig.svc.kill().await.expect("stop");
 }
 
+/// A worker frozen by `pause` stays stopped (SIGSTOP) until `resume` (or the undo of `for`)
+/// thaws it, and the end of the run still stops it cleanly.
+#[tokio::test]
+async fn a_worker_is_frozen_by_pause_and_thawed_by_resume() {
+    use rebound::fault::WorkerSlot;
+    use rebound::worker::Worker;
+    use std::collections::BTreeMap;
+
+    let recorder = Recorder::new(Clock::start());
+    let spec: rebound::scenario::WorkerSpec =
+        toml::from_str("command = [\"sleep\", \"30\"]").expect("a worker spec");
+    let env = BTreeMap::new();
+    let worker = Worker::launch("w1", &spec, &env, &recorder).expect("sleep starts");
+    let pid = worker.pid();
+    let mut slot = WorkerSlot { worker, spec, env };
+    // A signal takes effect when the process next runs: wait for the state, bounded.
+    let state = |want: char| async move {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let now = crate::support::proc_stat(pid).map(|p| p.state);
+            if now == Some(want) || Instant::now() > deadline {
+                return now;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let pause = step("action = \"pause\"\ntarget = \"w1\"\nfor = \"1s\"");
+    fault::apply(0, &pause, 0, Target::Worker(&mut slot), GRACE, &recorder).await;
+    assert_eq!(state('T').await, Some('T'), "stopped by SIGSTOP");
+    fault::revert(0, &pause, 0, Target::Worker(&mut slot), &recorder).await;
+    assert_eq!(
+        state('S').await,
+        Some('S'),
+        "thawed by the undo, asleep again"
+    );
+    fault::apply(1, &pause, 0, Target::Worker(&mut slot), GRACE, &recorder).await;
+    let status = slot.worker.stop(GRACE).await.expect("stopped");
+    assert_eq!(
+        status.signal,
+        Some(libc::SIGTERM),
+        "a paused worker still gets SIGTERM"
+    );
+    let failed: Vec<_> = recorder
+        .snapshot()
+        .into_iter()
+        .filter(|e| matches!(e.kind, EventKind::FaultFailed { .. }))
+        .collect();
+    assert!(failed.is_empty(), "{failed:?}");
+}
+
 /// The broker commands the docker runtime performs inside or through the engine: an
 /// unannounced SIGTERM, Redis `DEBUG SLEEP` and RabbitMQ's memory alarm (`rabbitmqctl eval` in
 /// the node's container). Skipped without an engine and the images, unless CI requires them.
