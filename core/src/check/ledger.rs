@@ -14,8 +14,24 @@ pub enum Whereabouts {
     InputQueue { queue: String },
     /// Taken by a worker and never finished: stuck in a processing list.
     Processing { queue: String },
+    /// Recorded as started in the framework's own registry and never finished there.
+    InProgress { store: String },
+    /// The framework gave up on it (its failed or dead-letter registry).
+    Failed { store: String },
     /// Nowhere: acknowledged by the broker and never seen again.
     Gone,
+}
+
+impl std::fmt::Display for Whereabouts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Whereabouts::InputQueue { queue } => write!(f, "still in `{queue}`"),
+            Whereabouts::Processing { queue } => write!(f, "stuck in `{queue}`"),
+            Whereabouts::InProgress { store } => write!(f, "left started in `{store}`"),
+            Whereabouts::Failed { store } => write!(f, "given up on in `{store}`"),
+            Whereabouts::Gone => f.write_str("gone"),
+        }
+    }
 }
 
 /// An acknowledged message that was never processed.
@@ -50,6 +66,10 @@ pub struct Ledger {
     pub unexpected: Vec<String>,
     /// Not acknowledged (outcome unknown or rejected), yet processed.
     pub recovered: Vec<String>,
+    /// Processed, yet still marked in progress after the run (in a processing list or the
+    /// framework's registry): stranded, a job that stays "started" for ever.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_in_progress: Vec<Lost>,
 }
 
 /// Computes the ledger from the timeline's enqueue, processed and queue-contents events.
@@ -139,6 +159,12 @@ pub fn ledger(timeline: &Timeline) -> Ledger {
                     Some((QueueRole::Processing, q)) => Whereabouts::Processing {
                         queue: (*q).to_owned(),
                     },
+                    Some((QueueRole::InProgress, q)) => Whereabouts::InProgress {
+                        store: (*q).to_owned(),
+                    },
+                    Some((QueueRole::Failed, q)) => Whereabouts::Failed {
+                        store: (*q).to_owned(),
+                    },
                     None => Whereabouts::Gone,
                 },
             }),
@@ -147,6 +173,27 @@ pub fn ledger(timeline: &Timeline) -> Ledger {
         }
     }
     l.lost.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    let mut stranded: Vec<Lost> = leftovers
+        .iter()
+        .filter(|(id, _)| processed.contains_key(*id))
+        .filter_map(|(id, (role, q))| {
+            let whereabouts = match role {
+                QueueRole::Processing => Whereabouts::Processing {
+                    queue: (*q).to_owned(),
+                },
+                QueueRole::InProgress => Whereabouts::InProgress {
+                    store: (*q).to_owned(),
+                },
+                QueueRole::Input | QueueRole::Failed => return None,
+            };
+            Some(Lost {
+                id: (*id).to_owned(),
+                whereabouts,
+            })
+        })
+        .collect();
+    stranded.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    l.left_in_progress = stranded;
     l.recovered.sort_unstable();
     let mut dups: Vec<_> = processed
         .iter()

@@ -5,7 +5,7 @@ use crate::scenario::{Duplicates, Expect};
 
 const SHOWN: usize = 10;
 
-/// `no_loss`, `duplicates`, `unexpected`.
+/// `no_loss`, `duplicates`, `unexpected`, `no_stranded`.
 pub fn checks(expect: &Expect, l: &Ledger) -> Vec<CheckResult> {
     let lost = l.lost.len() as u64;
     let loss = if lost <= expect.lost {
@@ -18,20 +18,28 @@ pub fn checks(expect: &Expect, l: &Ledger) -> Vec<CheckResult> {
             ),
         )
     } else {
-        let (mut input, mut processing, mut gone) = (0, 0, 0);
+        let (mut input, mut processing, mut started, mut failed, mut gone) = (0, 0, 0, 0, 0);
         for x in &l.lost {
             match x.whereabouts {
                 Whereabouts::InputQueue { .. } => input += 1,
                 Whereabouts::Processing { .. } => processing += 1,
+                Whereabouts::InProgress { .. } => started += 1,
+                Whereabouts::Failed { .. } => failed += 1,
                 Whereabouts::Gone => gone += 1,
             }
         }
+        // The framework's registries are named only when the scenario reads them.
+        let registries = if started + failed > 0 {
+            format!(", {started} left started in the framework's registry, {failed} given up on")
+        } else {
+            String::new()
+        };
         let ids: Vec<&str> = l.lost.iter().take(SHOWN).map(|x| x.id.as_str()).collect();
         CheckResult::new(
             "no_loss",
             false,
             format!(
-                "{lost} of {} acknowledged messages never processed (allowed {}): {input} still in the input queue, {processing} stuck in a processing list, {gone} gone; first: {}",
+                "{lost} of {} acknowledged messages never processed (allowed {}): {input} still in the input queue, {processing} stuck in a processing list{registries}, {gone} gone; first: {}",
                 l.acknowledged,
                 expect.lost,
                 ids.join(", ")
@@ -103,5 +111,23 @@ pub fn checks(expect: &Expect, l: &Ledger) -> Vec<CheckResult> {
             )
         },
     );
-    vec![loss, duplicates, unexpected]
+    let stranded = CheckResult::new(
+        "no_stranded",
+        l.left_in_progress.is_empty(),
+        if l.left_in_progress.is_empty() {
+            "no processed message left marked in progress".to_owned()
+        } else {
+            format!(
+                "{} processed but left marked in progress: {}",
+                l.left_in_progress.len(),
+                l.left_in_progress
+                    .iter()
+                    .take(SHOWN)
+                    .map(|x| format!("{} ({})", x.id, x.whereabouts))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+    );
+    vec![loss, duplicates, unexpected, stranded]
 }

@@ -167,7 +167,9 @@ pub fn judge(scenario: &Scenario, timeline: &Timeline) -> Verdict {
     }
 }
 
-/// Every step the runner could not carry out: `step 1 (external_terminate redis): why`.
+/// Why the run cannot be judged: every step the runner could not carry out (`step 1
+/// (external_terminate redis) could not be applied: why`), and everything the checks need that
+/// could not be read.
 fn unapplied_steps(timeline: &Timeline) -> Vec<String> {
     timeline
         .events
@@ -182,6 +184,7 @@ fn unapplied_steps(timeline: &Timeline) -> Vec<String> {
                 "step {} ({action} {target}) could not be applied: {error}",
                 step + 1
             )),
+            EventKind::Unreadable { what, why } => Some(format!("{what} could not be read: {why}")),
             _ => None,
         })
         .collect()

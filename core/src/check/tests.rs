@@ -4,7 +4,9 @@
 use super::*;
 use crate::scenario::{parse_str, Scenario};
 use crate::timeline::{CloseSide, ConnEventKind};
-use crate::timeline::{EnqueueOutcome, Event, EventKind, ExitStatus, ProxyRoute, Timeline};
+use crate::timeline::{
+    EnqueueOutcome, Event, EventKind, ExitStatus, ProxyRoute, QueueRole, Timeline,
+};
 
 pub(crate) const MS: u64 = 1_000_000;
 
@@ -1000,4 +1002,52 @@ fn working_connections_are_not_hammering() {
     let t = Wire::new().outage(1000 * MS, &vec![5 * MS; 400]).build();
     let v = judge(&backoff_scenario(""), &t);
     assert!(!check(&v, "no_hammering").passed);
+}
+
+// --- what frameworks leave behind ------------------------------------------------------------
+
+#[test]
+fn a_processed_job_left_marked_started_is_stranded_not_lost() {
+    let leftovers = |ids: &[&str]| EventKind::QueueContents {
+        queue: "rq:wip:jobs".into(),
+        role: QueueRole::InProgress,
+        ids: ids.iter().map(|s| (*s).to_owned()).collect(),
+    };
+    let run = || {
+        T::new()
+            .connected(0)
+            .enq(10, "m-0")
+            .enq(11, "m-1")
+            .done(20, "m-0")
+            .worker_exit(900, 0, true)
+    };
+    // The control: the registry is empty, m-1 was never processed: lost, nothing stranded.
+    let v = judge(&scenario(), &run().at(950, leftovers(&[])).build());
+    assert_eq!(v.failed_checks(), vec!["no_loss"]);
+    // The framework printed m-0 processed but left it (and m-1) marked started.
+    let v = judge(
+        &scenario(),
+        &run().at(950, leftovers(&["m-0", "m-1"])).build(),
+    );
+    assert_eq!(v.failed_checks(), vec!["no_loss", "no_stranded"]);
+    assert_eq!(
+        v.ledger.left_in_progress[0].whereabouts,
+        Whereabouts::InProgress {
+            store: "rq:wip:jobs".into()
+        }
+    );
+    assert!(
+        check(&v, "no_stranded").detail.contains(
+            "1 processed but left marked in progress: m-0 (left started in `rq:wip:jobs`)"
+        ),
+        "{}",
+        check(&v, "no_stranded").detail
+    );
+    assert!(
+        check(&v, "no_loss")
+            .detail
+            .contains("1 left started in the framework's registry"),
+        "{}",
+        check(&v, "no_loss").detail
+    );
 }

@@ -254,6 +254,9 @@ pub struct LedgerCounts {
     pub duplicated: u64,
     pub unexpected: u64,
     pub recovered: u64,
+    /// Processed, yet still marked in progress after the run.
+    #[serde(default)]
+    pub left_in_progress: u64,
 }
 
 /// One outage as one worker lived it. Times are milliseconds since the run started.
@@ -370,6 +373,7 @@ impl Report {
                 duplicated: l.duplicated.len() as u64,
                 unexpected: l.unexpected.len() as u64,
                 recovered: l.recovered.len() as u64,
+                left_in_progress: l.left_in_progress.len() as u64,
             },
             missing: l.lost.clone(),
             duplicates: l.duplicated.clone(),

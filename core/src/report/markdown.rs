@@ -177,7 +177,7 @@ pub fn markdown(r: &Report) -> String {
             .missing
             .iter()
             .take(20)
-            .map(|m| format!("`{}` ({})", m.id, where_name(&m.whereabouts)))
+            .map(|m| format!("`{}` ({})", m.id, m.whereabouts))
             .collect();
         let _ = writeln!(s, "\nMissing: {}", shown.join(", "));
     }
@@ -218,14 +218,6 @@ pub fn markdown(r: &Report) -> String {
         }
     }
     s
-}
-
-fn where_name(w: &crate::check::Whereabouts) -> String {
-    match w {
-        crate::check::Whereabouts::InputQueue { queue } => format!("still in `{queue}`"),
-        crate::check::Whereabouts::Processing { queue } => format!("stuck in `{queue}`"),
-        crate::check::Whereabouts::Gone => "gone".to_owned(),
-    }
 }
 
 fn dist_row(s: &mut String, name: &str, d: Option<&Distribution>) {

@@ -280,6 +280,74 @@ pub struct WorkloadSpec {
     /// Enqueue with this command instead of the built-in producer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub producer: Option<ProducerCommandSpec>,
+    /// Where a framework records jobs as started (Redis), read after the workers stopped: a
+    /// job still there was left in progress, even when its code finished it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_progress: Vec<InProgressStore>,
+    /// A command that inspects the framework's own state after the workers stopped and prints
+    /// `stuck <id>`, `queued <id>` and `failed <id>` lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inspect: Option<InspectCommandSpec>,
+}
+
+/// The Redis type of an in-progress store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreType {
+    /// A sorted set (RQ's started-job registry, Dramatiq's acks): its members.
+    Zset,
+    /// A hash: its fields (`read = "fields"`, the default) or its values.
+    Hash,
+    /// A set: its members.
+    Set,
+    /// A list: its entries.
+    List,
+}
+
+/// Which part of a hash holds the ids.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum HashPart {
+    #[default]
+    Fields,
+    Values,
+}
+
+/// `[[workload.in_progress]]`: a Redis key (or a glob of keys) where a framework keeps the
+/// jobs it has started.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InProgressStore {
+    /// The key, or a glob (`rq:wip:*`): every matching key of the type is read.
+    pub key: String,
+    #[serde(rename = "type")]
+    pub kind: StoreType,
+    /// Hashes: read the fields or the values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<HashPart>,
+    /// A regex over each entry that captures the message id as `(?P<id>...)`; default: the
+    /// entry's JSON `id`, or the whole entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+/// `[workload.inspect]`: a command run once the workers stopped, with the direct `URL` (and
+/// `REDIS_URL` / `AMQP_URL`) and `QUEUE` in its environment; it prints `stuck <id>` (started,
+/// never finished), `queued <id>` (still waiting) and `failed <id>` (given up on) lines.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InspectCommandSpec {
+    /// Program and arguments (templates, as a worker's).
+    pub command: Vec<String>,
+    /// Extra environment (templates).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub env: IndexMap<String, String>,
+    /// Working directory (a template; relative to the scenario file's directory, which is the
+    /// default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -314,6 +314,61 @@ pub fn validate(s: &Scenario, path: &str, text: &str) -> Vec<ScenarioError> {
         ));
     }
 
+    let workload_kind = s.services.get(s.workload_service()).map(|x| x.kind);
+    for (i, store) in s.workload.in_progress.iter().enumerate() {
+        let field = |name: &str| {
+            spans
+                .find(
+                    &[
+                        Key::Name("workload"),
+                        Key::Name("in_progress"),
+                        Key::Index(i),
+                        Key::Name(name),
+                    ],
+                    false,
+                )
+                .or(wl("in_progress"))
+        };
+        if workload_kind == Some(ServiceKind::Rabbitmq) {
+            errors.push(at(
+                field("key"),
+                "`workload.in_progress` reads Redis keys, but the workload's service is RabbitMQ"
+                    .to_owned(),
+            ).with_help("for RabbitMQ, give `[workload.inspect]` a command that reports `stuck <id>` lines"));
+        }
+        if store.read.is_some() && store.kind != crate::scenario::StoreType::Hash {
+            errors.push(at(
+                field("read"),
+                "`read` only goes with `type = \"hash\"` (fields or values)".to_owned(),
+            ));
+        }
+        if let Some(p) = &store.id {
+            match regex::Regex::new(p) {
+                Ok(re) if re.capture_names().flatten().any(|n| n == "id") => {}
+                Ok(_) => errors.push(at(
+                    field("id"),
+                    format!("`id` pattern `{p}` needs a named group `(?P<id>...)`"),
+                )),
+                Err(e) => errors.push(at(field("id"), format!("`id` pattern `{p}`: {e}"))),
+            }
+        }
+    }
+    if let Some(inspect) = &s.workload.inspect {
+        if inspect.command.is_empty() {
+            errors.push(at(
+                spans.find(
+                    &[
+                        Key::Name("workload"),
+                        Key::Name("inspect"),
+                        Key::Name("command"),
+                    ],
+                    false,
+                ),
+                "`workload.inspect.command` is empty".to_owned(),
+            ));
+        }
+    }
+
     if let Some(b) = &s.expect.backoff {
         let span = spans.find(&[Key::Name("expect"), Key::Name("backoff")], false);
         errors.extend(b.problems().into_iter().map(|m| {

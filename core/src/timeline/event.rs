@@ -203,6 +203,12 @@ pub enum EventKind {
     DrainStarted,
     /// The runner is stopping the workers.
     ShutdownStarted,
+    /// Something the checks need could not be read after the run (a declared in-progress
+    /// store, the inspect command's report): the run cannot be judged.
+    Unreadable {
+        what: String,
+        why: String,
+    },
     /// A note from the runner (why it stopped waiting, what it could not do).
     Note {
         message: String,
@@ -217,4 +223,10 @@ pub enum QueueRole {
     Input,
     /// Messages taken by a worker and not finished (a reliable queue's processing list).
     Processing,
+    /// Jobs a framework recorded as started in its own registry (a sorted set, hash or set) and
+    /// never finished there, read from a declared store or reported by an inspect command.
+    InProgress,
+    /// Jobs the framework gave up on (its failed or dead-letter registry), as an inspect
+    /// command reports them.
+    Failed,
 }

@@ -62,7 +62,12 @@ impl Row {
             stuck: r
                 .missing
                 .iter()
-                .filter(|m| matches!(m.whereabouts, Whereabouts::Processing { .. }))
+                .filter(|m| {
+                    matches!(
+                        m.whereabouts,
+                        Whereabouts::Processing { .. } | Whereabouts::InProgress { .. }
+                    )
+                })
                 .count() as u64,
             failing: r
                 .checks

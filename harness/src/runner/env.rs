@@ -63,17 +63,25 @@ pub(super) fn results_sinks(
     Ok(sinks)
 }
 
-/// The workload's producer command, when the scenario names one: templates expanded (`${root}`,
-/// `${scenario_dir}`, `${queue}`, `${<service>.url}` = direct URLs), paths resolved.
-pub(super) fn producer_command(
+/// A command of the scenario's that is not a worker (the producer, the inspect command),
+/// ready to run: templates expanded (`${root}`, `${scenario_dir}`, `${queue}`,
+/// `${<service>.url}` = direct URLs), the program found, the working directory resolved (the
+/// scenario's directory by default), `REDIS_URL` / `AMQP_URL` set to the workload's service.
+pub(super) struct HelperCommand {
+    pub(super) program: String,
+    pub(super) args: Vec<String>,
+    pub(super) cwd: PathBuf,
+    pub(super) env: BTreeMap<String, String>,
+}
+
+pub(super) fn helper_command<'a>(
     scenario: &Scenario,
     services: &BTreeMap<String, Box<dyn Service>>,
     dirs: &Dirs,
-) -> Result<Option<ProducerCommand>, RunError> {
-    let Some(spec) = &scenario.workload.producer else {
-        return Ok(None);
-    };
-    let err = |e: WorkerError| RunError::Producer(ProducerError::Template(e));
+    command: &[String],
+    extra_env: impl IntoIterator<Item = (&'a String, &'a String)>,
+    cwd: Option<&str>,
+) -> Result<HelperCommand, CommandError> {
     let mut vars = BTreeMap::new();
     vars.insert("queue".to_owned(), scenario.workload.queue.clone());
     vars.insert("root".to_owned(), dirs.root.display().to_string());
@@ -91,54 +99,99 @@ pub(super) fn producer_command(
                 ServiceKind::Redis => "REDIS_URL",
                 ServiceKind::Rabbitmq => "AMQP_URL",
             };
-            env.insert(var.to_owned(), url);
+            env.insert(var.to_owned(), url.clone());
+            env.insert("URL".to_owned(), url);
         }
     }
-    for (k, v) in &spec.env {
-        env.insert(k.clone(), template::expand(v, &vars).map_err(err)?);
+    env.insert("QUEUE".to_owned(), scenario.workload.queue.clone());
+    for (k, v) in extra_env {
+        env.insert(k.clone(), template::expand(v, &vars)?);
     }
-    let mut parts = spec
-        .command
+    let mut parts = command
         .iter()
         .map(|a| template::expand(a, &vars))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(err)?
+        .collect::<Result<Vec<_>, _>>()?
         .into_iter();
-    let mut program = parts
-        .next()
-        .ok_or(RunError::Producer(ProducerError::EmptyCommand))?;
+    let mut program = parts.next().ok_or(CommandError::EmptyCommand)?;
     if program.contains('/') {
         program = dirs.resolve(&program).display().to_string();
     }
     if crate::process::find_program(&program).is_none() {
-        return Err(RunError::Producer(ProducerError::ProgramNotFound(program)));
+        return Err(CommandError::ProgramNotFound(program));
     }
-    let cwd = match &spec.cwd {
-        Some(c) => Some(dirs.resolve(&template::expand(c, &vars).map_err(err)?)),
-        None => None,
+    let cwd = match cwd {
+        Some(c) => dirs.resolve(&template::expand(c, &vars)?),
+        None => dirs.scenario.clone(),
     };
+    Ok(HelperCommand {
+        program,
+        args: parts.collect(),
+        cwd,
+        env,
+    })
+}
+
+/// The workload's producer command, when the scenario names one.
+pub(super) fn producer_command(
+    scenario: &Scenario,
+    services: &BTreeMap<String, Box<dyn Service>>,
+    dirs: &Dirs,
+) -> Result<Option<ProducerCommand>, RunError> {
+    let Some(spec) = &scenario.workload.producer else {
+        return Ok(None);
+    };
+    let cmd = helper_command(
+        scenario,
+        services,
+        dirs,
+        &spec.command,
+        spec.env.iter(),
+        spec.cwd.as_deref(),
+    )
+    .map_err(RunError::Producer)?;
     let ack = spec.ack.as_deref().unwrap_or(DEFAULT_ACK);
     let ack = regex::Regex::new(ack).map_err(|source| {
-        RunError::Producer(ProducerError::AckPattern {
+        RunError::Producer(CommandError::AckPattern {
             pattern: ack.to_owned(),
             source,
         })
     })?;
     if !ack.capture_names().flatten().any(|n| n == "id") {
-        return Err(RunError::Producer(ProducerError::AckWithoutId(
+        return Err(RunError::Producer(CommandError::AckWithoutId(
             ack.as_str().to_owned(),
         )));
     }
     let w = &scenario.workload;
     let expected_secs = (w.messages.max(w.messages_after_steps)) as f64 / w.rate;
     Ok(Some(ProducerCommand {
-        program,
-        args: parts.collect(),
-        cwd,
-        env,
+        program: cmd.program,
+        args: cmd.args,
+        cwd: Some(cmd.cwd),
+        env: cmd.env,
         ack,
         limit: Duration::from_secs_f64(expected_secs) + Duration::from(scenario.limits.ready),
     }))
+}
+
+/// The workload's inspect command, when the scenario names one.
+pub(super) fn inspect_command(
+    scenario: &Scenario,
+    services: &BTreeMap<String, Box<dyn Service>>,
+    dirs: &Dirs,
+) -> Result<Option<HelperCommand>, RunError> {
+    let Some(spec) = &scenario.workload.inspect else {
+        return Ok(None);
+    };
+    helper_command(
+        scenario,
+        services,
+        dirs,
+        &spec.command,
+        spec.env.iter(),
+        spec.cwd.as_deref(),
+    )
+    .map(Some)
+    .map_err(RunError::Inspect)
 }
 
 /// Why a worker's results sink cannot be read.
@@ -154,11 +207,11 @@ pub enum SinkError {
     NotRunning(String),
 }
 
-/// Why the workload's producer command cannot run.
+/// Why one of the scenario's helper commands (the producer, the inspect command) cannot run.
 #[derive(Debug, thiserror::Error)]
-pub enum ProducerError {
+pub enum CommandError {
     #[error(transparent)]
-    Template(WorkerError),
+    Template(#[from] WorkerError),
     #[error("`command` is empty")]
     EmptyCommand,
     #[error("program `{0}` not found")]

@@ -28,7 +28,7 @@ mod stage;
 mod supervise;
 
 pub use drain::Drained;
-pub use env::{ProducerError, SinkError};
+pub use env::{CommandError, SinkError};
 pub use inspect::id_of;
 pub use keep::Kept;
 pub use sink::Sink;
@@ -97,7 +97,9 @@ pub enum RunError {
     #[error("worker `{worker}`: results sink: {why}")]
     Results { worker: String, why: SinkError },
     #[error("workload producer command: {0}")]
-    Producer(ProducerError),
+    Producer(CommandError),
+    #[error("workload inspect command: {0}")]
+    Inspect(CommandError),
 }
 
 /// What the runs of a session share, owned: the RabbitMQ node that scenarios which leave the
@@ -143,6 +145,7 @@ impl Session {
         }
         let mut stage = Stage::set_up(scenario, options, self, runtime, seed, &recorder).await?;
         let sinks = env::results_sinks(scenario, &stage.services)?;
+        let inspect_cmd = env::inspect_command(scenario, &stage.services, &env::Dirs::of(options))?;
         script::play(scenario, options, &mut stage, &recorder).await?;
         drain(scenario, &sinks, &stage, &recorder).await;
 
@@ -156,6 +159,9 @@ impl Session {
             sink.read(&recorder).await;
         }
         read_leftovers(scenario, &stage, &recorder).await;
+        if let Some(cmd) = inspect_cmd {
+            inspect::run_inspect(cmd, &recorder).await;
+        }
         drop(canary);
 
         let record = |stage: &Stage| Timeline {
@@ -251,7 +257,9 @@ async fn read_leftovers(scenario: &Scenario, stage: &Stage, recorder: &Recorder)
     match stage.services.get(workload_service) {
         Some(svc) if svc.is_running() => match kind {
             ServiceKind::Redis => {
-                inspect::redis_leftovers(&svc.addr(), &scenario.workload.queue, recorder).await
+                inspect::redis_leftovers(&svc.addr(), &scenario.workload.queue, recorder).await;
+                inspect::redis_in_progress(&svc.addr(), &scenario.workload.in_progress, recorder)
+                    .await;
             }
             ServiceKind::Rabbitmq => {
                 let url = svc.client_url(&svc.addr());

@@ -10,6 +10,7 @@ mod faults;
 mod guide;
 mod leaks;
 mod redaction;
+mod registry;
 mod runtime;
 mod schema;
 mod support;
