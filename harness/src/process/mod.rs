@@ -184,15 +184,13 @@ impl Drop for Child {
     }
 }
 
-/// Whether `program` can be found on PATH (or is a path to an existing file).
+/// Where `program` is: itself when it is a path (it holds a `/`) to an existing file, so that
+/// starting one that is not executable fails with the system's reason; else the first
+/// executable of that name on PATH, as exec finds it.
 pub fn find_program(program: &str) -> Option<std::path::PathBuf> {
     if program.contains('/') {
         let p = std::path::PathBuf::from(program);
         return p.is_file().then_some(p);
     }
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| std::path::Path::new(d).join(program))
-        .find(|p| p.is_file())
+    which::which_global(program).ok()
 }
