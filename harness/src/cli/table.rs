@@ -8,8 +8,9 @@ use comfy_table::{presets, Attribute, Cell, CellAlignment, Color, Table};
 use rebound::check::Whereabouts;
 use rebound::report::Report;
 
-/// How a scenario ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How a scenario ended, shown in capitals (`PASS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "UPPERCASE")]
 pub enum Verdict {
     Pass,
     Fail,
@@ -168,10 +169,10 @@ pub fn render(rows: &[Row], colour: bool) -> String {
     }
     table.set_header(COLUMNS.map(|(name, _)| cell(name.to_owned(), None, true)));
     for r in rows {
-        let (verdict, fg) = match r.verdict {
-            Verdict::Pass => ("PASS", Color::DarkGreen),
-            Verdict::Fail => ("FAIL", Color::DarkRed),
-            Verdict::Error => ("ERROR", Color::DarkRed),
+        let verdict: &'static str = r.verdict.into();
+        let fg = match r.verdict {
+            Verdict::Pass => Color::DarkGreen,
+            Verdict::Fail | Verdict::Error => Color::DarkRed,
         };
         table.add_row(vec![
             cell(r.scenario.clone(), None, false),

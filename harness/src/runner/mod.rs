@@ -476,7 +476,7 @@ fn timeline_of(
     Timeline {
         version: TIMELINE_VERSION,
         scenario: scenario.name.clone(),
-        runtime: runtime.name().to_owned(),
+        runtime: runtime.to_string(),
         seed,
         routes: routes.to_vec(),
         events: recorder.snapshot(),

@@ -1,6 +1,5 @@
 //! Which runtime runs a scenario: `--runtime auto|local|docker`.
 
-use std::fmt;
 use std::str::FromStr;
 
 use super::docker;
@@ -36,26 +35,12 @@ impl FromStr for RuntimeChoice {
     }
 }
 
-/// The runtime a run uses; its name goes on the timeline and in the report.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The runtime a run uses; its name (`local`, `docker`) goes on the timeline and in the report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::Display)]
+#[strum(serialize_all = "lowercase")]
 pub enum RuntimeKind {
     Local,
     Docker,
-}
-
-impl RuntimeKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Local => "local",
-            Self::Docker => "docker",
-        }
-    }
-}
-
-impl fmt::Display for RuntimeKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
 }
 
 /// Settles `choice` for `scenario`. `Docker` is checked here too, so a missing image fails
@@ -112,4 +97,15 @@ fn local_missing(scenario: &Scenario) -> Option<String> {
             missing.join(" ")
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RuntimeKind;
+
+    #[test]
+    fn runtime_kinds_are_named_in_lower_case() {
+        assert_eq!(RuntimeKind::Local.to_string(), "local");
+        assert_eq!(RuntimeKind::Docker.to_string(), "docker");
+    }
 }
