@@ -1,38 +1,25 @@
 //! Which runtime runs a scenario: `--runtime auto|local|docker`.
 
-use std::str::FromStr;
-
 use super::docker;
 use super::RuntimeError;
 use crate::process::find_program;
 use crate::scenario::{Scenario, ServiceKind};
 
-/// What the user asked for.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// What the user asked for (`--runtime auto|local|docker`):
+/// - `Auto`: Docker when an engine answers and has the images, else local processes when the
+///   binaries exist, else an error naming both fixes.
+/// - `Local`: local child processes. The library's default: a `RunOptions::default()` run
+///   does exactly what it did before containers existed. (The CLI defaults to `auto`.)
+/// - `Docker`: containers; an error if the engine or an image is missing.
+///
+/// The variants carry no doc comments of their own: clap would list those under `--help`,
+/// where the flag's own text already describes the values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum RuntimeChoice {
-    /// Docker when an engine answers and has the images, else local processes when the
-    /// binaries exist, else an error naming both fixes.
     Auto,
-    /// Local child processes. The library's default: a `RunOptions::default()` run does
-    /// exactly what it did before containers existed. (The CLI defaults to `auto`.)
     #[default]
     Local,
-    /// Containers; an error if the engine or an image is missing.
     Docker,
-}
-
-impl FromStr for RuntimeChoice {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "auto" => Ok(Self::Auto),
-            "local" => Ok(Self::Local),
-            "docker" => Ok(Self::Docker),
-            other => Err(format!(
-                "unknown runtime `{other}`: expected auto, local or docker"
-            )),
-        }
-    }
 }
 
 /// The runtime a run uses; its name (`local`, `docker`) goes on the timeline and in the report.
