@@ -2,17 +2,18 @@
 //! runners and container engines send). Both must clean up the same way; only the exit code
 //! differs (128 + the signal number, as shells report it).
 
-use std::fmt;
 use std::io;
 
 use tokio::signal::unix::{signal, SignalKind};
 
-/// Which signal asked rebound to stop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which signal asked rebound to stop; shown as the signal's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::Display)]
 pub enum Shutdown {
     /// SIGINT: Ctrl+C in a terminal.
+    #[strum(to_string = "SIGINT")]
     Interrupt,
     /// SIGTERM: a polite request from another process.
+    #[strum(to_string = "SIGTERM")]
     Terminate,
 }
 
@@ -29,15 +30,6 @@ impl Shutdown {
     pub fn exit_code(self) -> u8 {
         // SIGINT = 2 and SIGTERM = 15: 128 + n always fits.
         128 + self.signal() as u8
-    }
-}
-
-impl fmt::Display for Shutdown {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Shutdown::Interrupt => "SIGINT",
-            Shutdown::Terminate => "SIGTERM",
-        })
     }
 }
 
@@ -71,6 +63,7 @@ mod tests {
         assert_eq!(Shutdown::Interrupt.exit_code(), 130);
         assert_eq!(Shutdown::Terminate.exit_code(), 143);
         assert_eq!(Shutdown::Terminate.to_string(), "SIGTERM");
+        assert_eq!(Shutdown::Interrupt.to_string(), "SIGINT");
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 use serde::{Deserialize, Serialize};
 
 use super::json::Report;
@@ -225,48 +226,50 @@ pub fn index_html(title: &str, entries: &[IndexEntry], regressions: &[Regression
 }
 
 /// `junit.xml`: one test suite per scenario, one test case per check, failures with details.
-pub fn junit_xml(entries: &[IndexEntry]) -> String {
-    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let tests: usize = entries.iter().map(|e| e.report.checks.len()).sum();
-    let failures: usize = entries
-        .iter()
-        .map(|e| e.report.checks.iter().filter(|c| !c.passed).count())
-        .sum();
-    let _ = writeln!(
-        s,
-        "<testsuites name=\"rebound\" tests=\"{tests}\" failures=\"{failures}\">"
-    );
+///
+/// Check details quote services' and workers' output, which may hold characters XML 1.0
+/// forbids (ANSI colours, NUL, vertical tabs): quick-junit drops whole ANSI escape sequences
+/// and every control character but the newline (tabs and carriage returns go too), and the
+/// two noncharacters U+FFFE and U+FFFF, which it lets through, are dropped here.
+pub fn junit_xml(entries: &[IndexEntry]) -> Result<String, quick_junit::SerializeError> {
+    let mut report = quick_junit::Report::new("rebound");
     for e in entries {
         let r = &e.report;
-        let _ = writeln!(
-            s,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" time=\"{:.3}\">",
-            esc(&r.scenario),
-            r.checks.len(),
-            r.checks.iter().filter(|c| !c.passed).count(),
-            r.duration_ms / 1e3
-        );
-        for c in &r.checks {
-            let _ = write!(
-                s,
-                "    <testcase classname=\"{}\" name=\"{}\"",
-                esc(&r.scenario),
-                esc(&c.name)
-            );
-            if c.passed {
-                let _ = writeln!(s, "/>");
-            } else {
-                let first = c.detail.lines().next().unwrap_or_default();
-                let _ = writeln!(
-                    s,
-                    ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
-                    esc(first),
-                    esc(&c.detail)
-                );
-            }
+        let mut suite = TestSuite::new(xml_text(&r.scenario));
+        if let Ok(time) = std::time::Duration::try_from_secs_f64(r.duration_ms / 1e3) {
+            suite.set_time(time);
         }
-        let _ = writeln!(s, "  </testsuite>");
+        // A run that cannot be judged is an error of its own, beside whatever its checks say.
+        if !r.errors.is_empty() {
+            let mut errored = TestCaseStatus::non_success(NonSuccessKind::Error);
+            errored
+                .set_message(xml_text(&r.errors[0]))
+                .set_description(xml_text(&r.errors.join("\n")));
+            let mut case = TestCase::new("could_not_be_judged", errored);
+            case.set_classname(xml_text(&r.scenario));
+            suite.add_test_case(case);
+        }
+        for c in &r.checks {
+            let status = if c.passed {
+                TestCaseStatus::success()
+            } else {
+                let mut failed = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                let first = c.detail.lines().next().unwrap_or_default();
+                failed
+                    .set_message(xml_text(first))
+                    .set_description(xml_text(&c.detail));
+                failed
+            };
+            let mut case = TestCase::new(xml_text(&c.name), status);
+            case.set_classname(xml_text(&r.scenario));
+            suite.add_test_case(case);
+        }
+        report.add_test_suite(suite);
     }
-    let _ = writeln!(s, "</testsuites>");
-    s
+    report.to_string()
+}
+
+/// `s` without U+FFFE and U+FFFF, which XML 1.0 forbids and quick-junit keeps.
+fn xml_text(s: &str) -> String {
+    s.replace(['\u{fffe}', '\u{ffff}'], "")
 }

@@ -49,6 +49,8 @@ pub enum ReportError {
     Invalid { path: PathBuf, message: String },
     #[error(transparent)]
     Draw(#[from] DrawError),
+    #[error("cannot write junit.xml: {0}")]
+    Junit(#[from] quick_junit::SerializeError),
 }
 
 /// Every report file is written here, with the passwords of URLs masked
@@ -187,7 +189,7 @@ pub fn write_index(
         &dir.join("index.html"),
         index_html("rebound run", entries, regressions),
     )?;
-    write_file(&dir.join("junit.xml"), junit_xml(entries))
+    write_file(&dir.join("junit.xml"), junit_xml(entries)?)
 }
 
 /// Loads the saved scenario and timeline of one run directory and judges it again.

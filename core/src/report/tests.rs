@@ -129,12 +129,85 @@ fn junit_lists_each_check_with_failures() {
     let xml = junit_xml(&[IndexEntry {
         dir: "t".into(),
         report: Report::new(&s.description, &t, &v),
-    }]);
-    assert!(xml.contains("<testcase classname=\"t\" name=\"backoff\">\n      <failure message=\"w1: redis kill at 1000 ms: attempt 5"), "{xml}");
-    assert!(
-        xml.contains("<testcase classname=\"t\" name=\"no_loss\"/>"),
+    }])
+    .expect("serialised");
+    let junit = quick_junit::Report::deserialize_from_str(&xml).expect("well-formed");
+    let cases = &junit.test_suites[0].test_cases;
+    let case = |name: &str| {
+        cases
+            .iter()
+            .find(|c| c.name.as_str() == name)
+            .unwrap_or_else(|| panic!("no test case {name}: {xml}"))
+    };
+    let backoff = case("backoff");
+    assert_eq!(backoff.classname.as_deref(), Some("t"), "{xml}");
+    match &backoff.status {
+        quick_junit::TestCaseStatus::NonSuccess {
+            kind: quick_junit::NonSuccessKind::Failure,
+            message: Some(m),
+            ..
+        } => assert!(
+            m.starts_with("w1: redis kill at 1000 ms: attempt 5"),
+            "{xml}"
+        ),
+        other => panic!("backoff is not a failure with a message: {other:?}"),
+    }
+    let no_loss = case("no_loss");
+    assert_eq!(no_loss.classname.as_deref(), Some("t"), "{xml}");
+    assert_eq!(
+        no_loss.status,
+        quick_junit::TestCaseStatus::success(),
         "{xml}"
     );
+    assert!(
+        xml.contains("<testcase name=\"no_loss\" classname=\"t\"/>"),
+        "{xml}"
+    );
+}
+
+/// XML 1.0's Char production: tab, newline, carriage return, and U+0020 onwards except the
+/// surrogates (which a `char` cannot be), U+FFFE and U+FFFF.
+fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{fffd}' | '\u{10000}'..)
+}
+
+/// A worker's coloured or garbled output quoted in a failure yields well-formed XML.
+#[test]
+fn junit_drops_characters_xml_forbids() {
+    let (s, t, v) = run();
+    let mut report = Report::new(&s.description, &t, &v);
+    let failed = report
+        .checks
+        .iter_mut()
+        .find(|c| !c.passed)
+        .expect("a failed check");
+    failed.detail =
+        "\u{1b}[31mred\u{1b}[0m <&> \"q\"\u{0}nul\u{b}vt\u{fffe}\u{ffff}\nsecond line".into();
+    let name = failed.name.clone();
+    let xml = junit_xml(&[IndexEntry {
+        dir: "t".into(),
+        report,
+    }])
+    .expect("serialised");
+    let bad: Vec<char> = xml.chars().filter(|&c| !xml_char(c)).collect();
+    assert!(bad.is_empty(), "forbidden characters {bad:?} in {xml}");
+    let junit = quick_junit::Report::deserialize_from_str(&xml).expect("well-formed");
+    let case = junit.test_suites[0]
+        .test_cases
+        .iter()
+        .find(|c| c.name.as_str() == name)
+        .expect("the failed check's test case");
+    match &case.status {
+        quick_junit::TestCaseStatus::NonSuccess {
+            message: Some(m),
+            description: Some(d),
+            ..
+        } => {
+            assert_eq!(m.as_str(), "red <&> \"q\"nulvt");
+            assert_eq!(d.as_str(), "red <&> \"q\"nulvt\nsecond line");
+        }
+        other => panic!("not a failure with message and details: {other:?}"),
+    }
 }
 
 /// A worker that announces 100 ms but reconnects after 50 ms (and one that tells the truth):

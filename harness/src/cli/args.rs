@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use rebound::runtime::RuntimeChoice;
 
 #[derive(Parser)]
 #[command(
@@ -118,6 +119,6 @@ pub struct RunArgs {
     /// Where the brokers run: `docker` (containers through testcontainers; DOCKER_HOST is
     /// honoured), `local` (child processes), or `auto`: docker when an engine answers and
     /// has the images, else local when the binaries are installed.
-    #[arg(long, default_value = "auto", value_parser = ["auto", "local", "docker"])]
-    pub runtime: String,
+    #[arg(long, value_enum, default_value_t = RuntimeChoice::Auto)]
+    pub runtime: RuntimeChoice,
 }

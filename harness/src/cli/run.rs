@@ -63,13 +63,7 @@ pub fn run(args: RunArgs, logs: bool) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    let runtime_choice = match args.runtime.parse::<RuntimeChoice>() {
-        Ok(c) => c,
-        Err(e) => {
-            err!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let runtime_choice = args.runtime;
     if let Err(e) = super::report_dir::claim(&args.report_dir, args.overwrite) {
         err!("error: {e}");
         return ExitCode::FAILURE;

@@ -7,24 +7,14 @@ use std::time::{Duration, Instant};
 use rebound::scenario::effect_of;
 use rebound::timeline::{Event, EventKind};
 
-/// The part of a run it is in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The part of a run it is in, named in lower case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::Display)]
+#[strum(serialize_all = "lowercase")]
 pub enum Phase {
     Setup,
     Script,
     Drain,
     Shutdown,
-}
-
-impl Phase {
-    pub fn name(self) -> &'static str {
-        match self {
-            Phase::Setup => "setup",
-            Phase::Script => "script",
-            Phase::Drain => "drain",
-            Phase::Shutdown => "shutdown",
-        }
-    }
 }
 
 /// One run's progress.
@@ -140,7 +130,7 @@ impl Status {
     /// The one-line state for a live display: phase, outage clock, last step.
     pub fn message(&self, now: Instant) -> String {
         // The outage clock first: it is what a person watches, and narrow terminals cut the end.
-        let mut s = self.phase.name().to_owned();
+        let mut s = self.phase.to_string();
         if let Some((what, d)) = self.outage(now) {
             s.push_str(&format!(" | {what} down {:.1} s", d.as_secs_f64()));
         }

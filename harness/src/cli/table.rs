@@ -4,12 +4,13 @@
 
 use std::io::IsTerminal as _;
 
-use console::Style;
+use comfy_table::{presets, Attribute, Cell, CellAlignment, Color, Table};
 use rebound::check::Whereabouts;
 use rebound::report::Report;
 
-/// How a scenario ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How a scenario ended, shown in capitals (`PASS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "UPPERCASE")]
 pub enum Verdict {
     Pass,
     Fail,
@@ -123,89 +124,82 @@ pub fn colours_wanted() -> bool {
         && !std::env::var("TERM").is_ok_and(|t| t == "dumb")
 }
 
-/// The table, aligned, one line per row, with a header.
+/// The columns: text to the left, numbers to the right.
+const COLUMNS: [(&str, CellAlignment); 8] = [
+    ("scenario", CellAlignment::Left),
+    ("verdict", CellAlignment::Left),
+    ("reconnect", CellAlignment::Right),
+    ("resume", CellAlignment::Right),
+    ("lost", CellAlignment::Right),
+    ("dup", CellAlignment::Right),
+    ("stuck", CellAlignment::Right),
+    ("failing checks", CellAlignment::Left),
+];
+
+/// A cell in `fg` (and bold) when `colour`; a blank one stays plain, so its padding is trimmed
+/// like the plain table's.
+fn cell(text: String, colour: bool, fg: Option<Color>, bold: bool) -> Cell {
+    let painted = colour && !text.trim().is_empty();
+    let mut c = Cell::new(text);
+    if painted {
+        if let Some(fg) = fg {
+            c = c.fg(fg);
+        }
+        if bold {
+            c = c.add_attribute(Attribute::Bold);
+        }
+    }
+    c
+}
+
+/// The table, aligned, one line per row, with a header: no borders, two spaces between
+/// columns, no trailing spaces.
 pub fn render(rows: &[Row], colour: bool) -> String {
-    const HEAD: [&str; 8] = [
-        "scenario",
-        "verdict",
-        "reconnect",
-        "resume",
-        "lost",
-        "dup",
-        "stuck",
-        "failing checks",
-    ];
-    let cells: Vec<[String; 8]> = rows
-        .iter()
-        .map(|r| {
-            [
-                r.scenario.clone(),
-                match r.verdict {
-                    Verdict::Pass => "PASS",
-                    Verdict::Fail => "FAIL",
-                    Verdict::Error => "ERROR",
-                }
-                .to_owned(),
-                r.reconnect.clone(),
-                r.resume.clone(),
-                r.lost.to_string(),
-                r.duplicated.to_string(),
-                r.stuck.to_string(),
-                r.failing.clone(),
-            ]
-        })
-        .collect();
-    let mut width = HEAD.map(str::len);
-    for row in &cells {
-        for (w, c) in width.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    // Text columns to the left, numbers to the right; the last column is not padded.
-    let numeric = [false, false, true, true, true, true, true, false];
-    let line = |cells: [String; 8], styles: [Style; 8]| {
-        let mut out = String::new();
-        for (i, cell) in cells.into_iter().enumerate() {
-            let padded = if i == 7 {
-                cell
-            } else if numeric[i] {
-                format!("{cell:>w$}", w = width[i])
-            } else {
-                format!("{cell:<w$}", w = width[i])
-            };
-            if i > 0 {
-                out.push_str("  ");
-            }
-            if colour && !padded.trim().is_empty() {
-                out.push_str(&styles[i].apply_to(padded).force_styling(true).to_string());
-            } else {
-                out.push_str(&padded);
-            }
-        }
-        out.trim_end().to_owned() + "\n"
+    let cell = |text: String, fg, bold| cell(text, colour, fg, bold);
+    let count = |n: u64| cell(n.to_string(), (n > 0).then_some(Color::DarkYellow), false);
+    let time = |t: &str| {
+        cell(
+            t.to_owned(),
+            (t == "never").then_some(Color::DarkRed),
+            false,
+        )
     };
-    let plain = || std::array::from_fn::<Style, 8, _>(|_| Style::new());
-    let mut out = line(HEAD.map(str::to_owned), plain().map(|s| s.bold()));
-    for (row, cells) in rows.iter().zip(cells) {
-        let mut styles = plain();
-        styles[1] = match row.verdict {
-            Verdict::Pass => Style::new().green().bold(),
-            Verdict::Fail | Verdict::Error => Style::new().red().bold(),
-        };
-        for (i, n) in [(4, row.lost), (5, row.duplicated), (6, row.stuck)] {
-            if n > 0 {
-                styles[i] = Style::new().yellow();
-            }
-        }
-        for i in [2, 3] {
-            if cells[i] == "never" {
-                styles[i] = Style::new().red();
-            }
-        }
-        styles[7] = Style::new().red();
-        out.push_str(&line(cells, styles));
+    let mut table = Table::new();
+    table.load_style(presets::NOTHING);
+    if colour {
+        // Only the text: padding outside the colour codes is trimmed at the ends of lines.
+        table.enforce_styling().style_text_only();
+    } else {
+        table.force_no_tty();
     }
-    out
+    table.set_header(COLUMNS.map(|(name, _)| cell(name.to_owned(), None, true)));
+    for r in rows {
+        let verdict: &'static str = r.verdict.into();
+        let fg = match r.verdict {
+            Verdict::Pass => Color::DarkGreen,
+            Verdict::Fail | Verdict::Error => Color::DarkRed,
+        };
+        table.add_row(vec![
+            cell(r.scenario.clone(), None, false),
+            cell(verdict.to_owned(), Some(fg), true),
+            time(&r.reconnect),
+            time(&r.resume),
+            count(r.lost),
+            count(r.duplicated),
+            count(r.stuck),
+            cell(r.failing.clone(), Some(Color::DarkRed), false),
+        ]);
+    }
+    let last = COLUMNS.len() - 1;
+    for (i, column) in table.column_iter_mut().enumerate() {
+        column.set_cell_alignment(COLUMNS[i].1);
+        // One space on each side of a gap between columns (two in all), none at the edges.
+        column.set_padding((u16::from(i > 0), u16::from(i < last)));
+    }
+    table
+        .lines()
+        .map(|l| l.trim_end().to_owned() + "\n")
+        .collect()
 }
 
 #[cfg(test)]

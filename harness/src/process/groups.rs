@@ -14,6 +14,10 @@ use std::io;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::io::Errno;
+use rustix::process::{kill_process_group, pidfd_open, Pid, PidfdFlags, Signal};
+
 static GROUPS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
 
 fn groups() -> MutexGuard<'static, BTreeSet<i32>> {
@@ -62,9 +66,11 @@ fn stop_group(pgid: i32, deadline: Instant) -> Vec<i32> {
         if members.is_empty() {
             return members;
         }
-        // SAFETY: kill(2) with a negative pid signals the group, which has live members, so
-        // its id is still ours (ids are not recycled while a process uses them).
-        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        // The group has live members, so its id is still ours (ids are not recycled while a
+        // process uses them).
+        if let Some(group) = Pid::from_raw(pgid) {
+            let _ = kill_process_group(group, Signal::KILL);
+        }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return members;
@@ -110,57 +116,37 @@ fn parse_stat(stat: &str) -> Option<(char, i32)> {
 /// readable when the process exits, child of ours or not).
 fn wait_exited(pids: &[i32], timeout: Duration) -> io::Result<()> {
     let mut fds = Vec::with_capacity(pids.len());
-    for &pid in pids {
-        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-        if fd < 0 {
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::ESRCH) {
-                continue; // already gone
-            }
-            close_all(&fds);
-            return Err(e);
+    for pid in pids.iter().copied().filter_map(Pid::from_raw) {
+        match pidfd_open(pid, PidfdFlags::empty()) {
+            Ok(fd) => fds.push(fd),
+            Err(Errno::SRCH) => {} // already gone
+            Err(e) => return Err(e.into()),
         }
-        fds.push(libc::pollfd {
-            fd: fd as i32,
-            events: libc::POLLIN,
-            revents: 0,
-        });
     }
     let deadline = Instant::now() + timeout;
-    let result = loop {
-        let pending: Vec<usize> = (0..fds.len()).filter(|&i| fds[i].revents == 0).collect();
-        if pending.is_empty() {
-            break Ok(());
-        }
+    // Each pass forgets the processes seen exiting (their pidfds are closed as dropped).
+    while !fds.is_empty() {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            break Ok(());
+            break;
         }
-        let mut waiting: Vec<libc::pollfd> = pending.iter().map(|&i| fds[i]).collect();
-        let ms = i32::try_from(left.as_millis().max(1)).unwrap_or(i32::MAX);
-        // SAFETY: `waiting` is a valid array of pollfd of the length given.
-        let n = unsafe { libc::poll(waiting.as_mut_ptr(), waiting.len() as libc::nfds_t, ms) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            break Err(e);
+        // Whole milliseconds, at least one, as poll(2) counts them.
+        let ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX).max(1);
+        let wait = Timespec::try_from(Duration::from_millis(ms)).map_err(io::Error::other)?;
+        let mut polled: Vec<PollFd<'_>> = fds
+            .iter()
+            .map(|fd| PollFd::new(fd, PollFlags::IN))
+            .collect();
+        match poll(&mut polled, Some(&wait)) {
+            Ok(_) => {}
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
         }
-        for (k, &i) in pending.iter().enumerate() {
-            fds[i].revents = waiting[k].revents;
-        }
-    };
-    close_all(&fds);
-    result
-}
-
-fn close_all(fds: &[libc::pollfd]) {
-    for p in fds {
-        // SAFETY: each fd was opened above and is closed once.
-        unsafe { libc::close(p.fd) };
+        let exited: Vec<bool> = polled.iter().map(|p| !p.revents().is_empty()).collect();
+        let mut exited = exited.into_iter();
+        fds.retain(|_| !exited.next().unwrap_or(false));
     }
+    Ok(())
 }
 
 #[cfg(test)]

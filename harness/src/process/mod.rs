@@ -7,10 +7,12 @@
 //! and the exit status is observable without polling.
 
 use std::io;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::{CommandExt as _, ExitStatusExt};
 use std::process::Stdio;
 use std::time::Duration;
 
+use rustix::io::Errno;
+use rustix::process::{getppid, kill_process_group, set_parent_process_death_signal, Pid};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 use tokio::sync::watch;
@@ -20,6 +22,7 @@ use crate::timeline::{ExitStatus, Stream};
 mod groups;
 
 pub use groups::stop_all;
+pub use rustix::process::Signal;
 
 /// How long the exit watcher waits for what is left of a group once its leader has exited.
 const STRAGGLERS: Duration = Duration::from_secs(5);
@@ -38,19 +41,17 @@ pub fn spawn(mut cmd: Command, sink: LineSink) -> io::Result<Child> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    // SAFETY: only async-signal-safe calls (setpgid, prctl, getppid) between fork and exec.
+        .kill_on_drop(true)
+        .process_group(0);
+    // SAFETY: only async-signal-safe system calls (prctl, getppid) and no allocation between
+    // fork and exec.
     unsafe {
         cmd.as_std_mut().pre_exec(|| {
-            if libc::setpgid(0, 0) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(io::Error::last_os_error());
-            }
+            set_parent_process_death_signal(Some(Signal::KILL))?;
             // The parent may have died between fork and prctl: then nobody would kill us.
-            if libc::getppid() == 1 {
-                libc::_exit(1);
+            // An error here ends the child before exec.
+            if getppid() == Some(Pid::INIT) {
+                return Err(Errno::SRCH.into());
             }
             Ok(())
         });
@@ -69,7 +70,7 @@ pub fn spawn(mut cmd: Command, sink: LineSink) -> io::Result<Child> {
             .take()
             .map(|r| read_lines(r, Stream::Stderr, sink.clone())),
     ];
-    let pgid = libc::pid_t::try_from(pid).map_err(io::Error::other)?;
+    let pgid = i32::try_from(pid).map_err(io::Error::other)?;
     groups::register(pgid);
     let (tx, rx) = watch::channel(None);
     tokio::spawn(async move {
@@ -133,19 +134,18 @@ impl Child {
 
     /// Sends `signal` to the child's process group; a no-op once it has exited (its pid may
     /// belong to somebody else by then).
-    pub fn signal(&self, signal: i32) -> io::Result<()> {
+    pub fn signal(&self, signal: Signal) -> io::Result<()> {
         if self.exited().is_some() {
             return Ok(());
         }
-        let pgid = libc::pid_t::try_from(self.pid).map_err(io::Error::other)?;
-        // SAFETY: kill(2) with a negative pid signals the group we created for this child.
-        if unsafe { libc::kill(-pgid, signal) } != 0 {
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::ESRCH) {
-                return Err(e);
-            }
+        let pgid = i32::try_from(self.pid)
+            .ok()
+            .and_then(Pid::from_raw)
+            .ok_or_else(|| io::Error::other(format!("{} is no process group id", self.pid)))?;
+        match kill_process_group(pgid, signal) {
+            Ok(()) | Err(Errno::SRCH) => Ok(()),
+            Err(e) => Err(e.into()),
         }
-        Ok(())
     }
 
     /// Waits for the exit, at most `timeout`.
@@ -161,7 +161,7 @@ impl Child {
     /// SIGTERM, then SIGKILL if it is still there after `grace`. Returns the exit status and
     /// whether SIGKILL was needed.
     pub async fn terminate(&self, grace: Duration) -> io::Result<(ExitStatus, bool)> {
-        self.signal(libc::SIGTERM)?;
+        self.signal(Signal::TERM)?;
         if let Some(s) = self.wait_exit(grace).await {
             return Ok((s, false));
         }
@@ -170,7 +170,7 @@ impl Child {
 
     /// SIGKILL and wait for the exit.
     pub async fn kill(&self) -> io::Result<ExitStatus> {
-        self.signal(libc::SIGKILL)?;
+        self.signal(Signal::KILL)?;
         self.wait_exit(Duration::from_secs(10))
             .await
             .ok_or_else(|| io::Error::other(format!("pid {} survived SIGKILL for 10 s", self.pid)))
@@ -180,19 +180,17 @@ impl Child {
 impl Drop for Child {
     fn drop(&mut self) {
         // Whatever happens to the run, the process does not outlive its handle.
-        let _ = self.signal(libc::SIGKILL);
+        let _ = self.signal(Signal::KILL);
     }
 }
 
-/// Whether `program` can be found on PATH (or is a path to an existing file).
+/// Where `program` is: itself when it is a path (it holds a `/`) to an existing file, so that
+/// starting one that is not executable fails with the system's reason; else the first
+/// executable of that name on PATH, as exec finds it.
 pub fn find_program(program: &str) -> Option<std::path::PathBuf> {
     if program.contains('/') {
         let p = std::path::PathBuf::from(program);
         return p.is_file().then_some(p);
     }
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| std::path::Path::new(d).join(program))
-        .find(|p| p.is_file())
+    which::which_global(program).ok()
 }

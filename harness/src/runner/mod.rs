@@ -167,7 +167,7 @@ impl Session {
         let record = |stage: &Stage| Timeline {
             version: TIMELINE_VERSION,
             scenario: scenario.name.clone(),
-            runtime: runtime.name().to_owned(),
+            runtime: runtime.to_string(),
             seed,
             routes: stage.routes.clone(),
             events: recorder.snapshot(),

@@ -1,57 +1,37 @@
 //! Which runtime runs a scenario: `--runtime auto|local|docker`.
 
-use std::fmt;
-use std::str::FromStr;
-
 use super::docker;
 use super::RuntimeError;
 use crate::process::find_program;
 use crate::scenario::{Scenario, ServiceKind};
 use rebound_core::fault::{needs, Capability, Need};
 
-/// What the user asked for.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// What the user asked for (`--runtime auto|local|docker`):
+/// - `Auto`: Docker when an engine answers and has the images, else local processes when the
+///   binaries exist, else an error naming both fixes.
+/// - `Local`: local child processes. The library's default: a `RunOptions::default()` run
+///   does exactly what it did before containers existed. (The CLI defaults to `auto`.)
+/// - `Docker`: containers; an error if the engine or an image is missing.
+///
+/// The variants carry no doc comments of their own: clap would list those under `--help`,
+/// where the flag's own text already describes the values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum RuntimeChoice {
-    /// Docker when an engine answers and has the images, else local processes when the
-    /// binaries exist, else an error naming both fixes.
     Auto,
-    /// Local child processes. The library's default: a `RunOptions::default()` run does
-    /// exactly what it did before containers existed. (The CLI defaults to `auto`.)
     #[default]
     Local,
-    /// Containers; an error if the engine or an image is missing.
     Docker,
 }
 
-impl FromStr for RuntimeChoice {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "auto" => Ok(Self::Auto),
-            "local" => Ok(Self::Local),
-            "docker" => Ok(Self::Docker),
-            other => Err(format!(
-                "unknown runtime `{other}`: expected auto, local or docker"
-            )),
-        }
-    }
-}
-
-/// The runtime a run uses; its name goes on the timeline and in the report.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The runtime a run uses; its name (`local`, `docker`) goes on the timeline and in the report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::Display)]
+#[strum(serialize_all = "lowercase")]
 pub enum RuntimeKind {
     Local,
     Docker,
 }
 
 impl RuntimeKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Local => "local",
-            Self::Docker => "docker",
-        }
-    }
-
     /// What the runtime can do to a service: declared, not discovered mid-run, so a scenario
     /// it cannot play is refused before anything starts.
     pub fn capabilities(self) -> &'static [Capability] {
@@ -92,12 +72,6 @@ impl RuntimeKind {
 pub struct Resolved {
     pub kind: RuntimeKind,
     pub why: String,
-}
-
-impl fmt::Display for RuntimeKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
 }
 
 /// Settles `choice` for `scenario`, before anything starts: a runtime that cannot perform one
@@ -189,4 +163,15 @@ fn local_missing(scenario: &Scenario) -> Option<String> {
             missing.join(" ")
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RuntimeKind;
+
+    #[test]
+    fn runtime_kinds_are_named_in_lower_case() {
+        assert_eq!(RuntimeKind::Local.to_string(), "local");
+        assert_eq!(RuntimeKind::Docker.to_string(), "docker");
+    }
 }

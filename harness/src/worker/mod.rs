@@ -185,15 +185,15 @@ impl Worker {
     /// SIGSTOP to its process group from a scenario step: it freezes inside whatever call it
     /// was in, its connections open.
     pub fn pause(&self) -> Result<(), WorkerError> {
-        self.signal(libc::SIGSTOP)
+        self.signal(process::Signal::STOP)
     }
 
     /// SIGCONT: undoes [`Worker::pause`].
     pub fn resume(&self) -> Result<(), WorkerError> {
-        self.signal(libc::SIGCONT)
+        self.signal(process::Signal::CONT)
     }
 
-    fn signal(&self, signal: i32) -> Result<(), WorkerError> {
+    fn signal(&self, signal: process::Signal) -> Result<(), WorkerError> {
         self.child
             .signal(signal)
             .map_err(|source| WorkerError::Signal {

@@ -174,7 +174,7 @@ impl Managed {
     pub(crate) fn pause(&mut self) -> Result<(), RuntimeError> {
         let child = self.running_child("pause")?;
         child
-            .signal(libc::SIGSTOP)
+            .signal(process::Signal::STOP)
             .map_err(|e| self.signal_error(e))
     }
 
@@ -182,7 +182,7 @@ impl Managed {
     pub(crate) fn resume(&mut self) -> Result<(), RuntimeError> {
         let child = self.running_child("resume")?;
         child
-            .signal(libc::SIGCONT)
+            .signal(process::Signal::CONT)
             .map_err(|e| self.signal_error(e))
     }
 
