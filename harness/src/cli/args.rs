@@ -9,7 +9,8 @@ use rebound::runtime::RuntimeChoice;
 #[command(
     name = "rebound",
     version,
-    about = "Proves that queue workers survive broker failures"
+    about = "Proves that queue workers survive broker failures",
+    after_help = super::exit::EXIT_CODES
 )]
 pub struct Cli {
     /// Tracing logs on stderr: `-v` rebound's debug logs, `-vv` everything (RUST_LOG, when
@@ -23,6 +24,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Run scenarios and write a report directory per scenario.
+    #[command(after_help = super::exit::EXIT_CODES)]
     Run(RunArgs),
     /// List scenarios: services, workers, and every fault in order with its time.
     List {

@@ -6,13 +6,14 @@ use std::process::ExitCode;
 
 use rebound::scenario::{timed_actions, Scenario, ServiceKind};
 
+use super::exit::Exit;
 use super::filter::Filter;
 use super::load::load_all;
 
 /// Prints every scenario under `paths` that `filter` takes.
 pub fn list(paths: &[PathBuf], filter: &Filter) -> ExitCode {
     let Some(scenarios) = load_all(paths) else {
-        return ExitCode::FAILURE;
+        return Exit::Invalid.into();
     };
     let mut shown = 0;
     for (path, scenario) in scenarios.iter().filter(|(_, s)| filter.matches(&s.name)) {

@@ -7,6 +7,7 @@
 mod out;
 
 mod args;
+mod exit;
 mod filter;
 mod interrupt;
 mod keep;
@@ -69,7 +70,7 @@ fn command(cli: Cli) -> ExitCode {
                 }
                 ExitCode::SUCCESS
             }
-            None => ExitCode::FAILURE,
+            None => exit::Exit::Invalid.into(),
         },
         Command::Report { dir, baseline } => report_cmd::rerender(&dir, baseline.as_deref()),
     }

@@ -46,7 +46,7 @@ pub fn serve(
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             err!("error: rebound proxy on {host}:{port}: {e}");
-            ExitCode::FAILURE
+            super::exit::Exit::CouldNotRun.into()
         }
     }
 }

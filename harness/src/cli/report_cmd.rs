@@ -26,7 +26,7 @@ pub fn rerender(dir: &Path, baseline: Option<&Path>) -> ExitCode {
         }
         Err(e) => {
             err!("error: {e}");
-            ExitCode::FAILURE
+            super::exit::Exit::CouldNotRun.into()
         }
     }
 }

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use futures::StreamExt as _;
 use rebound::report::{IndexEntry, Report};
 use rebound::runner::{Kept, RunOptions, Session};
-use rebound::runtime::RuntimeChoice;
+use rebound::runtime::{RuntimeChoice, RuntimeKind};
 use rebound::scenario::Scenario;
 
 use super::args::RunArgs;
+use super::exit::Exit;
 use super::filter::Filter;
 use super::interrupt::interrupted;
 use super::load::{duplicate_name, load_all};
@@ -41,10 +42,10 @@ struct Shared {
     display: Display,
 }
 
-/// `rebound run`: exit 0 when every scenario passed, 1 otherwise, 130 on SIGINT and 143 on SIGTERM.
+/// `rebound run`: the exit codes of [`Exit`]; 130 on SIGINT and 143 on SIGTERM.
 pub fn run(args: RunArgs, logs: bool) -> ExitCode {
     let Some(all) = load_all(&args.paths) else {
-        return ExitCode::FAILURE;
+        return Exit::Invalid.into();
     };
     let filter = Filter::new(args.filter.clone());
     let scenarios: Vec<(PathBuf, Scenario)> = all
@@ -53,7 +54,7 @@ pub fn run(args: RunArgs, logs: bool) -> ExitCode {
         .collect();
     if scenarios.is_empty() {
         err!("error: no scenario to run (check the paths and --filter)");
-        return ExitCode::FAILURE;
+        return Exit::Invalid.into();
     }
     if let Some((name, a, b)) = duplicate_name(&scenarios) {
         err!(
@@ -61,19 +62,39 @@ pub fn run(args: RunArgs, logs: bool) -> ExitCode {
             a.display(),
             b.display()
         );
-        return ExitCode::FAILURE;
+        return Exit::Invalid.into();
     }
     let runtime_choice = args.runtime;
     if let Err(e) = super::report_dir::claim(&args.report_dir, args.overwrite) {
         err!("error: {e}");
-        return ExitCode::FAILURE;
+        return Exit::Invalid.into();
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
             err!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            return Exit::CouldNotRun.into();
         }
+    };
+    // `auto` settles each scenario's runtime once, here, and says so once.
+    let choices: Vec<RuntimeChoice> = if runtime_choice == RuntimeChoice::Auto {
+        let resolved = runtime.block_on(futures::future::join_all(
+            scenarios
+                .iter()
+                .map(|(_, s)| rebound::runtime::resolve(runtime_choice, s)),
+        ));
+        out!("{}", auto_summary(&scenarios, &resolved));
+        resolved
+            .iter()
+            .map(|r| match r {
+                Ok(r) if r.kind == RuntimeKind::Docker => RuntimeChoice::Docker,
+                Ok(_) => RuntimeChoice::Local,
+                // The run reports why no runtime can play it.
+                Err(_) => RuntimeChoice::Auto,
+            })
+            .collect()
+    } else {
+        vec![runtime_choice; scenarios.len()]
     };
     let total = scenarios.len();
     let shared = Arc::new(Shared {
@@ -94,10 +115,16 @@ pub fn run(args: RunArgs, logs: bool) -> ExitCode {
     let args = &shared.args;
     // Each scenario is a task of its own, so one scenario's blocking work (rendering its
     // report) never delays another's schedule; at most `--jobs` at once.
-    let all = futures::stream::iter(scenarios.into_iter().enumerate())
-        .map(|(index, (path, scenario))| {
+    let all = futures::stream::iter(scenarios.into_iter().zip(choices).enumerate())
+        .map(|(index, ((path, scenario), choice))| {
             let name = scenario.name.clone();
-            let task = tokio::spawn(run_scenario(shared.clone(), index, path.clone(), scenario));
+            let task = tokio::spawn(run_scenario(
+                shared.clone(),
+                index,
+                path.clone(),
+                scenario,
+                choice,
+            ));
             async move {
                 task.await.unwrap_or_else(|e| Outcome {
                     index,
@@ -151,14 +178,26 @@ pub fn run(args: RunArgs, logs: bool) -> ExitCode {
         .collect();
     out!();
     out_raw!("{}", table::render(&rows, table::colours_wanted()));
-    let failed: Vec<&Outcome> = outcomes
-        .iter()
-        .filter(|o| !o.report.as_ref().is_ok_and(|r| r.passed))
-        .collect();
+    let exit_of = |o: &Outcome| match &o.report {
+        Ok(r) => match r.outcome {
+            rebound::check::Outcome::Pass => Exit::Ok,
+            rebound::check::Outcome::Fail => Exit::Failed,
+            rebound::check::Outcome::Error => Exit::CouldNotRun,
+        },
+        Err(_) => Exit::CouldNotRun,
+    };
+    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| exit_of(o) != Exit::Ok).collect();
+    let count = |e: Exit| outcomes.iter().filter(|o| exit_of(o) == e).count();
+    let not_run = count(Exit::CouldNotRun);
     out!(
-        "{} passed, {} failed; {}",
-        outcomes.len() - failed.len(),
-        failed.len(),
+        "{} passed, {} failed{}; {}",
+        count(Exit::Ok),
+        count(Exit::Failed),
+        if not_run > 0 {
+            format!(", {not_run} could not be run or judged")
+        } else {
+            String::new()
+        },
         args.report_dir.join("index.html").display()
     );
     for o in &failed {
@@ -173,11 +212,50 @@ pub fn run(args: RunArgs, logs: bool) -> ExitCode {
     runtime.block_on(super::keep::hold(kept));
     drop(runtime);
     drop(shared);
-    if failed.is_empty() {
-        ExitCode::SUCCESS
+    outcomes
+        .iter()
+        .map(exit_of)
+        .fold(Exit::Ok, Exit::max)
+        .into()
+}
+
+/// One line for what `--runtime auto` chose: the runtime most scenarios go to and why, and
+/// each scenario that goes elsewhere (or nowhere) with its reason.
+fn auto_summary(
+    scenarios: &[(PathBuf, Scenario)],
+    resolved: &[Result<rebound::runtime::Resolved, rebound::runtime::RuntimeError>],
+) -> String {
+    let docker = resolved
+        .iter()
+        .filter(|r| r.as_ref().is_ok_and(|r| r.kind == RuntimeKind::Docker))
+        .count();
+    let local = resolved
+        .iter()
+        .filter(|r| r.as_ref().is_ok_and(|r| r.kind == RuntimeKind::Local))
+        .count();
+    let main = if docker >= local {
+        RuntimeKind::Docker
     } else {
-        ExitCode::FAILURE
+        RuntimeKind::Local
+    };
+    let why = resolved
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .find(|r| r.kind == main)
+        .map_or(String::new(), |r| r.why.clone());
+    let mut line = format!(
+        "runtime auto: {main} for {} of {} scenarios ({why})",
+        docker.max(local),
+        scenarios.len()
+    );
+    for ((_, s), r) in scenarios.iter().zip(resolved) {
+        match r {
+            Ok(r) if r.kind == main => {}
+            Ok(r) => line.push_str(&format!("; {} for {} ({})", r.kind, s.name, r.why)),
+            Err(e) => line.push_str(&format!("; none for {}: {e}", s.name)),
+        }
     }
+    line
 }
 
 /// After Ctrl+C, with the runs and their session dropped: removes containers a dropped run
@@ -200,6 +278,7 @@ async fn run_scenario(
     index: usize,
     path: PathBuf,
     scenario: Scenario,
+    runtime: RuntimeChoice,
 ) -> Outcome {
     let args = &shared.args;
     let times = args.repeat.unwrap_or(scenario.repeat).max(1);
@@ -231,6 +310,7 @@ async fn run_scenario(
             scenario_dir: path.parent().map(Path::to_path_buf),
             seed: Some(seed),
             observer: Some(observer),
+            runtime,
             ..shared.base.clone()
         };
         let result = shared.session.run(&scenario, &options).await;

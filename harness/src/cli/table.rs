@@ -5,7 +5,7 @@
 use std::io::IsTerminal as _;
 
 use comfy_table::{presets, Attribute, Cell, CellAlignment, Color, Table};
-use rebound::check::Whereabouts;
+use rebound::check::{Outcome, Whereabouts};
 use rebound::report::Report;
 
 /// How a scenario ended, shown in capitals (`PASS`).
@@ -14,7 +14,8 @@ use rebound::report::Report;
 pub enum Verdict {
     Pass,
     Fail,
-    /// The run could not finish (a service did not start, a worker could not be launched...).
+    /// The run could not finish (a service did not start, a worker could not be launched...)
+    /// or cannot be judged (a step not applied).
     Error,
 }
 
@@ -51,10 +52,10 @@ impl Row {
         };
         Self {
             scenario: r.scenario.clone(),
-            verdict: if r.passed {
-                Verdict::Pass
-            } else {
-                Verdict::Fail
+            verdict: match r.outcome {
+                Outcome::Pass => Verdict::Pass,
+                Outcome::Fail => Verdict::Fail,
+                Outcome::Error => Verdict::Error,
             },
             reconnect,
             resume,
@@ -70,11 +71,15 @@ impl Row {
                     )
                 })
                 .count() as u64,
-            failing: r
-                .checks
-                .iter()
-                .filter(|c| !c.passed)
-                .map(|c| c.name.as_str())
+            failing: (!r.errors.is_empty())
+                .then_some("not applied or not readable: see the summary")
+                .into_iter()
+                .chain(
+                    r.checks
+                        .iter()
+                        .filter(|c| !c.passed)
+                        .map(|c| c.name.as_str()),
+                )
                 .collect::<Vec<_>>()
                 .join(", "),
         }

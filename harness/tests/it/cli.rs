@@ -82,7 +82,7 @@ fn run_refuses_to_overwrite_a_previous_report_dir() {
         .arg(dir.path())
         .output()
         .expect("rebound runs");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "a usage error");
     let stderr = text(&out.stderr);
     assert!(stderr.contains("--overwrite"), "{stderr}");
     assert!(
@@ -110,7 +110,7 @@ fn run_rejects_a_filter_that_matches_nothing() {
         .arg(dir.path().join("r"))
         .output()
         .expect("rebound runs");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "a usage error");
     assert!(text(&out.stderr).contains("no scenario to run"));
 }
 
@@ -290,4 +290,47 @@ fn keep_leaves_a_failed_scenarios_services_up_until_ctrl_c() {
     );
     assert!(!alive(pid), "redis (pid {pid}) is gone after Ctrl+C");
     assert!(!data.exists(), "its data directory is removed");
+}
+
+#[test]
+fn a_step_that_cannot_be_applied_makes_the_run_an_error_with_exit_code_3() {
+    build_fixtures();
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The server refuses DEBUG: the `debug_sleep` step cannot happen.
+    let scenario = dir.path().join("no-debug.toml");
+    std::fs::write(
+        &scenario,
+        r#"name = "no-debug"
+[services.redis]
+kind = "redis"
+args = ["--enable-debug-command", "no"]
+[workers.w1]
+fixture = "redis-worker"
+[workload]
+messages = 40
+rate = 40
+[[steps]]
+at = "300ms"
+action = "debug_sleep"
+target = "redis"
+for = "200ms"
+"#,
+    )
+    .expect("written");
+    let out = rebound()
+        .args(["run", "--runtime", "local", "--report-dir"])
+        .arg(dir.path().join("r"))
+        .arg(&scenario)
+        .output()
+        .expect("rebound runs");
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("ERROR no-debug"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "error: step 1 (debug_sleep redis) could not be applied: DEBUG SLEEP refused"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 could not be run or judged"), "{stdout}");
 }

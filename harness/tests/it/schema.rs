@@ -50,7 +50,7 @@ fn validate_accepts_the_shipped_scenarios() {
 }
 
 #[test]
-fn validate_reports_every_error_of_every_file_and_exits_1() {
+fn validate_reports_every_error_of_every_file_and_exits_2() {
     let dir = tempfile::tempdir().expect("tempdir");
     let base = "name = \"t\"\n[services.redis]\nkind = \"redis\"\n[workers.w1]\nfixture = \"redis-worker\"\n[workload]\nmessages = 1000\nrate = 100\n";
     let a = dir.path().join("a.toml");
@@ -70,7 +70,7 @@ fn validate_reports_every_error_of_every_file_and_exits_1() {
     let mut args = vec!["validate"];
     args.extend(paths.iter().map(String::as_str));
     let out = rebound(&args);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "invalid input");
     let err = String::from_utf8_lossy(&out.stderr);
     for needle in [
         "a.toml:12:10",
