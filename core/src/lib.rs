@@ -12,4 +12,5 @@ pub mod fault;
 pub mod redact;
 pub mod report;
 pub mod scenario;
+pub mod streams;
 pub mod timeline;

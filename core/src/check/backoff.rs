@@ -5,10 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::conn::connections;
 use super::episode::{rounds, Episode};
 use super::{ms, CheckResult};
-use crate::scenario::BackoffSpec;
+use crate::streams::Stream;
 use crate::timeline::{EventKind, Timeline};
 
 /// Why an attempt broke the schedule.
@@ -43,17 +42,41 @@ pub struct Violation {
 /// How many violations a check's detail lists before "and N more".
 const SHOWN: usize = 8;
 
-/// Fills each attempt's expected window and returns `backoff` and `no_hammering`.
+/// Fills each attempt's expected window (from its stream's schedule) and returns `backoff`
+/// and `no_hammering`.
 pub fn check(
-    spec: &BackoffSpec,
+    streams: &[Stream],
     episodes: &mut [Episode],
     timeline: &Timeline,
 ) -> (Vec<CheckResult>, Vec<Violation>) {
-    let tol = spec.tolerance;
     let canary = Canary::of(timeline);
     let mut violations = Vec::new();
     let mut judged = 0;
+    let mut judged_episodes = 0;
+    let mut tolerances: Vec<String> = Vec::new();
     for ep in episodes.iter_mut() {
+        let Some(spec) = streams
+            .iter()
+            .find(|s| s.worker == ep.worker && s.service == ep.service && s.name == ep.stream)
+            .and_then(|s| s.backoff.as_ref())
+        else {
+            continue;
+        };
+        judged_episodes += 1;
+        let tol = spec.tolerance;
+        if !tolerances.contains(&tol.to_string()) {
+            tolerances.push(tol.to_string());
+        }
+        let who = if streams
+            .iter()
+            .filter(|s| s.worker == ep.worker && s.service == ep.service)
+            .count()
+            > 1
+        {
+            format!("{} ({} stream)", ep.worker, ep.stream)
+        } else {
+            ep.worker.clone()
+        };
         for a in &mut ep.attempts {
             let w = spec.window(a.index);
             let prev_end = a.round.start_ns.saturating_sub(a.gap_ns);
@@ -79,7 +102,7 @@ pub fn check(
             let observed = ms(a.gap_ns);
             let mut message = format!(
                 "{}: {}: attempt {} came {observed:.1} ms after the {}, expected {:.1}..{:.1} ms",
-                ep.worker,
+                who,
                 ep.label,
                 a.index,
                 if a.index == 1 {
@@ -133,8 +156,8 @@ pub fn check(
                     expected_ms: (0.0, 0.0),
                     observed_ms: ms(a.gap_ns),
                     message: format!(
-                        "{}: {}: attempt {} after the declared maximum of {max} (the worker must give up)",
-                        ep.worker, ep.label, a.index
+                        "{who}: {}: attempt {} after the declared maximum of {max} (the worker must give up)",
+                        ep.label, a.index
                     ),
                 });
             }
@@ -148,9 +171,8 @@ pub fn check(
                 "no reconnection attempts to judge".to_owned()
             } else {
                 format!(
-                    "{judged} attempts in {} outages, every gap within its window (tolerance {})",
-                    episodes.len(),
-                    spec.tolerance
+                    "{judged} attempts in {judged_episodes} outages, every gap within its window (tolerance {})",
+                    tolerances.join(", ")
                 )
             },
         )
@@ -165,7 +187,7 @@ pub fn check(
         }
         CheckResult::new("backoff", false, lines.join("\n"))
     };
-    (vec![backoff, rate_check(spec, timeline)], violations)
+    (vec![backoff, rate_check(streams)], violations)
 }
 
 /// How late the run's canary timer woke, over time: the lateness a worker's timers suffered
@@ -210,16 +232,20 @@ impl Canary {
 /// unreachable: a working connection (a start-up burst, a connection per job, a pool) is never
 /// counted. The bound counts attempt rounds (a pool's simultaneous connections are one); the
 /// detail gives both rates, rounds and connections.
-fn rate_check(spec: &BackoffSpec, timeline: &Timeline) -> CheckResult {
-    let bound = spec.rate_bound();
-    let conns = connections(timeline);
+fn rate_check(streams: &[Stream]) -> CheckResult {
     let mut problems = Vec::new();
     let (mut most_rounds, mut most_conns) = (0usize, 0usize);
-    for route in &timeline.routes {
-        let Some(cs) = conns.get(route.proxy.as_str()) else {
+    let mut bounds: Vec<String> = Vec::new();
+    for stream in streams {
+        let Some(spec) = &stream.backoff else {
             continue;
         };
-        let (rs, groups) = rounds(cs, spec.round_window.as_nanos());
+        let bound = spec.rate_bound();
+        if !bounds.contains(&format!("{bound:.0}")) {
+            bounds.push(format!("{bound:.0}"));
+        }
+        let cs: Vec<_> = stream.conns.iter().map(|c| c.conn.clone()).collect();
+        let (rs, groups) = rounds(&cs, spec.round_window.as_nanos());
         // A round the service answered on found it up: whatever the worker did next, that
         // attempt did not hammer a service that was down.
         let failed: Vec<(u64, usize)> = rs
@@ -247,8 +273,12 @@ fn rate_check(spec: &BackoffSpec, timeline: &Timeline) -> CheckResult {
         if best as f64 > bound {
             problems.push(format!(
                 "{} made {best} failed attempts ({best_conns} failed connections) to {} within 1 s from {:.0} ms (bound {bound:.0} attempt rounds per second)",
-                route.worker,
-                route.service,
+                if streams.iter().filter(|s| s.proxy == stream.proxy).count() > 1 {
+                    format!("{} ({} stream)", stream.worker, stream.name)
+                } else {
+                    stream.worker.clone()
+                },
+                stream.service,
                 ms(best_at)
             ));
         }
@@ -258,7 +288,8 @@ fn rate_check(spec: &BackoffSpec, timeline: &Timeline) -> CheckResult {
         problems.is_empty(),
         if problems.is_empty() {
             format!(
-                "at most {most_rounds} failed attempts ({most_conns} failed connections) in any 1 s; bound {bound:.0} attempt rounds per second"
+                "at most {most_rounds} failed attempts ({most_conns} failed connections) in any 1 s; bound {} attempt rounds per second",
+                bounds.join(", ")
             )
         } else {
             problems.join("\n")

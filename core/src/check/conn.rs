@@ -3,11 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use crate::timeline::{CloseSide, ConnEventKind, EventKind, Timeline};
+use crate::timeline::{CloseSide, ConnEventKind, EventKind, Timeline, Use};
 
 /// One connection as the proxy saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Conn {
+    /// The proxy's id for it.
+    pub id: u64,
     pub accepted_ns: u64,
     /// Whether the proxy reached the upstream for it.
     pub upstream_connected: bool,
@@ -18,6 +20,10 @@ pub struct Conn {
     pub answered_ns: Option<u64>,
     pub closed_ns: Option<u64>,
     pub closed_by: Option<CloseSide>,
+    /// The name the client gave it, if any.
+    pub name: Option<String>,
+    /// What the client used it for, in the order first seen.
+    pub uses: Vec<Use>,
 }
 
 impl Conn {
@@ -25,10 +31,13 @@ impl Conn {
     /// client did not give up on it before dialling again (`next_accept_ns`, the proxy's next
     /// accept). A worker whose connect timeout fires while the service is slow to thaw closes
     /// a connection that may yet be answered; that is a failed attempt, not its reconnection.
+    /// A connection the client used for requests beyond its handshake worked, however it
+    /// ended (a connection per job closes before the next one opens).
     pub fn held(&self, next_accept_ns: Option<u64>) -> bool {
-        self.answered
-            && !(self.closed_by == Some(CloseSide::Client)
-                && next_accept_ns.is_some_and(|n| self.closed_ns.is_some_and(|t| t <= n)))
+        let gave_up = self.uses.is_empty()
+            && self.closed_by == Some(CloseSide::Client)
+            && next_accept_ns.is_some_and(|n| self.closed_ns.is_some_and(|t| t <= n));
+        self.answered && !gave_up
     }
 }
 
@@ -44,12 +53,15 @@ pub fn connections(timeline: &Timeline) -> BTreeMap<&str, Vec<Conn>> {
             .or_default()
             .entry(*conn)
             .or_insert(Conn {
+                id: *conn,
                 accepted_ns: e.at_ns,
                 upstream_connected: false,
                 answered: false,
                 answered_ns: None,
                 closed_ns: None,
                 closed_by: None,
+                name: None,
+                uses: Vec::new(),
             });
         match event {
             ConnEventKind::Accepted { .. } => c.accepted_ns = e.at_ns,
@@ -58,6 +70,8 @@ pub fn connections(timeline: &Timeline) -> BTreeMap<&str, Vec<Conn>> {
                 c.closed_ns = Some(e.at_ns);
                 c.closed_by = Some(*by);
             }
+            ConnEventKind::Named { name } => c.name = Some(name.clone()),
+            ConnEventKind::Used { what } => c.uses.push(*what),
             _ => {}
         }
         if timeline.shows_working(event) && !c.answered {

@@ -12,11 +12,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::conn::{connections, Conn};
+use super::conn::Conn;
 use super::ms;
 use super::outage::{route_affected, Outage};
-use crate::scenario::Dur;
-use crate::timeline::{EventKind, ProxyRoute, Timeline};
+use crate::scenario::DEFAULT_ROUND_WINDOW;
+use crate::streams::{Assigned, Stream};
+use crate::timeline::{EventKind, Timeline};
 
 /// Connections opened together: one attempt.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +51,8 @@ pub struct Attempt {
     /// How late the run's canary timer woke during the gap: what the late side allowed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine_late_ns: Option<u64>,
+    /// How the round's first connection came to be in this stream.
+    pub assigned: Assigned,
 }
 
 /// From the loss of a worker's working connection to its next working connection.
@@ -57,6 +60,8 @@ pub struct Attempt {
 pub struct Episode {
     pub worker: String,
     pub service: String,
+    /// The connection stream (one retry loop of the worker).
+    pub stream: String,
     /// Index into the verdict's outage list (`check::outages`), when a step caused it.
     pub outage: Option<usize>,
     /// "redis kill at 1056 ms", or "disconnect at 700 ms" without a fault.
@@ -105,38 +110,55 @@ pub(super) fn rounds(conns: &[Conn], window_ns: u64) -> (Vec<Round>, Vec<Vec<Con
     (rounds, groups)
 }
 
-/// Every episode of every route: the attempts between losing and regaining a working
-/// connection. `round_window` groups a pool's connections into one attempt.
-pub fn episodes(timeline: &Timeline, outages: &[Outage], round_window: Dur) -> Vec<Episode> {
-    let conns = connections(timeline);
+/// Every episode of every stream: the attempts between losing and regaining a working
+/// connection. A stream's `round_window` (from its schedule) groups a pool's connections into
+/// one attempt. A working connection that closes and is followed by another at once, with no
+/// failed attempt between and no fault to blame (a connection per job), is no episode.
+pub fn episodes(timeline: &Timeline, outages: &[Outage], streams: &[Stream]) -> Vec<Episode> {
     let shutdown = timeline
         .events
         .iter()
         .find(|e| matches!(e.kind, EventKind::ShutdownStarted))
         .map_or(u64::MAX, |e| e.at_ns);
     let mut out = Vec::new();
-    for route in &timeline.routes {
-        let Some(cs) = conns.get(route.proxy.as_str()) else {
-            continue;
+    for stream in streams {
+        let cs: Vec<Conn> = stream.conns.iter().map(|c| c.conn.clone()).collect();
+        let window = stream
+            .backoff
+            .as_ref()
+            .map_or(DEFAULT_ROUND_WINDOW, |b| b.round_window);
+        let (rs, groups) = rounds(&cs, window.as_nanos());
+        let assigned: Vec<Assigned> = {
+            let mut at = 0;
+            groups
+                .iter()
+                .map(|g| {
+                    let a = stream.conns[at].assigned;
+                    at += g.len();
+                    a
+                })
+                .collect()
         };
-        let (rs, groups) = rounds(cs, round_window.as_nanos());
         let mut nth = 0;
         // When the current working connection was lost (None: connected or never connected).
         let mut lost: Option<u64> = None;
         let mut current: Option<Episode> = None;
-        for (r, g) in rs.iter().zip(&groups) {
+        for ((r, g), how) in rs.iter().zip(&groups).zip(&assigned) {
             if let Some(ep) = current.as_mut() {
-                push_attempt(ep, r, timeline);
+                push_attempt(ep, r, *how, timeline);
             } else if let Some(l) = lost.filter(|l| *l <= r.start_ns) {
-                let mut ep = new_episode(route, l, nth, outages, Some(r.start_ns));
-                push_attempt(&mut ep, r, timeline);
+                let mut ep = new_episode(stream, l, nth, outages, Some(r.start_ns));
+                push_attempt(&mut ep, r, *how, timeline);
                 current = Some(ep);
             }
             if r.succeeded {
                 if let Some(mut ep) = current.take() {
                     ep.reconnected_at_ns = r.connected_ns;
-                    out.push(ep);
-                    nth += 1;
+                    let handover = ep.outage.is_none() && ep.attempts.len() == 1;
+                    if !handover {
+                        out.push(ep);
+                        nth += 1;
+                    }
                 }
                 // The working connection ends when its last held connection closes.
                 lost = g
@@ -152,7 +174,7 @@ pub fn episodes(timeline: &Timeline, outages: &[Outage], round_window: Dur) -> V
             // Lost and never tried again before the shutdown.
             None => {
                 if let Some(l) = lost {
-                    out.push(new_episode(route, l, nth, outages, None));
+                    out.push(new_episode(stream, l, nth, outages, None));
                 }
             }
         }
@@ -161,7 +183,7 @@ pub fn episodes(timeline: &Timeline, outages: &[Outage], round_window: Dur) -> V
 }
 
 fn new_episode(
-    route: &ProxyRoute,
+    route: &Stream,
     lost_at_ns: u64,
     nth: u32,
     outages: &[Outage],
@@ -180,6 +202,7 @@ fn new_episode(
     Episode {
         worker: route.worker.clone(),
         service: route.service.clone(),
+        stream: route.name.clone(),
         outage: outage.map(|(i, _)| i),
         label,
         lost_at_ns,
@@ -189,14 +212,19 @@ fn new_episode(
     }
 }
 
-fn push_attempt(ep: &mut Episode, r: &Round, timeline: &Timeline) {
+fn push_attempt(ep: &mut Episode, r: &Round, assigned: Assigned, timeline: &Timeline) {
     let prev_end = ep.attempts.last().map_or(ep.lost_at_ns, |a| a.round.end_ns);
+    // An announcement of this stream's (or one that names none) made during the gap.
     let announced_ms = timeline
         .events
         .iter()
         .filter(|e| e.at_ns > prev_end && e.at_ns <= r.start_ns)
         .find_map(|e| match &e.kind {
-            EventKind::RetryAnnounced { worker, delay_ms } if *worker == ep.worker => {
+            EventKind::RetryAnnounced {
+                worker,
+                delay_ms,
+                stream,
+            } if *worker == ep.worker && stream.as_ref().is_none_or(|s| *s == ep.stream) => {
                 Some(*delay_ms)
             }
             _ => None,
@@ -209,5 +237,6 @@ fn push_attempt(ep: &mut Episode, r: &Round, timeline: &Timeline) {
         expected: None,
         within: None,
         machine_late_ns: None,
+        assigned,
     });
 }

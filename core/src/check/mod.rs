@@ -23,11 +23,11 @@ pub use figures::{
 };
 pub use ledger::{ledger, Duplicate, Ledger, Lost, Whereabouts};
 pub use outage::{outages, route_affected, Outage};
-pub use recovery::{recoveries, Recovery};
+pub use recovery::{headline, recoveries, Recovery};
 
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::{Scenario, DEFAULT_ROUND_WINDOW};
+use crate::scenario::Scenario;
 use crate::timeline::{EventKind, Timeline};
 
 /// The result of one check.
@@ -106,19 +106,18 @@ impl Verdict {
 pub fn judge(scenario: &Scenario, timeline: &Timeline) -> Verdict {
     let ledger = ledger(timeline);
     let outage_list = outages(timeline);
-    let round_window = scenario
-        .expect
-        .backoff
-        .as_ref()
-        .map_or(DEFAULT_ROUND_WINDOW, |b| b.round_window);
-    let mut episodes = episodes(timeline, &outage_list, round_window);
+    let streams = crate::streams::streams(scenario, timeline);
+    let mut episodes = episodes(timeline, &outage_list, &streams);
     let outages: Vec<OutageRecovery> = outage_list
         .iter()
         .enumerate()
         .flat_map(|(i, o)| {
             let eps = &episodes;
-            let episode = move |w: &str| eps.iter().find(|e| e.outage == Some(i) && e.worker == w);
-            recoveries(timeline, o, episode)
+            let episode = move |w: &str, s: &str| {
+                eps.iter()
+                    .find(|e| e.outage == Some(i) && e.worker == w && e.stream == s)
+            };
+            recoveries(timeline, o, &streams, episode)
                 .into_iter()
                 .map(|r| OutageRecovery {
                     outage: o.clone(),
@@ -140,8 +139,8 @@ pub fn judge(scenario: &Scenario, timeline: &Timeline) -> Verdict {
         checks.push(reconnect::detect(limit, &outages));
     }
     let mut violations = Vec::new();
-    if let Some(spec) = &scenario.expect.backoff {
-        let (c, v) = backoff::check(spec, &mut episodes, timeline);
+    if streams.iter().any(|s| s.backoff.is_some()) {
+        let (c, v) = backoff::check(&streams, &mut episodes, timeline);
         checks.extend(c);
         violations = v;
     }

@@ -2,16 +2,31 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::conn::connections;
+use super::conn::Conn;
 use super::episode::Episode;
 use super::outage::{route_affected, Outage};
-use crate::timeline::{ConnEventKind, EnqueueOutcome, EventKind, Timeline};
+use crate::streams::{uses_of, Stream, DEFAULT_STREAM};
+use crate::timeline::{EnqueueOutcome, EventKind, Timeline, Use};
+
+fn default_stream() -> String {
+    DEFAULT_STREAM.to_owned()
+}
+
+fn yes() -> bool {
+    true
+}
 
 /// How one worker went through one outage.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recovery {
     pub worker: String,
     pub service: String,
+    /// The connection stream (one retry loop of the worker).
+    #[serde(default = "default_stream")]
+    pub stream: String,
+    /// Whether this is the stream that consumes work, whose figures are the headline.
+    #[serde(default = "yes")]
+    pub headline: bool,
     /// Connections the worker opened from the fault up to its reconnection (or the run's end).
     pub attempts: u64,
     /// Attempt rounds (a pool's simultaneous connections count once) in the same stretch.
@@ -32,97 +47,127 @@ pub struct Recovery {
     pub work_pending: bool,
 }
 
-/// How each worker routed to the outage's service recovered from it. `episode` gives the
-/// worker's backoff episode for this outage, if any (see [`super::episode::episodes`]).
+/// The stream of a route whose reconnection is the headline: the one declared to consume,
+/// else one seen consuming work (a blocking read, an AMQP consumer), else the route's first.
+pub fn headline<'a>(streams: &[&'a Stream]) -> Option<&'a Stream> {
+    streams
+        .iter()
+        .find(|s| s.consumes)
+        .or_else(|| {
+            streams.iter().find(|s| {
+                let uses = uses_of(s);
+                uses.contains(&Use::BlockingRead) || uses.contains(&Use::Consume)
+            })
+        })
+        .or_else(|| streams.first())
+        .copied()
+}
+
+/// How each worker routed to the outage's service recovered from it, stream by stream: the
+/// route's headline stream, and every other stream that lost its connection to the outage.
+/// `episode` gives a stream's backoff episode for this outage, if any (see
+/// [`super::episode::episodes`]).
 pub fn recoveries<'a>(
     timeline: &Timeline,
     outage: &Outage,
-    episode: impl Fn(&str) -> Option<&'a Episode>,
+    streams: &[Stream],
+    episode: impl Fn(&str, &str) -> Option<&'a Episode>,
 ) -> Vec<Recovery> {
     let end = timeline.end_ns();
-    let conns = connections(timeline);
-    timeline
+    let mut out = Vec::new();
+    for route in timeline
         .routes
         .iter()
         .filter(|r| route_affected(&outage.target, &r.worker, &r.service))
-        .map(|route| {
-            let on_route = |proxy: &str| proxy == route.proxy;
-            let restored = outage.restored_at_ns;
-            // Any connection the service answered on after the fault reaches the restored
-            // service; a worker retrying fast can get there before the restore's effect is
-            // stamped. A dial that was accepted and closed without an answer is no
-            // reconnection, nor is one the worker gave up on before dialling again
-            // ([`Conn::held`]).
-            let route_conns = conns.get(route.proxy.as_str()).map_or(&[][..], Vec::as_slice);
-            let reconnected_at_ns = restored.and_then(|_| {
-                route_conns
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, c)| {
-                        c.answered_ns.is_some_and(|a| a >= outage.down_at_ns)
-                            && c.held(route_conns.get(i + 1).map(|n| n.accepted_ns))
-                    })
-                    .filter_map(|(_, c)| c.answered_ns)
-                    .min()
-            });
-            let resume_from = match (restored, reconnected_at_ns) {
-                (Some(r), Some(c)) => Some(r.min(c)),
-                (r, _) => r,
-            };
-            let resumed_at_ns = resume_from.and_then(|r| {
-                timeline.events.iter().find_map(|e| match &e.kind {
-                    // A sink's entries carry read times: they say nothing about resuming.
-                    EventKind::Processed {
-                        worker, sink: None, ..
-                    } if e.at_ns >= r && *worker == route.worker =>
-                    {
-                        Some(e.at_ns)
-                    }
-                    _ => None,
-                })
-            });
-            let until = reconnected_at_ns.unwrap_or(end);
-            let attempts = timeline
-                .events
-                .iter()
-                .filter(|e| e.at_ns >= outage.down_at_ns && e.at_ns <= until)
-                .filter(|e| {
-                    matches!(&e.kind, EventKind::Connection { proxy, event: ConnEventKind::Accepted { .. }, .. } if on_route(proxy))
-                })
-                .count() as u64;
-            let ep = episode(&route.worker);
-            let detected_at_ns = ep.map(|e| e.lost_at_ns).or_else(|| {
-                timeline.events.iter().find_map(|e| match &e.kind {
-                    EventKind::Connection {
-                        proxy,
-                        event: ConnEventKind::Closed { .. } | ConnEventKind::UpstreamFailed { .. },
-                        ..
-                    } if e.at_ns >= outage.down_at_ns && on_route(proxy) => Some(e.at_ns),
-                    _ => None,
-                })
-            });
-            let processed_by_others = timeline
-                .events
-                .iter()
-                .filter(|e| e.at_ns >= outage.down_at_ns && e.at_ns <= until)
-                .filter(|e| matches!(&e.kind, EventKind::Processed { worker, .. } if *worker != route.worker))
-                .count() as u64;
-            Recovery {
-                worker: route.worker.clone(),
-                service: route.service.clone(),
-                attempts,
-                rounds: ep.map_or(0, |e| e.attempts.len() as u64),
-                detected_at_ns,
-                processed_by_others,
-                reconnected_at_ns,
-                resumed_at_ns,
-                // A worker reporting through a results sink is judged on its reconnection
-                // alone: when it resumed is not observable.
-                work_pending: restored.is_some_and(|r| work_pending_at(timeline, r))
-                    && !reports_via_sink(timeline, &route.worker),
+    {
+        let on_route: Vec<&Stream> = streams.iter().filter(|s| s.proxy == route.proxy).collect();
+        let main = headline(&on_route);
+        for stream in &on_route {
+            let is_headline = main.is_some_and(|m| std::ptr::eq(m, *stream));
+            let ep = episode(&route.worker, &stream.name);
+            if !is_headline && ep.is_none() {
+                continue;
             }
+            out.push(recovery(timeline, outage, stream, ep, is_headline, end));
+        }
+    }
+    out
+}
+
+fn recovery(
+    timeline: &Timeline,
+    outage: &Outage,
+    stream: &Stream,
+    ep: Option<&Episode>,
+    headline: bool,
+    end: u64,
+) -> Recovery {
+    let restored = outage.restored_at_ns;
+    let conns: Vec<&Conn> = stream.conns.iter().map(|c| &c.conn).collect();
+    // Any connection the service answered on after the fault reaches the restored service; a
+    // worker retrying fast can get there before the restore's effect is stamped. A dial that
+    // was accepted and closed without an answer is no reconnection, nor is one the worker gave
+    // up on before dialling again ([`Conn::held`]).
+    let reconnected_at_ns = restored.and_then(|_| {
+        conns
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| {
+                c.answered_ns.is_some_and(|a| a >= outage.down_at_ns)
+                    && c.held(conns.get(i + 1).map(|n| n.accepted_ns))
+            })
+            .filter_map(|(_, c)| c.answered_ns)
+            .min()
+    });
+    let resume_from = match (restored, reconnected_at_ns) {
+        (Some(r), Some(c)) => Some(r.min(c)),
+        (r, _) => r,
+    };
+    let resumed_at_ns = resume_from.and_then(|r| {
+        timeline.events.iter().find_map(|e| match &e.kind {
+            // A sink's entries carry read times: they say nothing about resuming.
+            EventKind::Processed {
+                worker, sink: None, ..
+            } if e.at_ns >= r && *worker == stream.worker => Some(e.at_ns),
+            _ => None,
         })
-        .collect()
+    });
+    let until = reconnected_at_ns.unwrap_or(end);
+    let attempts = conns
+        .iter()
+        .filter(|c| c.accepted_ns >= outage.down_at_ns && c.accepted_ns <= until)
+        .count() as u64;
+    let detected_at_ns = ep.map(|e| e.lost_at_ns).or_else(|| {
+        conns
+            .iter()
+            .filter_map(|c| c.closed_ns)
+            .filter(|t| *t >= outage.down_at_ns)
+            .min()
+    });
+    let processed_by_others = timeline
+        .events
+        .iter()
+        .filter(|e| e.at_ns >= outage.down_at_ns && e.at_ns <= until)
+        .filter(
+            |e| matches!(&e.kind, EventKind::Processed { worker, .. } if *worker != stream.worker),
+        )
+        .count() as u64;
+    Recovery {
+        worker: stream.worker.clone(),
+        service: stream.service.clone(),
+        stream: stream.name.clone(),
+        headline,
+        attempts,
+        rounds: ep.map_or(0, |e| e.attempts.len() as u64),
+        detected_at_ns,
+        processed_by_others,
+        reconnected_at_ns,
+        resumed_at_ns,
+        // A worker reporting through a results sink is judged on its reconnection alone: when
+        // it resumed is not observable.
+        work_pending: restored.is_some_and(|r| work_pending_at(timeline, r))
+            && !reports_via_sink(timeline, &stream.worker),
+    }
 }
 
 /// Whether some acknowledged message was still unprocessed at `at_ns`, or enqueued later.

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::scenario::{parse_str, Scenario};
-use crate::timeline::{CloseSide, ConnEventKind};
+use crate::timeline::{CloseSide, ConnEventKind, Use};
 use crate::timeline::{
     EnqueueOutcome, Event, EventKind, ExitStatus, ProxyRoute, QueueRole, Timeline,
 };
@@ -1049,5 +1049,230 @@ fn a_processed_job_left_marked_started_is_stranded_not_lost() {
             .contains("1 left started in the framework's registry"),
         "{}",
         check(&v, "no_loss").detail
+    );
+}
+
+// --- connection streams -----------------------------------------------------------------------
+
+/// The connection history of a worker with several retry loops on one route, at millisecond
+/// times: working connections tagged with what the client did on them, refused attempts.
+struct Multi {
+    events: Vec<Event>,
+    conn: u64,
+}
+
+impl Multi {
+    fn new() -> Self {
+        Multi {
+            events: vec![],
+            conn: 100,
+        }
+    }
+    fn ev(&mut self, at_ns: u64, conn: u64, event: ConnEventKind) {
+        self.events.push(Event {
+            at_ns,
+            kind: EventKind::Connection {
+                proxy: "w1.redis".into(),
+                conn,
+                event,
+            },
+        });
+    }
+    /// A working connection from `at` until `closed_at` (closed by the service), used as `what`.
+    fn working(mut self, at_ms: f64, what: Use, closed_at_ms: Option<f64>) -> Self {
+        self.conn += 1;
+        let (c, t) = (self.conn, (at_ms * MS as f64) as u64);
+        self.ev(
+            t,
+            c,
+            ConnEventKind::Accepted {
+                client: "127.0.0.1:1".parse().expect("addr"),
+            },
+        );
+        self.ev(
+            t + 100_000,
+            c,
+            ConnEventKind::UpstreamConnected {
+                upstream: "u".into(),
+            },
+        );
+        self.ev(t + 150_000, c, ConnEventKind::UpstreamAnswered);
+        self.ev(t + 200_000, c, ConnEventKind::Used { what });
+        if let Some(closed) = closed_at_ms {
+            self.ev(
+                (closed * MS as f64) as u64,
+                c,
+                Wire::closed(CloseSide::Upstream),
+            );
+        }
+        self
+    }
+    /// A refused attempt at `at`.
+    fn refused(mut self, at_ms: f64) -> Self {
+        self.conn += 1;
+        let (c, t) = (self.conn, (at_ms * MS as f64) as u64);
+        self.ev(
+            t,
+            c,
+            ConnEventKind::Accepted {
+                client: "127.0.0.1:1".parse().expect("addr"),
+            },
+        );
+        self.ev(
+            t + 100_000,
+            c,
+            ConnEventKind::UpstreamFailed {
+                upstream: "u".into(),
+                error: "refused".into(),
+            },
+        );
+        self.ev(t + 200_000, c, Wire::closed(CloseSide::Proxy));
+        self
+    }
+    fn fault(mut self, at_ms: f64, action: &str) -> Self {
+        self.events.push(Event {
+            at_ns: (at_ms * MS as f64) as u64,
+            kind: EventKind::FaultApplied {
+                step: 0,
+                action: action.into(),
+                target: "redis".into(),
+                scheduled_ns: (at_ms * MS as f64) as u64,
+            },
+        });
+        self
+    }
+    fn build(self) -> Timeline {
+        let mut t = T(self.events).build();
+        t.events.push(Event {
+            at_ns: t.end_ns() + 1,
+            kind: EventKind::ShutdownStarted,
+        });
+        t
+    }
+}
+
+/// A consumer loop (blocking pops) retrying 50, 100, 200, 400 ms and a control loop
+/// (subscription) retrying every 300 ms, both cut by a kill at 1000 ms; the restore at 2000 ms.
+fn two_loops(control_gap_ms: f64) -> Multi {
+    let mut m = Multi::new()
+        .working(0.0, Use::BlockingRead, Some(1000.0))
+        .working(1.0, Use::Subscribe, Some(1000.0))
+        .fault(1000.0, "kill");
+    // Consumer: each gap from the end of the previous attempt (0.2 ms after its accept).
+    let mut t = 1000.0;
+    for gap in [50.0, 100.0, 200.0, 400.0] {
+        t += gap;
+        m = m.refused(t);
+        t += 0.2;
+    }
+    // Control: every `control_gap_ms`.
+    let mut c = 1000.0;
+    for _ in 0..3 {
+        c += control_gap_ms;
+        m = m.refused(c);
+        c += 0.2;
+    }
+    // Restored at 1999 ms: each loop comes back on its own next attempt.
+    m.fault(1999.0, "restart")
+        .working(t + 400.0, Use::BlockingRead, None)
+}
+
+fn two_loop_scenario(extra: &str) -> Scenario {
+    scenario_expecting(&format!(
+        r#"reconnect_within = "5s"
+clean_exit = false
+backoff = {{ initial = "50ms", factor = 2.0, max = "400ms", tolerance = "5ms" }}
+{extra}"#
+    ))
+}
+
+#[test]
+fn two_interleaved_schedules_are_pulled_apart_into_streams() {
+    let s = {
+        let mut s = two_loop_scenario("");
+        let control: crate::scenario::StreamSpec = toml::from_str(
+            "name = \"control\"\nuses = \"subscribe\"\nbackoff = { delays = [\"300ms\"], tolerance = \"5ms\" }",
+        )
+        .expect("a stream spec");
+        s.workers["w1"].streams.push(control);
+        s
+    };
+    let t = two_loops(300.0)
+        .working(1900.6 + 300.0, Use::Subscribe, None)
+        .build();
+    let v = judge(&s, &t);
+    assert!(
+        check(&v, "backoff").passed,
+        "{}",
+        check(&v, "backoff").detail
+    );
+    let consumer: Vec<_> = v
+        .episodes
+        .iter()
+        .filter(|e| e.stream == "blocking_read")
+        .collect();
+    assert_eq!(
+        consumer[0].attempts.len(),
+        5,
+        "four refused and the reconnection"
+    );
+    let control: Vec<_> = v
+        .episodes
+        .iter()
+        .filter(|e| e.stream == "control")
+        .collect();
+    assert_eq!(
+        control[0].attempts.len(),
+        4,
+        "three refused and the reconnection"
+    );
+    // The headline reconnection is the consumer's.
+    let head: Vec<_> = v.outages.iter().filter(|o| o.recovery.headline).collect();
+    assert_eq!(head.len(), 1);
+    assert_eq!(head[0].recovery.stream, "blocking_read");
+
+    // The control: the same history judged as one stream (no classification) fails backoff.
+    let unclassified = Timeline {
+        events: t
+            .events
+            .iter()
+            .filter(|e| {
+                !matches!(
+                    e.kind,
+                    EventKind::Connection {
+                        event: ConnEventKind::Used { .. },
+                        ..
+                    }
+                )
+            })
+            .cloned()
+            .collect(),
+        ..t.clone()
+    };
+    let v = judge(&two_loop_scenario(""), &unclassified);
+    assert!(!check(&v, "backoff").passed);
+}
+
+#[test]
+fn an_early_attempt_of_one_stream_still_fires_among_two() {
+    // The control loop retries every 100 ms where its schedule says 300 ms: too early, and
+    // no other stream's schedule wants those attempts.
+    let mut s = two_loop_scenario("");
+    let control: crate::scenario::StreamSpec = toml::from_str(
+        "name = \"control\"\nuses = \"subscribe\"\nbackoff = { delays = [\"300ms\"], tolerance = \"5ms\" }",
+    )
+    .expect("a stream spec");
+    s.workers["w1"].streams.push(control);
+    let t = two_loops(100.0)
+        .working(1300.6 + 100.0, Use::Subscribe, None)
+        .build();
+    let v = judge(&s, &t);
+    assert!(!check(&v, "backoff").passed);
+    assert!(
+        v.violations
+            .iter()
+            .any(|x| x.kind == ViolationKind::TooSoon),
+        "{:#?}",
+        v.violations
     );
 }

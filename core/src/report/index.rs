@@ -53,11 +53,16 @@ pub fn p95(r: &Report, figure: &str) -> Option<f64> {
         }
         .map(|d| d.p95);
     }
-    Distribution::of(r.outages.iter().filter_map(|o| match figure {
-        "time_to_reconnect_ms" => o.time_to_reconnect_ms,
-        "time_to_resume_ms" => o.time_to_resume_ms,
-        _ => None,
-    }))
+    Distribution::of(
+        r.outages
+            .iter()
+            .filter(|o| o.headline)
+            .filter_map(|o| match figure {
+                "time_to_reconnect_ms" => o.time_to_reconnect_ms,
+                "time_to_resume_ms" => o.time_to_resume_ms,
+                _ => None,
+            }),
+    )
     .map(|d| d.p95)
 }
 

@@ -6,6 +6,7 @@ use crate::check::{
     canary_lateness, fault_latencies, retry_errors, throughput, CheckResult, Distribution,
     Duplicate, Figures, Lost, Outcome, RateBucket, Verdict, Violation,
 };
+use crate::streams::Assigned;
 use crate::timeline::{EventKind, Timeline};
 
 /// Version of the report format (docs/report.md). 2 added recovery figures, backoff attempts,
@@ -16,6 +17,10 @@ pub const REPORT_VERSION: u32 = 2;
 /// which from `passed`.
 fn outcome_of_old_report() -> Outcome {
     Outcome::Fail
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn local_runtime() -> String {
@@ -118,6 +123,9 @@ impl Phases {
 pub struct EpisodeEntry {
     pub worker: String,
     pub service: String,
+    /// The worker's connection stream (one retry loop).
+    #[serde(default)]
+    pub stream: String,
     /// "redis kill at 1056 ms" (or "disconnect at ..." when no step caused it).
     pub outage: String,
     pub lost_at_ms: f64,
@@ -145,6 +153,10 @@ pub struct AttemptEntry {
     /// How late the machine's own timers were during the gap: what the late side allowed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine_late_ms: Option<f64>,
+    /// How the attempt came to be in its stream: `content`, `only_stream`, `only_waiting`,
+    /// `announced`, `schedule` or `fits_none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned: Option<Assigned>,
 }
 
 /// How far an observed gap may be from the announced delay and still agree with it: 10 ms or
@@ -216,7 +228,11 @@ pub struct Repetition {
 impl Repetition {
     /// The distributions over `reports` (one per run), with their directories.
     pub fn over(reports: &[Report], run_dirs: Vec<String>) -> Self {
-        let all: Vec<&OutageEntry> = reports.iter().flat_map(|r| &r.outages).collect();
+        let all: Vec<&OutageEntry> = reports
+            .iter()
+            .flat_map(|r| &r.outages)
+            .filter(|o| o.headline)
+            .collect();
         let dist =
             |f: fn(&OutageEntry) -> Option<f64>| Distribution::of(all.iter().filter_map(|o| f(o)));
         let runs = reports.len() as u32;
@@ -265,6 +281,13 @@ pub struct OutageEntry {
     pub target: String,
     pub fault: String,
     pub worker: String,
+    /// The worker's connection stream this entry is about.
+    #[serde(default)]
+    pub stream: String,
+    /// Whether it is the stream that consumes work: its figures are the headline (the summary
+    /// and the table use only these).
+    #[serde(default = "yes")]
+    pub headline: bool,
     pub down_at_ms: f64,
     pub restored_at_ms: Option<f64>,
     pub reconnected_at_ms: Option<f64>,
@@ -385,6 +408,8 @@ impl Report {
                     target: o.outage.target.clone(),
                     fault: o.outage.fault.clone(),
                     worker: o.recovery.worker.clone(),
+                    stream: o.recovery.stream.clone(),
+                    headline: o.recovery.headline,
                     down_at_ms: ms(o.outage.down_at_ns),
                     restored_at_ms: o.outage.restored_at_ns.map(ms),
                     reconnected_at_ms: o.recovery.reconnected_at_ns.map(ms),
@@ -405,6 +430,7 @@ impl Report {
                 .map(|e| EpisodeEntry {
                     worker: e.worker.clone(),
                     service: e.service.clone(),
+                    stream: e.stream.clone(),
                     outage: e.label.clone(),
                     lost_at_ms: ms(e.lost_at_ns),
                     reconnected_at_ms: e.reconnected_at_ns.map(ms),
@@ -421,6 +447,7 @@ impl Report {
                             succeeded: a.round.succeeded,
                             within: a.within,
                             machine_late_ms: a.machine_late_ns.map(ms),
+                            assigned: Some(a.assigned),
                         })
                         .collect(),
                 })

@@ -68,7 +68,7 @@ pub fn markdown(r: &Report) -> String {
                 "| {} {} | {} | {:.1} | {} | {} | {} | {} | {} | {} |",
                 o.target,
                 o.fault,
-                o.worker,
+                who(r, &o.worker, &o.stream, o.headline),
                 o.down_at_ms,
                 opt(o.restored_at_ms),
                 opt(o.time_to_detect_ms),
@@ -86,7 +86,7 @@ pub fn markdown(r: &Report) -> String {
             let _ = writeln!(
                 s,
                 "**{}**, {} (connection lost at {:.1} ms, {}):\n\n| attempt | at (ms) | gap (ms) | expected (ms) | announced (ms) | result |\n|---|---|---|---|---|---|",
-                e.worker,
+                who(r, &e.worker, &e.stream, false),
                 e.outage,
                 e.lost_at_ms,
                 e.reconnected_at_ms
@@ -107,6 +107,13 @@ pub fn markdown(r: &Report) -> String {
                     (_, Some(false)) => "**outside the window**",
                     (true, _) => "connected",
                     (false, _) => "failed",
+                };
+                // With several streams, say how a failed attempt was told apart.
+                let result = match a.assigned {
+                    Some(how) if several_streams(r, &e.worker) && !a.succeeded => {
+                        format!("{result} (assigned: {})", <&str>::from(how))
+                    }
+                    _ => result.to_owned(),
                 };
                 let _ = writeln!(
                     s,
@@ -218,6 +225,34 @@ pub fn markdown(r: &Report) -> String {
         }
     }
     s
+}
+
+/// Whether a worker's connections fell into several streams.
+fn several_streams(r: &Report, worker: &str) -> bool {
+    let mut names = r
+        .backoff
+        .iter()
+        .filter(|e| e.worker == worker)
+        .map(|e| e.stream.as_str())
+        .chain(
+            r.outages
+                .iter()
+                .filter(|o| o.worker == worker)
+                .map(|o| o.stream.as_str()),
+        );
+    names.next().is_some_and(|first| names.any(|n| n != first))
+}
+
+/// A worker, named with its stream when it has several (the headline one marked).
+fn who(r: &Report, worker: &str, stream: &str, headline: bool) -> String {
+    if !several_streams(r, worker) {
+        return worker.to_owned();
+    }
+    if headline {
+        format!("{worker} ({stream}, headline)")
+    } else {
+        format!("{worker} ({stream})")
+    }
 }
 
 fn dist_row(s: &mut String, name: &str, d: Option<&Distribution>) {

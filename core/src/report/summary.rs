@@ -31,7 +31,7 @@ pub fn summary(r: &Report) -> String {
         p.drain_ms / 1e3,
         p.teardown_ms / 1e3
     );
-    for o in &r.outages {
+    for o in r.outages.iter().filter(|o| o.headline) {
         let after = |what: &str, v: Option<f64>| match (v, o.restored_at_ms) {
             (Some(v), Some(f)) => format!("{what} after {:.0} ms", (v - f).max(0.0)),
             (None, Some(_)) => format!("never {what}"),
@@ -43,7 +43,14 @@ pub fn summary(r: &Report) -> String {
             o.target,
             o.fault,
             o.down_at_ms,
-            o.worker,
+            if r.outages
+                .iter()
+                .any(|x| x.worker == o.worker && x.stream != o.stream)
+            {
+                format!("{} ({} stream)", o.worker, o.stream)
+            } else {
+                o.worker.clone()
+            },
             after("reconnected", o.reconnected_at_ms),
             after("resumed", o.resumed_at_ms),
             o.attempts

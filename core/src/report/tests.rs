@@ -34,6 +34,7 @@ fn run() -> (Scenario, Timeline, Verdict) {
             kind: EventKind::RetryAnnounced {
                 worker: "w1".into(),
                 delay_ms: 0.0,
+                stream: None,
             },
         });
     }
@@ -243,6 +244,7 @@ fn announced_delays_are_put_beside_the_observed_gaps() {
             kind: EventKind::RetryAnnounced {
                 worker: "w1".into(),
                 delay_ms: announced,
+                stream: None,
             },
         });
     }

@@ -17,8 +17,8 @@ pub use load::{load_file, parse_str};
 pub use model::{
     split_link, Duplicates, Durability, Expect, HashPart, InProgressStore, InspectCommandSpec,
     Limits, PatternsSpec, PayloadFormat, ProducerCommandSpec, RestartPolicy, ResultsKind,
-    ResultsSpec, Scenario, ServiceKind, ServiceSpec, StepSpec, StoreType, Streams, WorkerSpec,
-    WorkloadSpec,
+    ResultsSpec, Scenario, ServiceKind, ServiceSpec, StepSpec, StoreType, StreamSpec, Streams,
+    WorkerSpec, WorkloadSpec,
 };
 pub use schedule::{occurrences, production_time, scripted_end, step_times, timed_actions, Timed};
 pub use validate::worker_uses;

@@ -7,6 +7,7 @@ use toml::Spanned;
 use super::backoff::BackoffSpec;
 use super::duration::Dur;
 use crate::fault::Action;
+use crate::timeline::Use;
 
 /// A whole scenario file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -148,6 +149,35 @@ pub struct WorkerSpec {
     /// Restart the worker when it exits on its own, as a process supervisor would.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart: Option<RestartPolicy>,
+    /// Names the worker's connection streams, or overrides how its connections are told
+    /// apart (by default: the name a client gives a connection, else what it uses it for).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub streams: Vec<StreamSpec>,
+}
+
+/// `[[workers.<name>.streams]]`: the connections of one retry loop of the worker.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSpec {
+    /// The stream's name in reports.
+    pub name: String,
+    /// Connections used for this: `subscribe`, `blocking_read`, `consume`, `publish` or
+    /// `commands`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub uses: Option<Spanned<Use>>,
+    /// Connections whose client gave them a name matching this glob (`rq:worker:*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
+    /// Only connections to this service (when the worker uses several).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// This stream consumes the work: its reconnection and resume are the headline figures.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub consumes: bool,
+    /// Its own reconnect schedule, where it differs from `expect.backoff`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<BackoffSpec>,
 }
 
 /// `[workers.<name>.patterns]`: regexes matched against each stdout and stderr line.

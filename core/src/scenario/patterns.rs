@@ -114,7 +114,12 @@ impl LinePatterns {
                 (None, None) => None,
             };
             if let Some(delay_ms) = delay_ms {
-                return Some(EventKind::RetryAnnounced { worker, delay_ms });
+                let stream = c.name("stream").map(|s| s.as_str().to_owned());
+                return Some(EventKind::RetryAnnounced {
+                    worker,
+                    delay_ms,
+                    stream,
+                });
             }
         }
         if let Some(c) = self.disconnected.captures(line) {
@@ -150,7 +155,8 @@ mod tests {
             p.interpret("w", "retrying in 12.5ms attempt=2", true),
             Some(EventKind::RetryAnnounced {
                 worker: "w".into(),
-                delay_ms: 12.5
+                delay_ms: 12.5,
+                stream: None,
             })
         );
         assert_eq!(
@@ -185,7 +191,8 @@ mod tests {
             p.interpret("w", "sleeping 2.5 s", true),
             Some(EventKind::RetryAnnounced {
                 worker: "w".into(),
-                delay_ms: 2500.0
+                delay_ms: 2500.0,
+                stream: None,
             })
         );
     }

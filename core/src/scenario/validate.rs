@@ -258,6 +258,61 @@ pub fn validate(s: &Scenario, path: &str, text: &str) -> Vec<ScenarioError> {
             }
             _ => {}
         }
+        let mut stream_names: Vec<&str> = Vec::new();
+        let mut consuming = 0;
+        for (i, st) in w.streams.iter().enumerate() {
+            let sfield = |f: &str| {
+                spans
+                    .find(
+                        &[
+                            Key::Name("workers"),
+                            Key::Name(name),
+                            Key::Name("streams"),
+                            Key::Index(i),
+                            Key::Name(f),
+                        ],
+                        false,
+                    )
+                    .or(wspan("streams"))
+            };
+            if stream_names.contains(&st.name.as_str()) {
+                errors.push(at(
+                    sfield("name"),
+                    format!("worker `{name}` has two streams named `{}`", st.name),
+                ));
+            }
+            stream_names.push(&st.name);
+            if st.uses.is_none() && st.client_name.is_none() {
+                errors.push(
+                    at(
+                        sfield("name"),
+                        format!(
+                            "stream `{}` of worker `{name}` matches no connection: give it `uses` or `client_name`",
+                            st.name
+                        ),
+                    )
+                    .with_help("`uses = \"blocking_read\"` (subscribe, blocking_read, consume, publish, commands) or `client_name = \"rq:worker:*\"`"),
+                );
+            }
+            if let Some(svc) = &st.service {
+                if !s.services.contains_key(svc) {
+                    errors.push(at(
+                        sfield("service"),
+                        format!("unknown service `{svc}` in stream `{}`", st.name),
+                    ));
+                }
+            }
+            consuming += usize::from(st.consumes);
+            if let Some(b) = &st.backoff {
+                errors.extend(b.problems().into_iter().map(|m| at(sfield("backoff"), m)));
+            }
+        }
+        if consuming > 1 {
+            errors.push(at(
+                wspan("streams"),
+                format!("worker `{name}` has {consuming} streams with `consumes = true`: the headline is one stream's"),
+            ));
+        }
         if let Some(r) = &w.restart {
             if r.max == Some(0) {
                 errors.push(

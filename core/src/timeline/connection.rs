@@ -7,6 +7,43 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
+/// What a connection is used for, from the client's own requests.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Use {
+    /// Ordinary commands (Redis) once past the handshake.
+    Commands,
+    /// AMQP `basic.publish`.
+    Publish,
+    /// AMQP `basic.consume` or `basic.get`.
+    Consume,
+    /// Redis blocking reads: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX,
+    /// BZMPOP, XREAD / XREADGROUP with BLOCK.
+    BlockingRead,
+    /// Redis SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE.
+    Subscribe,
+}
+
+impl Use {
+    /// The name in reports and scenario files.
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+}
+
 /// Which peer ended a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -50,6 +87,10 @@ pub enum ConnEventKind {
     ToxicUpdated { toxic: ToxicRecord },
     /// A toxic was removed (proxy-level event: `conn` is 0).
     ToxicRemoved { name: String },
+    /// The client gave the connection a name (`CLIENT SETNAME`, AMQP `connection_name`).
+    Named { name: String },
+    /// The client used the connection for this, for the first time on it.
+    Used { what: Use },
 }
 
 /// A toxic as the proxy reported it: Toxiproxy's JSON model (`name`, `type`, `attributes`,

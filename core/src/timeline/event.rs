@@ -154,6 +154,10 @@ pub enum EventKind {
     RetryAnnounced {
         worker: String,
         delay_ms: f64,
+        /// The connection stream the announcement is about, when the worker's `retrying`
+        /// pattern captures `(?P<stream>...)`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stream: Option<String>,
     },
     /// The harness restarted a worker that had exited on its own (its `restart` policy), the
     /// `restart`-th time; `previous_pid` is the process that exited.

@@ -6,7 +6,7 @@
 mod connection;
 mod event;
 
-pub use connection::{CloseSide, ConnEventKind, ToxicRecord};
+pub use connection::{CloseSide, ConnEventKind, ToxicRecord, Use};
 pub use event::{signal_name, EnqueueOutcome, Event, EventKind, ExitStatus, QueueRole, Stream};
 
 use serde::{Deserialize, Serialize};

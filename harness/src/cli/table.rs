@@ -104,15 +104,17 @@ fn ms(v: f64) -> String {
     format!("{v:.0} ms")
 }
 
+/// The worst figure over the headline entries (the streams that consume work).
 fn worst(r: &Report, f: fn(&rebound::report::OutageEntry) -> Option<f64>) -> String {
-    if r.outages.is_empty() {
+    let headline: Vec<_> = r.outages.iter().filter(|o| o.headline).collect();
+    if headline.is_empty() {
         return "-".to_owned();
     }
-    if r.outages.iter().any(|o| f(o).is_none()) {
+    if headline.iter().any(|o| f(o).is_none()) {
         return "never".to_owned();
     }
-    r.outages
-        .iter()
+    headline
+        .into_iter()
         .filter_map(f)
         .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
         .map_or_else(|| "-".to_owned(), ms)
