@@ -268,7 +268,8 @@ impl BackoffSpec {
     }
 
     /// The attempt-round rate bound: `max_rate`, or twice what the shortest expected base
-    /// delay allows (a worker without backoff exceeds it by orders of magnitude).
+    /// delay allows and at least one per second (a worker without backoff exceeds it by orders
+    /// of magnitude).
     pub fn rate_bound(&self) -> f64 {
         if let Some(r) = self.max_rate {
             return r;
@@ -277,10 +278,11 @@ impl BackoffSpec {
             Some(d) => d.iter().map(Dur::as_nanos).min().unwrap_or(0),
             None => self.initial.map_or(0, |d| d.as_nanos()),
         };
+        // A window of 1 s always has room for one attempt, however long the delays are.
         if shortest == 0 {
             1000.0
         } else {
-            2.0 * 1e9 / shortest as f64
+            (2.0 * 1e9 / shortest as f64).max(1.0)
         }
     }
 
