@@ -15,7 +15,7 @@ pub use choose::{resolve, Resolved, RuntimeChoice, RuntimeKind};
 fn other_runtime(kind: RuntimeKind) -> &'static str {
     match kind {
         RuntimeKind::Docker => {
-            "run it with `--runtime local` (redis-server and rabbitmq-server installed), or drop the step"
+            "run it with `--runtime local` (redis-server and rabbitmq-server installed) or on a local engine (DOCKER_HOST unset or a unix socket), or drop the step"
         }
         RuntimeKind::Local => "drop the step",
     }
