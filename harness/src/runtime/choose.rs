@@ -33,28 +33,13 @@ pub enum RuntimeKind {
 
 impl RuntimeKind {
     /// What the runtime can do to a service: declared, not discovered mid-run, so a scenario
-    /// it cannot play is refused before anything starts.
+    /// it cannot play is refused before anything starts. Docker's depends on where the engine
+    /// is ([`docker::host_network`]).
     pub fn capabilities(self) -> &'static [Capability] {
         match self {
-            Self::Local => &[
-                Capability::Kill,
-                Capability::Terminate,
-                Capability::TerminateUnannounced,
-                Capability::Pause,
-                Capability::Restart,
-                Capability::CloseProxiedConnections,
-                Capability::DebugCommand,
-                Capability::BrokerEval,
-            ],
-            Self::Docker => &[
-                Capability::Kill,
-                Capability::Terminate,
-                Capability::TerminateUnannounced,
-                Capability::Pause,
-                Capability::Restart,
-                Capability::DebugCommand,
-                Capability::BrokerEval,
-            ],
+            Self::Local => EVERY_CAPABILITY,
+            Self::Docker if docker::host_network() => EVERY_CAPABILITY,
+            Self::Docker => BEHIND_A_PUBLISHED_PORT,
         }
     }
 
@@ -66,6 +51,31 @@ impl RuntimeKind {
             .collect()
     }
 }
+
+/// What local processes, and containers in the host's network, can do to a service.
+const EVERY_CAPABILITY: &[Capability] = &[
+    Capability::Kill,
+    Capability::Terminate,
+    Capability::TerminateUnannounced,
+    Capability::Pause,
+    Capability::Restart,
+    Capability::CloseProxiedConnections,
+    Capability::DebugCommand,
+    Capability::BrokerEval,
+];
+
+/// What containers behind a published port can do (a remote engine): their brokers see the
+/// engine's userland proxy as every connection's peer, not a proxy's own socket, so they cannot
+/// close the connections of given proxies.
+const BEHIND_A_PUBLISHED_PORT: &[Capability] = &[
+    Capability::Kill,
+    Capability::Terminate,
+    Capability::TerminateUnannounced,
+    Capability::Pause,
+    Capability::Restart,
+    Capability::DebugCommand,
+    Capability::BrokerEval,
+];
 
 /// The runtime settled for a scenario, and why, for people.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,6 +6,7 @@
 pub mod choose;
 pub mod docker;
 pub mod local;
+mod rabbitmq_node;
 mod ready;
 
 pub use choose::{resolve, Resolved, RuntimeChoice, RuntimeKind};
@@ -14,7 +15,7 @@ pub use choose::{resolve, Resolved, RuntimeChoice, RuntimeKind};
 fn other_runtime(kind: RuntimeKind) -> &'static str {
     match kind {
         RuntimeKind::Docker => {
-            "run it with `--runtime local` (redis-server and rabbitmq-server installed), or drop the step"
+            "run it with `--runtime local` (redis-server and rabbitmq-server installed) or on a local engine (DOCKER_HOST unset or a unix socket), or drop the step"
         }
         RuntimeKind::Local => "drop the step",
     }
@@ -177,4 +178,72 @@ pub fn free_ports<const N: usize>() -> std::io::Result<[u16; N]> {
 pub(crate) fn says_address_in_use(log: &str) -> bool {
     let log = log.to_ascii_lowercase();
     log.contains("address already in use") || log.contains("eaddrinuse") || log.contains("in use")
+}
+
+/// How many sets of fresh ports a first start tries before giving up.
+const PORT_TRIES: usize = 3;
+
+/// The tries of the first start of a server that binds its ports itself: each gets `N` ports
+/// free a moment ago, and when the server died saying one was taken meanwhile (the race
+/// [`free_port`] leaves), the next gets fresh ones. A restart keeps its ports instead: clients
+/// and proxies hold the address.
+///
+/// ```ignore
+/// let mut tries = PortTries::new(name);
+/// loop {
+///     [self.port] = tries.next()?;
+///     if let Some(done) = tries.outcome(self.spawn().await) {
+///         return done;
+///     }
+/// }
+/// ```
+pub(crate) struct PortTries<const N: usize> {
+    service: String,
+    left: usize,
+    last: Option<RuntimeError>,
+}
+
+impl<const N: usize> PortTries<N> {
+    pub(crate) fn new(service: &str) -> Self {
+        Self {
+            service: service.to_owned(),
+            left: PORT_TRIES,
+            last: None,
+        }
+    }
+
+    /// The ports of the next try, or the error that ends the tries (the last port taken).
+    pub(crate) fn next(&mut self) -> Result<[u16; N], RuntimeError> {
+        if self.left == 0 {
+            return Err(self.last.take().unwrap_or(RuntimeError::InvalidState {
+                service: self.service.clone(),
+                action: "start",
+                why: "no free ports found",
+            }));
+        }
+        self.left -= 1;
+        free_ports::<N>().map_err(|source| RuntimeError::Spawn {
+            service: self.service.clone(),
+            source,
+        })
+    }
+
+    /// The outcome of a try, or None when a port was taken and the next try should run.
+    pub(crate) fn outcome(
+        &mut self,
+        started: Result<(), RuntimeError>,
+    ) -> Option<Result<(), RuntimeError>> {
+        match started {
+            Err(e @ RuntimeError::DiedAtStart { .. }) if port_was_taken(&e) => {
+                self.last = Some(e);
+                None
+            }
+            other => Some(other),
+        }
+    }
+}
+
+/// Whether a start failed because a port given to the server was taken before it bound it.
+fn port_was_taken(e: &RuntimeError) -> bool {
+    matches!(e, RuntimeError::DiedAtStart { log, .. } if says_address_in_use(log))
 }

@@ -117,11 +117,10 @@ impl<S: Service + 'static> Rig<S> {
     fn proxied_url(&self) -> String {
         self.svc.client_url(&self.proxy.listen_addr().to_string())
     }
-}
 
-impl Rig<LocalRedis> {
+    /// The URL of the service itself (the producer's way in: no proxy).
     fn direct_url(&self) -> String {
-        format!("redis://{}/0", self.svc.addr())
+        self.svc.client_url(&self.svc.addr())
     }
 
     /// SET `key` over a direct connection (the proxy and its faults play no part).
@@ -281,7 +280,27 @@ async fn limit_data_closes_connections_after_their_bytes() {
 
 #[tokio::test]
 async fn client_kill_closes_only_the_proxied_connections() {
+    client_kill_closes_only_the_proxied(&mut redis_rig().await).await;
+}
+
+#[tokio::test]
+async fn debug_sleep_freezes_redis_for_its_duration() {
+    debug_sleep_freezes_redis(&mut redis_rig().await).await;
+}
+
+#[tokio::test]
+async fn external_terminate_is_an_unexpected_death_with_signal_and_log() {
     let mut rig = redis_rig().await;
+    let last_log = external_terminate_is_an_unexpected_death(&mut rig).await;
+    assert!(
+        last_log.iter().any(|l| l.contains("SIGTERM")),
+        "{last_log:?}"
+    );
+}
+
+/// Redis `CLIENT KILL` of the proxy's connections, on either runtime: the broker must see the
+/// proxy's own socket as the peer.
+async fn client_kill_closes_only_the_proxied<S: Service + 'static>(rig: &mut Rig<S>) {
     let mut proxied = connect(&rig.proxied_url()).await.expect("connect");
     let mut direct = connect(&rig.direct_url()).await.expect("connect");
     query(&mut proxied, &ping(), Duration::from_secs(1))
@@ -296,9 +315,8 @@ async fn client_kill_closes_only_the_proxied_connections() {
         .expect("the direct connection (the producer's kind) is untouched");
 }
 
-#[tokio::test]
-async fn debug_sleep_freezes_redis_for_its_duration() {
-    let mut rig = redis_rig().await;
+/// Redis `DEBUG SLEEP`, on either runtime: nothing answers for its duration.
+async fn debug_sleep_freezes_redis<S: Service + 'static>(rig: &mut Rig<S>) {
     let mut c = connect(&rig.proxied_url()).await.expect("connect");
     let s = step("action = \"debug_sleep\"\ntarget = \"redis\"\nfor = \"600ms\"");
     let started = Instant::now();
@@ -314,9 +332,11 @@ async fn debug_sleep_freezes_redis_for_its_duration() {
     rig.revert(&s).await;
 }
 
-#[tokio::test]
-async fn external_terminate_is_an_unexpected_death_with_signal_and_log() {
-    let mut rig = redis_rig().await;
+/// A SIGTERM from outside the scenario, on either runtime: the exit is recorded as unexpected.
+/// Returns the log lines recorded with it.
+async fn external_terminate_is_an_unexpected_death<S: Service + 'static>(
+    rig: &mut Rig<S>,
+) -> Vec<String> {
     let pid = rig.svc.pid().expect("running");
     rig.apply(&step("action = \"external_terminate\"\ntarget = \"redis\""))
         .await;
@@ -324,7 +344,7 @@ async fn external_terminate_is_an_unexpected_death_with_signal_and_log() {
         .recorder
         .wait_for(
             "the exit",
-            Duration::from_secs(5),
+            Duration::from_secs(10),
             |e| matches!(&e.kind, EventKind::ServiceExited { pid: p, .. } if *p == pid),
         )
         .await
@@ -336,36 +356,41 @@ async fn external_terminate_is_an_unexpected_death_with_signal_and_log() {
         unreachable!("matched above")
     };
     assert!(!expected, "nobody in the scenario stopped it");
-    assert!(
-        last_log.iter().any(|l| l.contains("SIGTERM")),
-        "{last_log:?}"
-    );
+    last_log
 }
 
 /// One node for both RabbitMQ faults: a node takes seconds to boot.
 #[tokio::test]
 async fn rabbitmq_close_connections_and_memory_alarm() {
-    use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
-    use lapin::{BasicProperties, Connection, ConnectionProperties};
-
     let clock = Clock::start();
     let recorder = Recorder::new(clock);
     let mut svc = LocalRabbitmq::new("rabbitmq", Duration::from_secs(60), recorder.clone())
         .expect("rabbitmq-server is installed");
     svc.start().await.expect("node starts");
     let mut rig = Rig::around(svc, clock, recorder, "w1.rabbitmq").await;
-    let proxied = Connection::connect(
-        &rig.svc.client_url(&rig.proxy.listen_addr().to_string()),
-        ConnectionProperties::default(),
-    )
-    .await
-    .expect("proxied connection");
-    let direct = Connection::connect(&rig.svc.url(), ConnectionProperties::default())
-        .await
-        .expect("direct connection");
+    close_connections_closes_only_the_proxied(&mut rig, 0).await;
+    memory_alarm_blocks_publishers_until_cleared(&mut rig, 1).await;
+    rig.svc.kill().await.expect("stop");
+}
 
+/// An AMQP connection to `url`.
+async fn amqp_connect(url: &str) -> lapin::Connection {
+    lapin::Connection::connect(url, lapin::ConnectionProperties::default())
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {url}: {e}"))
+}
+
+/// RabbitMQ's forced close of the proxy's connections, as step `index`, on either runtime: the
+/// broker must see the proxy's own socket as the peer.
+async fn close_connections_closes_only_the_proxied<S: Service + 'static>(
+    rig: &mut Rig<S>,
+    index: usize,
+) {
+    let proxied = amqp_connect(&rig.proxied_url()).await;
+    let direct = amqp_connect(&rig.direct_url()).await;
     let close = step("action = \"close_connections\"\ntarget = \"rabbitmq\"");
-    rig.apply_step(0, &close).await;
+    rig.apply_step(index, &close).await;
+    rig.assert_recorded("close_connections");
     let deadline = Instant::now() + Duration::from_secs(5);
     while proxied.status().connected() && Instant::now() < deadline {
         // Polls a status flag lapin updates on its own; the deadline bounds the wait.
@@ -379,8 +404,18 @@ async fn rabbitmq_close_connections_and_memory_alarm() {
         direct.status().connected(),
         "the direct one (the producer's) stays"
     );
+}
 
-    let alarm = step("action = \"memory_alarm\"\ntarget = \"rabbitmq\"\nfor = \"1s\"");
+/// RabbitMQ's memory alarm, as step `index`, on either runtime: a publisher gets no confirm
+/// until it clears.
+async fn memory_alarm_blocks_publishers_until_cleared<S: Service + 'static>(
+    rig: &mut Rig<S>,
+    index: usize,
+) {
+    use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+    use lapin::BasicProperties;
+
+    let direct = amqp_connect(&rig.direct_url()).await;
     let ch = direct.create_channel().await.expect("channel");
     ch.confirm_select(ConfirmSelectOptions::default())
         .await
@@ -392,7 +427,9 @@ async fn rabbitmq_close_connections_and_memory_alarm() {
     )
     .await
     .expect("declare");
-    rig.apply_step(1, &alarm).await;
+    let alarm = step("action = \"memory_alarm\"\ntarget = \"rabbitmq\"\nfor = \"1s\"");
+    rig.apply_step(index, &alarm).await;
+    rig.assert_recorded("memory_alarm");
     let confirm = ch
         .basic_publish(
             "".into(),
@@ -410,19 +447,12 @@ async fn rabbitmq_close_connections_and_memory_alarm() {
             .is_err(),
         "a blocked publisher gets no confirm"
     );
-    rig.revert_step(1, &alarm).await;
-    tokio::time::timeout(Duration::from_secs(5), confirm)
+    rig.revert_step(index, &alarm).await;
+    rig.assert_recorded(alarm.action.revert().expect("revertible"));
+    tokio::time::timeout(Duration::from_secs(10), confirm)
         .await
         .expect("confirmed once the alarm clears")
         .expect("ack");
-    let failed: Vec<_> = rig
-        .recorder
-        .snapshot()
-        .into_iter()
-        .filter(|e| matches!(e.kind, EventKind::FaultFailed { .. }))
-        .collect();
-    assert!(failed.is_empty(), "{failed:?}");
-    rig.svc.kill().await.expect("stop");
 }
 
 /// A worker frozen by `pause` stays stopped (SIGSTOP) until `resume` (or the undo of `for`)
@@ -475,22 +505,31 @@ async fn a_worker_is_frozen_by_pause_and_thawed_by_resume() {
     assert!(failed.is_empty(), "{failed:?}");
 }
 
-/// The broker commands the docker runtime performs inside or through the engine: an
-/// unannounced SIGTERM, Redis `DEBUG SLEEP` and RabbitMQ's memory alarm (`rabbitmqctl eval` in
-/// the node's container). Skipped without an engine and the images, unless CI requires them.
+/// The broker commands on the docker runtime: performed inside or through the engine (an
+/// unannounced SIGTERM, Redis `DEBUG SLEEP`, RabbitMQ's memory alarm by `rabbitmqctl eval` in
+/// the node's container), and aimed at one proxy's connections (`client_kill`,
+/// `close_connections`: with a local engine the brokers run in the host's network and see the
+/// proxies' own sockets). Skipped without an engine and the images, unless CI requires them.
 mod on_docker {
     use super::*;
     use rebound::runtime::docker::images::{ImageRef, DEFAULT_RABBITMQ_IMAGE, DEFAULT_REDIS_IMAGE};
     use rebound::runtime::docker::{self, DockerBroker};
     use std::collections::BTreeMap;
 
-    /// None when the engine and both images are there (a panic when CI requires them).
+    /// None when a local engine and both images are there (a panic when CI requires them).
     async fn skip() -> Option<String> {
         let images = [
             ImageRef::parse(DEFAULT_REDIS_IMAGE),
             ImageRef::parse(DEFAULT_RABBITMQ_IMAGE),
         ];
-        let why = docker::check(&images).await.err()?;
+        let why = match docker::check(&images).await {
+            Ok(()) if docker::host_network() => return None,
+            Ok(()) => format!(
+                "the engine at {} is remote: its brokers cannot see the proxies' sockets",
+                docker::engine_address()
+            ),
+            Err(why) => why,
+        };
         if std::env::var("REBOUND_REQUIRE_DOCKER").is_ok_and(|v| v == "1") {
             panic!("REBOUND_REQUIRE_DOCKER=1 but {why}");
         }
@@ -505,8 +544,9 @@ mod on_docker {
         )])
     }
 
+    /// One container for every Redis command: a container takes a while to start.
     #[tokio::test]
-    async fn redis_debug_sleep_and_external_terminate() {
+    async fn redis_client_kill_debug_sleep_and_external_terminate() {
         if skip().await.is_some() {
             return;
         }
@@ -523,49 +563,14 @@ mod on_docker {
         );
         svc.start().await.expect("redis starts");
         let mut rig = Rig::around(svc, clock, recorder, "w1.redis").await;
-        let mut c = connect(&rig.proxied_url()).await.expect("connect");
-        let sleep = step("action = \"debug_sleep\"\ntarget = \"redis\"\nfor = \"600ms\"");
-        let started = Instant::now();
-        rig.apply(&sleep).await;
-        query(&mut c, &ping(), Duration::from_secs(3))
-            .await
-            .expect("answered after the sleep");
-        assert!(
-            started.elapsed() >= Duration::from_millis(500),
-            "{:?}",
-            started.elapsed()
-        );
-        rig.revert(&sleep).await;
-
-        let pid = rig.svc.pid().expect("running");
-        rig.apply(&step("action = \"external_terminate\"\ntarget = \"redis\""))
-            .await;
-        let e = rig
-            .recorder
-            .wait_for(
-                "the exit",
-                Duration::from_secs(10),
-                |e| matches!(&e.kind, EventKind::ServiceExited { pid: p, .. } if *p == pid),
-            )
-            .await
-            .expect("exit recorded");
-        assert!(
-            matches!(
-                e.kind,
-                EventKind::ServiceExited {
-                    expected: false,
-                    ..
-                }
-            ),
-            "nobody in the scenario stopped it: {e:?}"
-        );
+        client_kill_closes_only_the_proxied(&mut rig).await;
+        debug_sleep_freezes_redis(&mut rig).await;
+        external_terminate_is_an_unexpected_death(&mut rig).await;
     }
 
+    /// One node for every RabbitMQ command: a node takes seconds to boot.
     #[tokio::test]
-    async fn rabbitmq_memory_alarm_blocks_publishers_until_cleared() {
-        use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
-        use lapin::{BasicProperties, Connection, ConnectionProperties};
-
+    async fn rabbitmq_close_connections_and_memory_alarm() {
         if skip().await.is_some() {
             return;
         }
@@ -574,52 +579,13 @@ mod on_docker {
         let mut svc = DockerBroker::rabbitmq(
             "rabbitmq",
             ImageRef::parse(DEFAULT_RABBITMQ_IMAGE),
-            labels("memory-alarm"),
+            labels("rabbitmq-commands"),
             Duration::from_secs(90),
             recorder.clone(),
         );
         svc.start().await.expect("node starts");
         let mut rig = Rig::around(svc, clock, recorder, "w1.rabbitmq").await;
-        let direct = Connection::connect(
-            &rig.svc.client_url(&rig.svc.addr()),
-            ConnectionProperties::default(),
-        )
-        .await
-        .expect("direct connection");
-        let ch = direct.create_channel().await.expect("channel");
-        ch.confirm_select(ConfirmSelectOptions::default())
-            .await
-            .expect("confirms");
-        ch.queue_declare(
-            "alarm".into(),
-            QueueDeclareOptions::default(),
-            Default::default(),
-        )
-        .await
-        .expect("declare");
-        let alarm = step("action = \"memory_alarm\"\ntarget = \"rabbitmq\"\nfor = \"1s\"");
-        rig.apply(&alarm).await;
-        let confirm = ch
-            .basic_publish(
-                "".into(),
-                "alarm".into(),
-                BasicPublishOptions::default(),
-                b"m",
-                BasicProperties::default(),
-            )
-            .await
-            .expect("publish is written");
-        let mut confirm = Box::pin(confirm);
-        assert!(
-            tokio::time::timeout(Duration::from_millis(500), &mut confirm)
-                .await
-                .is_err(),
-            "a blocked publisher gets no confirm"
-        );
-        rig.revert(&alarm).await;
-        tokio::time::timeout(Duration::from_secs(10), confirm)
-            .await
-            .expect("confirmed once the alarm clears")
-            .expect("ack");
+        close_connections_closes_only_the_proxied(&mut rig, 0).await;
+        memory_alarm_blocks_publishers_until_cleared(&mut rig, 1).await;
     }
 }

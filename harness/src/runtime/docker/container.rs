@@ -4,11 +4,17 @@
 //! The container is created once and restarted in place (`docker start`), so its writable
 //! layer and its data volume survive a kill: that is what lets a durable broker keep its data.
 //!
+//! The broker is reached one of two ways ([`Network`]): in the host's network namespace, where
+//! it binds a loopback port itself and its peers are the proxies' own sockets (what a broker
+//! command aimed at one proxy's connections needs), or, for a remote engine, through a port the
+//! engine publishes, where its peer is the engine's userland proxy.
+//!
 //! An ephemeral published port would change on every start. The proxies could follow it (the
 //! fault executor re-points them after a restart), but the workload producer, the leftover
 //! inspection and `${service.direct_url}` hold the address for the whole run, as they may with
-//! a local process. So the host port is chosen once and pinned, like the local runtime's; it is
-//! still read back after every start and [`Managed::addr`] always gives what the engine says.
+//! a local process. So the host port is chosen once and pinned, like the local runtime's; a
+//! published one is still read back after every start and [`Managed::addr`] always gives what
+//! the engine says.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -40,14 +46,28 @@ pub(crate) struct ContainerSpec {
     pub image: ImageRef,
     /// Command; empty runs the image's own CMD.
     pub cmd: Vec<String>,
-    /// The port the broker listens on inside the container.
-    pub port: u16,
+    /// Environment variables, on top of the image's.
+    pub env: Vec<(&'static str, String)>,
+    /// How the broker is reached.
+    pub network: Network,
     /// Where the broker keeps its data; a volume is mounted there.
     pub data_dir: &'static str,
     /// A fixed host name (RabbitMQ names its node and data directory after it).
     pub hostname: Option<String>,
     /// Labels: run id, scenario, service, and the caller's own.
     pub labels: BTreeMap<String, String>,
+}
+
+/// How a container's broker is reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Network {
+    /// The host's network namespace: the broker binds 127.0.0.1:`port` itself (a port free on
+    /// this machine), and its peers are the proxies' own sockets. Only for a local engine.
+    Host { port: u16 },
+    /// The container's own network namespace, the broker's `port` in it published on a host
+    /// port pinned at creation: on loopback for a local engine, on every interface for a
+    /// remote one, whose host must reach it.
+    Published { port: u16 },
 }
 
 /// One incarnation of the container: from a (re)start to its exit.
@@ -104,7 +124,7 @@ impl Managed {
         &self.name
     }
 
-    /// `host:port` of the published broker port, as of the last start.
+    /// `host:port` where the broker listens (its published port, as of the last start).
     pub(crate) fn addr(&self) -> String {
         format!("{}:{}", self.host, self.host_port)
     }
@@ -123,6 +143,42 @@ impl Managed {
     /// The container's id, once created.
     pub(crate) fn id(&self) -> Option<&str> {
         self.container.as_ref().map(|c| c.id())
+    }
+
+    /// How its broker is reached.
+    pub(crate) fn network(&self) -> Network {
+        self.spec.network
+    }
+
+    /// The image it runs.
+    pub(crate) fn image(&self) -> &ImageRef {
+        &self.spec.image
+    }
+
+    /// Whether its container exists (a start is then a restart in place).
+    pub(crate) fn created(&self) -> bool {
+        self.container.is_some()
+    }
+
+    /// Prepares the container anew with `cmd`, `env` and `network`, removing one that failed to
+    /// start (with its volume): a container's command and network are fixed at creation.
+    pub(crate) async fn recreate_with(
+        &mut self,
+        cmd: Vec<String>,
+        env: Vec<(&'static str, String)>,
+        network: Network,
+    ) -> Result<(), RuntimeError> {
+        if let Some(c) = self.container.take() {
+            c.rm().await.map_err(|e| self.engine("remove", e))?;
+        }
+        self.life = None;
+        self.paused = false;
+        self.log = LogTail::default();
+        self.lines_seen = Arc::new(AtomicUsize::new(0));
+        self.spec.cmd = cmd;
+        self.spec.env = env;
+        self.spec.network = network;
+        Ok(())
     }
 
     fn engine(&self, action: &'static str, e: impl std::fmt::Display) -> RuntimeError {
@@ -156,14 +212,20 @@ impl Managed {
         let started_ns = self.recorder.clock().now_ns();
         match &self.container {
             None => {
-                let container = self.create_pinned().await?;
+                let container = match self.spec.network {
+                    Network::Published { .. } => self.create_pinned().await?,
+                    Network::Host { port } => {
+                        self.host_port = port;
+                        self.create(port).await?
+                    }
+                };
                 self.docker = Some(
                     testcontainers::core::client::docker_client_instance()
                         .await
                         .map_err(|e| self.engine("connect to the engine for", e))?,
                 );
-                // Where the published port is reachable: loopback for a local engine, the
-                // engine's host for a remote one (DOCKER_HOST=tcp://...).
+                // Where the broker is reachable: loopback for a local engine, the engine's host
+                // for a remote one (DOCKER_HOST=tcp://...).
                 self.host = if super::engine_is_local() {
                     "127.0.0.1".to_owned()
                 } else {
@@ -195,18 +257,19 @@ impl Managed {
             .container
             .as_ref()
             .ok_or_else(|| self.invalid("start", "its container was never created"))?;
-        let (host, port) = (self.host.as_str(), self.spec.port);
-        // The mapping exists once the container runs; read it back on every start rather than
-        // trust the pin, but once per start: each read is a request the engine serves while
-        // the broker boots on the same cores.
+        let (host, network) = (self.host.as_str(), self.spec.network);
+        // A published mapping exists once the container runs; read it back on every start
+        // rather than trust the pin, but once per start: each read is a request the engine
+        // serves while the broker boots on the same cores.
         let mapped = std::sync::OnceLock::new();
         let ready = poll_ready(&exit, started + self.ready_timeout, || {
             let mut probe = probe.clone();
             let mapped = &mapped;
             async move {
-                let published = match mapped.get() {
-                    Some(p) => *p,
-                    None => {
+                let port = match (network, mapped.get()) {
+                    (Network::Host { port }, _) => port,
+                    (Network::Published { .. }, Some(p)) => *p,
+                    (Network::Published { port }, None) => {
                         let p = container
                             .get_host_port_ipv4(ContainerPort::Tcp(port))
                             .await
@@ -214,9 +277,7 @@ impl Managed {
                         *mapped.get_or_init(|| p)
                     }
                 };
-                probe(format!("{host}:{published}"))
-                    .await
-                    .then_some(published)
+                probe(format!("{host}:{port}")).await.then_some(port)
             }
         })
         .await;
@@ -226,11 +287,19 @@ impl Managed {
                 record_ready(&self.recorder, &self.name, pid, self.addr(), started_ns);
                 Ok(())
             }
-            Err(NotReady::Died(status)) => Err(RuntimeError::DiedAtStart {
-                service: self.name.clone(),
-                status,
-                log: self.log_text(),
-            }),
+            Err(NotReady::Died(status)) => {
+                // From the engine: the follower may not have caught up with the last lines,
+                // which say why (a port in use is tried again with another).
+                let log = match self.handles() {
+                    Ok((docker, id)) => tail(&docker, &id).await.map(|l| l.join("\n")),
+                    Err(_) => None,
+                };
+                Err(RuntimeError::DiedAtStart {
+                    service: self.name.clone(),
+                    status,
+                    log: log.unwrap_or_else(|| self.log_text()),
+                })
+            }
             Err(NotReady::TimedOut) => Err(RuntimeError::NotReady {
                 service: self.name.clone(),
                 timeout: self.ready_timeout,
@@ -269,32 +338,44 @@ impl Managed {
         ))
     }
 
-    /// Creates and starts the container through testcontainers. Readiness is ours (the probe),
-    /// not a wait condition: testcontainers would not re-run it after a restart.
+    /// Creates and starts the container through testcontainers, its broker reachable at
+    /// `host_port`. Readiness is ours (the probe), not a wait condition: testcontainers would
+    /// not re-run it after a restart.
     async fn create(&self, host_port: u16) -> Result<ContainerAsync<GenericImage>, RuntimeError> {
         let spec = &self.spec;
-        let port_key = format!("{}/tcp", spec.port);
         // Published on loopback only, unless the engine is remote (then its host must reach it).
         let bind_ip = if super::engine_is_local() {
             "127.0.0.1"
         } else {
             "0.0.0.0"
         };
+        let network = spec.network;
         let data_dir = spec.data_dir.to_owned();
-        let mut request = GenericImage::new(spec.image.name.clone(), spec.image.tag.clone())
-            .with_exposed_port(ContainerPort::Tcp(spec.port))
+        let mut request = GenericImage::new(spec.image.name.clone(), spec.image.tag.clone());
+        if let Network::Published { port } = network {
+            request = request.with_exposed_port(ContainerPort::Tcp(port));
+        }
+        let mut request = request
             .with_wait_for(WaitFor::Nothing)
             .with_labels(spec.labels.clone())
             .with_startup_timeout(self.ready_timeout)
             .with_host_config_modifier(move |hc: &mut HostConfig| {
                 hc.publish_all_ports = Some(false);
-                hc.port_bindings = Some(HashMap::from([(
-                    port_key.clone(),
-                    Some(vec![PortBinding {
-                        host_ip: Some(bind_ip.to_owned()),
-                        host_port: Some(host_port.to_string()),
-                    }]),
-                )]));
+                match network {
+                    Network::Host { .. } => {
+                        hc.network_mode = Some("host".to_owned());
+                        hc.port_bindings = None;
+                    }
+                    Network::Published { port } => {
+                        hc.port_bindings = Some(HashMap::from([(
+                            format!("{port}/tcp"),
+                            Some(vec![PortBinding {
+                                host_ip: Some(bind_ip.to_owned()),
+                                host_port: Some(host_port.to_string()),
+                            }]),
+                        )]));
+                    }
+                }
                 // An anonymous volume: it outlives restarts of the container and goes with it
                 // when the container is removed (testcontainers removes with volumes).
                 hc.mounts.get_or_insert_with(Vec::new).push(Mount {
@@ -305,6 +386,9 @@ impl Managed {
             });
         if !spec.cmd.is_empty() {
             request = request.with_cmd(spec.cmd.clone());
+        }
+        for (key, value) in &spec.env {
+            request = request.with_env_var(*key, value.clone());
         }
         if let Some(h) = &spec.hostname {
             request = request.with_hostname(h.clone());

@@ -68,6 +68,24 @@ pub async fn missing(docker: &Docker, images: &[ImageRef]) -> Vec<ImageRef> {
     out
 }
 
+/// The value the image gives the environment variable `key`, if it gives one.
+pub(crate) async fn env_var(
+    docker: &Docker,
+    image: &ImageRef,
+    key: &str,
+) -> Result<Option<String>, testcontainers::bollard::errors::Error> {
+    let env = docker
+        .inspect_image(&image.to_string())
+        .await?
+        .config
+        .and_then(|c| c.env)
+        .unwrap_or_default();
+    Ok(env.into_iter().find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == key).then(|| v.to_owned())
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::ImageRef;

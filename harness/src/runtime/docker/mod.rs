@@ -5,9 +5,11 @@
 //!   data volume (Redis AOF, RabbitMQ's mnesia directory) survives kill and restart.
 //! * Readiness is polled after every (re)start with the local runtime's probes (PING, a full
 //!   AMQP handshake): testcontainers' wait conditions only run at creation.
-//! * Ports are published on 127.0.0.1 (on every interface only when `DOCKER_HOST` names a remote
-//!   engine, whose host must reach them), at a host port chosen once and kept across restarts
-//!   (read back after every start).
+//! * With a local engine, containers run in the host's network namespace and each broker binds
+//!   127.0.0.1 at ports of its own ([`host_network`]), chosen once (fresh ones if taken at the
+//!   first start) and kept across restarts. With a remote engine (`DOCKER_HOST` not a unix
+//!   socket) the port is published on every interface, whose host must reach it, at a host
+//!   port chosen once and kept across restarts (read back after every start).
 //! * Kill and terminate go through the engine's kill with a signal; pause and resume are the
 //!   engine's pause. Exits (with the engine's exit code, 128 + signal read as a signal) and the
 //!   container's log tail go on the timeline.
@@ -36,6 +38,15 @@ pub fn engine_is_local() -> bool {
         Ok(h) if !h.is_empty() => h.starts_with("unix://"),
         _ => true,
     }
+}
+
+/// Whether broker containers run in the host's network namespace, binding loopback ports of
+/// their own, rather than behind a published port: then a broker's peers are the proxies' own
+/// sockets, not the engine's userland proxy, and a broker command can single out the
+/// connections of given proxies (`client_kill`, `close_connections`). Only with a local engine:
+/// a remote engine's host network is another machine's.
+pub fn host_network() -> bool {
+    engine_is_local()
 }
 
 /// Where the engine is, for messages.

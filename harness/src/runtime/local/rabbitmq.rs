@@ -15,7 +15,8 @@ use tokio::process::Command;
 use super::managed::Managed;
 use super::rabbitmq_libs;
 use crate::process::{self, Child};
-use crate::runtime::{free_ports, says_address_in_use, RuntimeError, Service};
+use crate::runtime::rabbitmq_node::PrivateNode;
+use crate::runtime::{PortTries, RuntimeError, Service};
 use crate::timeline::Recorder;
 
 /// Where Debian puts the real start script (the one on PATH is a wrapper that `su`s).
@@ -25,10 +26,7 @@ const DEBIAN_SCRIPT: &str = "/usr/lib/rabbitmq/bin/rabbitmq-server";
 pub struct LocalRabbitmq {
     proc: Managed,
     script: PathBuf,
-    node: String,
-    amqp_port: u16,
-    dist_port: u16,
-    epmd_port: u16,
+    node: PrivateNode,
     epmd: Option<Child>,
     dir: tempfile::TempDir,
     run_as: Option<(u32, u32)>,
@@ -124,14 +122,10 @@ impl LocalRabbitmq {
             .is_none()
             .then(|| rabbitmq_libs::prepare(&script, dir.path()))
             .flatten();
-        let node = format!("rebound-{name}-{:08x}@localhost", rand::random::<u32>());
         Ok(Self {
             proc: Managed::new(name, recorder),
             script,
-            node,
-            amqp_port: 0,
-            dist_port: 0,
-            epmd_port: 0,
+            node: PrivateNode::new(name),
             epmd: None,
             dir,
             run_as,
@@ -143,7 +137,7 @@ impl LocalRabbitmq {
 
     /// The Erlang node name (unique per instance), to find its processes.
     pub fn node_name(&self) -> &str {
-        &self.node
+        &self.node.name
     }
 
     /// The AMQP URL of the node's default vhost, direct (not proxied).
@@ -155,9 +149,9 @@ impl LocalRabbitmq {
     pub fn ctl(&self) -> Ctl {
         Ctl {
             script: self.script.with_file_name("rabbitmqctl"),
-            node: self.node.clone(),
+            node: self.node.name.clone(),
             home: self.dir.path().join("home"),
-            epmd_port: self.epmd_port,
+            epmd_port: self.node.epmd_port,
             run_as: self.run_as,
         }
     }
@@ -167,36 +161,18 @@ impl LocalRabbitmq {
         let mut cmd = Command::new(&self.script);
         cmd.current_dir(d.join("home"))
             .env("HOME", d.join("home"))
-            .env("RABBITMQ_NODENAME", &self.node)
-            .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
-            .env("RABBITMQ_NODE_PORT", self.amqp_port.to_string())
-            .env("RABBITMQ_DIST_PORT", self.dist_port.to_string())
-            .env("ERL_EPMD_PORT", self.epmd_port.to_string())
             .env("RABBITMQ_MNESIA_BASE", d.join("mnesia"))
             .env("RABBITMQ_LOG_BASE", d.join("log"))
             .env("RABBITMQ_PID_FILE", d.join("node.pid"))
             .env("RABBITMQ_ENABLED_PLUGINS_FILE", d.join("enabled_plugins"))
             .env("RABBITMQ_LOGS", "-")
-            // Erlang distribution on loopback only, like everything rebound starts, and
-            // started with the VM: the broker then skips starting a second VM just to make
-            // sure an epmd runs (the node has its own), about half a second of every boot.
-            .env(
-                "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS",
-                [
-                    "-kernel inet_dist_use_interface {127,0,0,1}".to_owned(),
-                    format!("-sname {}", self.node),
-                    format!("-kernel inet_dist_listen_min {}", self.dist_port),
-                    format!("-kernel inet_dist_listen_max {}", self.dist_port),
-                ]
-                .into_iter()
-                .chain(
+            .envs(
+                self.node.env(
                     self.code_path
                         .iter()
-                        .map(|c| format!("-pa {}", c.ebin.display())),
-                )
-                .chain(self.extra_args.iter().cloned())
-                .collect::<Vec<_>>()
-                .join(" "),
+                        .map(|c| format!("-pa {}", c.ebin.display()))
+                        .chain(self.extra_args.iter().cloned()),
+                ),
             );
         if let Some(code) = &self.code_path {
             cmd.env("RABBITMQ_PLUGINS_DIR", &code.plugins);
@@ -214,7 +190,7 @@ impl LocalRabbitmq {
         }
         let mut cmd = Command::new("epmd");
         cmd.arg("-port")
-            .arg(self.epmd_port.to_string())
+            .arg(self.node.epmd_port.to_string())
             .env("ERL_EPMD_ADDRESS", "127.0.0.1");
         let child = process::spawn(cmd, std::sync::Arc::new(|_, _| {})).map_err(|source| {
             RuntimeError::Spawn {
@@ -324,7 +300,7 @@ impl Service for LocalRabbitmq {
     }
 
     fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.amqp_port)
+        self.node.addr()
     }
 
     fn client_url(&self, addr: &str) -> String {
@@ -340,35 +316,19 @@ impl Service for LocalRabbitmq {
     }
 
     async fn start(&mut self) -> Result<(), RuntimeError> {
-        if self.amqp_port != 0 {
+        if self.node.has_ports() {
             // A restart keeps its ports and data so clients and the proxy find it again.
             return self.spawn().await;
         }
-        // First start: ports that were free a moment ago can be taken by a racing process
-        // (another test's broker); try fresh ones a few times before giving up.
-        let mut last = None;
-        for _ in 0..3 {
-            [self.amqp_port, self.dist_port, self.epmd_port] =
-                free_ports::<3>().map_err(|source| RuntimeError::Spawn {
-                    service: self.proc.name().to_owned(),
-                    source,
-                })?;
-            match self.spawn().await {
-                Err(e @ RuntimeError::DiedAtStart { .. })
-                    if says_address_in_use(&self.proc.log_text()) =>
-                {
-                    // The node's epmd may hold the taken port's neighbour: start afresh.
-                    self.epmd = None;
-                    last = Some(e);
-                }
-                other => return other,
+        let mut tries = PortTries::new(self.proc.name());
+        loop {
+            self.node.set_ports(tries.next()?);
+            // An epmd of an earlier try holds that try's port: the node gets one at its own.
+            self.epmd = None;
+            if let Some(done) = tries.outcome(self.spawn().await) {
+                return done;
             }
         }
-        Err(last.unwrap_or(RuntimeError::InvalidState {
-            service: self.proc.name().to_owned(),
-            action: "start",
-            why: "no free ports found",
-        }))
     }
 
     async fn kill(&mut self) -> Result<(), RuntimeError> {

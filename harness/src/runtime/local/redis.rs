@@ -7,7 +7,7 @@ use tokio::process::Command;
 
 use super::managed::Managed;
 use crate::process;
-use crate::runtime::{free_port, says_address_in_use, RuntimeError, Service};
+use crate::runtime::{PortTries, RuntimeError, Service};
 use crate::scenario::Durability;
 use crate::timeline::Recorder;
 
@@ -52,26 +52,17 @@ impl LocalRedis {
 
     fn command(&self) -> Command {
         let mut cmd = Command::new("redis-server");
-        cmd.arg("--port")
-            .arg(self.port.to_string())
-            .args(["--bind", "127.0.0.1", "--protected-mode", "no"])
-            .arg("--dir")
+        cmd.arg("--dir")
             .arg(self.dir.path())
-            .args(["--save", "", "--daemonize", "no", "--logfile", ""]);
-        match self.durability {
-            Durability::None | Durability::Transient => {
-                cmd.args(["--appendonly", "no"]);
-            }
-            Durability::AofAlways | Durability::Durable => {
-                cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
-            }
-        }
-        if redis_major() >= 7 {
-            // DEBUG SLEEP (the `debug_sleep` step) is off by default since Redis 7; loopback
-            // clients only, like everything else here.
-            cmd.args(["--enable-debug-command", "local"]);
-        }
-        cmd.args(&self.extra_args);
+            .args(["--daemonize", "no", "--logfile", ""])
+            // DEBUG for loopback clients only, like everything else here.
+            .args(server_args(
+                "127.0.0.1",
+                self.port,
+                self.durability,
+                (redis_major() >= 7).then_some("local"),
+                &self.extra_args,
+            ));
         cmd
     }
 
@@ -83,6 +74,41 @@ impl LocalRedis {
             .start(cmd, addr, self.ready_timeout, || ping(probe_addr.clone()))
             .await
     }
+}
+
+/// The `redis-server` arguments both runtimes give, besides the data directory: where it
+/// listens, no RDB snapshots, the scenario's durability, the `DEBUG` command (the `debug_sleep`
+/// step) enabled for `debug` (`local` or `yes`) when given (it is off by default since Redis 7
+/// and the option does not exist before), and the scenario's own arguments last, so they win.
+pub(crate) fn server_args(
+    bind: &str,
+    port: u16,
+    durability: Durability,
+    debug: Option<&str>,
+    extra: &[String],
+) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        "--port".to_owned(),
+        port.to_string(),
+        "--bind".to_owned(),
+        bind.to_owned(),
+        "--protected-mode".to_owned(),
+        "no".to_owned(),
+        "--save".to_owned(),
+        String::new(),
+    ];
+    let appendonly: &[&str] = match durability {
+        Durability::None | Durability::Transient => &["--appendonly", "no"],
+        Durability::AofAlways | Durability::Durable => {
+            &["--appendonly", "yes", "--appendfsync", "always"]
+        }
+    };
+    args.extend(appendonly.iter().map(|a| (*a).to_owned()));
+    if let Some(who) = debug {
+        args.extend(["--enable-debug-command".to_owned(), who.to_owned()]);
+    }
+    args.extend(extra.iter().cloned());
+    args
 }
 
 /// The major version of the `redis-server` on PATH (0 when it cannot be told), read once.
@@ -143,28 +169,13 @@ impl Service for LocalRedis {
             // A restart keeps its port and data so clients and the proxy find it again.
             return self.spawn().await;
         }
-        // First start: a port that was free a moment ago can be taken by a racing process;
-        // try a few fresh ones before giving up.
-        let mut last = None;
-        for _ in 0..3 {
-            self.port = free_port().map_err(|source| RuntimeError::Spawn {
-                service: self.proc.name().to_owned(),
-                source,
-            })?;
-            match self.spawn().await {
-                Err(e @ RuntimeError::DiedAtStart { .. })
-                    if says_address_in_use(&self.proc.log_text()) =>
-                {
-                    last = Some(e);
-                }
-                other => return other,
+        let mut tries = PortTries::new(self.proc.name());
+        loop {
+            [self.port] = tries.next()?;
+            if let Some(done) = tries.outcome(self.spawn().await) {
+                return done;
             }
         }
-        Err(last.unwrap_or(RuntimeError::InvalidState {
-            service: self.proc.name().to_owned(),
-            action: "start",
-            why: "no free port found",
-        }))
     }
 
     async fn kill(&mut self) -> Result<(), RuntimeError> {
