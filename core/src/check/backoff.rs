@@ -190,6 +190,9 @@ pub fn check(
     (vec![backoff, rate_check(streams)], violations)
 }
 
+/// How far around a gap the canary's lateness counts.
+const AROUND: u64 = 1_000_000_000;
+
 /// How late the run's canary timer woke, over time: the lateness a worker's timers suffered
 /// from the same machine at the same moment.
 struct Canary {
@@ -211,19 +214,19 @@ impl Canary {
         }
     }
 
-    /// The most the canary was late waking between `from_ns` and `to_ns`, and at the first wake
-    /// after `to_ns` (a lateness at the worker's wake shows at the canary's next one); 0 without
-    /// a canary (timelines recorded before it existed).
+    /// The most the canary was late waking around a gap from `from_ns` to `to_ns`: during it,
+    /// and within [`AROUND`] either side (load comes in bursts longer than a timer's step, and
+    /// the canary and the worker do not wake at the same instant); 0 without a canary
+    /// (timelines recorded before it existed).
     fn late_between(&self, from_ns: u64, to_ns: u64) -> u64 {
-        let first = self.wakes.partition_point(|(at, _)| *at < from_ns);
-        let mut most = 0;
-        for (at, late) in &self.wakes[first..] {
-            most = most.max(*late);
-            if *at > to_ns {
-                break;
-            }
-        }
-        most
+        let (from, to) = (from_ns.saturating_sub(AROUND), to_ns.saturating_add(AROUND));
+        let first = self.wakes.partition_point(|(at, _)| *at < from);
+        self.wakes[first..]
+            .iter()
+            .take_while(|(at, _)| *at <= to)
+            .map(|(_, late)| *late)
+            .max()
+            .unwrap_or(0)
     }
 }
 

@@ -48,7 +48,7 @@ pub struct Attempt {
     /// Whether the gap fell inside the window widened by the tolerance (and, on the late side,
     /// by how late the machine's own timers were meanwhile).
     pub within: Option<bool>,
-    /// How late the run's canary timer woke during the gap: what the late side allowed.
+    /// How late the run's canary timer woke around the gap: what the late side allowed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine_late_ns: Option<u64>,
     /// How the round's first connection came to be in this stream.

@@ -150,7 +150,7 @@ pub struct AttemptEntry {
     pub succeeded: bool,
     /// Whether the gap was inside the window plus tolerance (absent without `expect.backoff`).
     pub within: Option<bool>,
-    /// How late the machine's own timers were during the gap: what the late side allowed.
+    /// How late the machine's own timers were around the gap: what the late side allowed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine_late_ms: Option<f64>,
     /// How the attempt came to be in its stream: `content`, `only_stream`, `only_waiting`,

@@ -35,7 +35,7 @@ pub struct BackoffSpec {
     /// How far a gap may stray from its window without the worker being wrong: absolute
     /// (`"10ms"`), relative to the window's bound (`"2%"`), or both (`"10ms + 2%"`). Early is
     /// judged with it alone; late also gets as much as the machine's own timers were late
-    /// during the gap (the run's canary).
+    /// around the gap (the run's canary).
     #[serde(default)]
     #[schemars(with = "String")]
     pub tolerance: Tolerance,
