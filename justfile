@@ -81,14 +81,14 @@ docker-tests:
 
 # The whole suite (`cargo test --workspace`) RUNS times in a row; stops at the first failing
 # round and keeps its log in target/soak/. The goal is 0 failures in 10.
-soak RUNS="10":
-    scripts/soak.sh {{RUNS}}
+soak RUNS="10" *ARGS:
+    scripts/soak.sh {{RUNS}} {{ARGS}}
 
 # The same beside a noisy neighbour, as on a shared CI runner: redis-benchmark -c 50 against a
 # Redis of its own in a loop, and a parallel release compile in a loop. The goal is 0 failures
 # in 10: timing is judged against how late the machine's own timers were.
-soak-noisy RUNS="10":
-    scripts/soak-noisy.sh {{RUNS}}
+soak-noisy RUNS="10" *ARGS:
+    scripts/soak-noisy.sh {{RUNS}} {{ARGS}}
 
 # Sharding across CI machines: `cargo nextest run --partition count:K/N` for K = 1..N must run
 # every scenario test exactly once (asks nextest itself; the suite's sharding::partitions test

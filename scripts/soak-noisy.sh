@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# `just soak-noisy N`: the whole suite N times in a row (scripts/soak.sh) beside a noisy
+# `just soak-noisy N [ARGS]`: the whole suite N times in a row (scripts/soak.sh) beside a noisy
 # neighbour, as on a shared CI runner: redis-benchmark with 50 clients against a Redis of its
 # own, in a loop, and a parallel compile of the workspace (release, its own target directory,
 # cleaned and built again in a loop). The neighbour's processes are stopped by pid on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-10}
+shift || true
 pids=()
 tmp=$(mktemp -d)
 cleanup() {
@@ -30,4 +31,4 @@ pids+=($!)
 setsid bash -c "while :; do cargo clean --quiet --release --target-dir target/noisy -p rebound-core -p rebound-proxy -p rebound >/dev/null 2>&1; cargo build --quiet --release --target-dir target/noisy -p rebound >/dev/null 2>&1; done" &
 pids+=($!)
 echo "noisy neighbour: redis-benchmark -c 50 on port $port, a release build in a loop (pids ${pids[*]})"
-scripts/soak.sh "$runs"
+scripts/soak.sh "$runs" "$@"
