@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use rebound::check::{fault_latencies, retry_errors, Distribution};
+use rebound::check::{fault_latencies, retry_errors, unexplained_retry_errors, Distribution};
 use rebound::runner::RunOptions;
 use rebound_suite::{
     build_fixtures, docker_leftovers, docker_options, docker_unavailable, example_files, load,
@@ -175,6 +175,8 @@ fn judge_shipped(name: &str, path: &std::path::Path, base: RunOptions) -> Result
 }
 
 fn main() -> ExitCode {
+    // The runs' canary timer is this program started again.
+    rebound::canary::serve_if_asked();
     let mut args = Arguments::from_args();
     // Three scenario runs at a time unless told otherwise (`--test-threads N`), and only
     // those that cannot starve each other's workers of CPU: every test starts at once and
@@ -297,6 +299,7 @@ const FIDELITY_GOAL_MS: f64 = 2.0;
 /// error distribution and the fault effect latency, and holds p99 |error| to the goal.
 fn fidelity() -> Result<(), Failed> {
     let mut errors = Vec::new();
+    let mut unexplained = Vec::new();
     let mut latencies = Vec::new();
     let mut shortest_ms = f64::INFINITY;
     for file in ["redis-kill-restart", "redis-restart-storm"] {
@@ -307,6 +310,7 @@ fn fidelity() -> Result<(), Failed> {
             &format!("timing--{file}"),
         )?;
         errors.extend(retry_errors(&out.verdict.episodes));
+        unexplained.extend(unexplained_retry_errors(&out.verdict.episodes));
         shortest_ms = out
             .verdict
             .episodes
@@ -331,13 +335,22 @@ fn fidelity() -> Result<(), Failed> {
             "NOT met"
         }
     );
-    // What the suite enforces is correctness: an error of half the shortest announced delay
-    // would mean a gap was matched to the wrong announcement, or a worker slept something else
-    // than it said. The goal itself is enforced only when asked (`just fidelity`).
-    let goal = std::env::var("REBOUND_FIDELITY_P99_MS")
+    // What the suite enforces is correctness: an error of half the shortest announced delay,
+    // beyond what the machine's own lateness explains, would mean a gap was matched to the
+    // wrong announcement, or a worker slept something else than it said. The goal itself is
+    // enforced on the raw errors, and only when asked (`just fidelity`, on a quiet machine).
+    let (goal, judged) = match std::env::var("REBOUND_FIDELITY_P99_MS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(shortest_ms / 2.0);
+    {
+        Some(goal) => (goal, abs.clone()),
+        None => (
+            shortest_ms / 2.0,
+            Distribution::of(unexplained.iter().map(|e| e.abs()))
+                .ok_or_else(|| Failed::from("no announced attempt was measured"))?,
+        ),
+    };
+    let abs = judged;
     if abs.p99 <= goal {
         Ok(())
     } else {

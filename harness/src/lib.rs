@@ -7,6 +7,7 @@
 //! process code, the proxy (`rebound-proxy`) is a Toxiproxy-compatible server of its own, and
 //! this crate, the harness, runs scenarios on top of both.
 
+pub mod canary;
 pub mod direct;
 pub mod error;
 pub mod fault;

@@ -129,6 +129,25 @@ pub fn retry_errors(episodes: &[Episode]) -> Vec<f64> {
         .collect()
 }
 
+/// The part of each late gap the machine does not explain: gap - announced delay, less how
+/// late the machine's own timers were around it when the gap was longer (an early gap stays
+/// as it is), in ms.
+pub fn unexplained_retry_errors(episodes: &[Episode]) -> Vec<f64> {
+    episodes
+        .iter()
+        .flat_map(|e| &e.attempts)
+        .filter_map(|a| {
+            let error = ms(a.gap_ns) - a.announced_ms?;
+            let machine = ms(a.machine_late_ns.unwrap_or(0));
+            Some(if error > 0.0 {
+                (error - machine).max(0.0)
+            } else {
+                error
+            })
+        })
+        .collect()
+}
+
 /// Fault effect latency in ms: how long after its due time each step took effect.
 pub fn fault_latencies(timeline: &Timeline) -> Vec<f64> {
     timeline

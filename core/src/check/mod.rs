@@ -18,8 +18,8 @@ pub use backoff::{Violation, ViolationKind};
 pub use conn::{connections, Conn};
 pub use episode::{episodes, Attempt, Episode, Round};
 pub use figures::{
-    canary_lateness, fault_latencies, percentile, retry_errors, throughput, Distribution, Figures,
-    RateBucket,
+    canary_lateness, fault_latencies, percentile, retry_errors, throughput,
+    unexplained_retry_errors, Distribution, Figures, RateBucket,
 };
 pub use ledger::{ledger, Duplicate, Ledger, Lost, Whereabouts};
 pub use outage::{outages, route_affected, Outage};

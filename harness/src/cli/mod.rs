@@ -30,6 +30,7 @@ use args::{Cli, Command};
 
 /// Parses the command line and runs the command.
 pub fn main() -> ExitCode {
+    rebound::canary::serve_if_asked();
     let cli = Cli::parse();
     // One line per problem (`file:line:col: message`), never wrapped: people and editors'
     // problem matchers search for them.

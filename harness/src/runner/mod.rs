@@ -16,7 +16,6 @@
 //! or a panic anywhere in a run leaves nothing running. What runs share (the RabbitMQ node
 //! scenarios lease vhosts on) is owned by a [`Session`].
 
-mod canary;
 mod drain;
 mod env;
 mod inspect;
@@ -136,7 +135,7 @@ impl Session {
         }
         let resolved = crate::runtime::resolve(options.runtime, scenario).await?;
         // How late the machine's own timers are, for as long as the run is recorded.
-        let canary = canary::Canary::start(&recorder);
+        let canary = crate::canary::Canary::start(&recorder);
         let runtime = resolved.kind;
         if options.runtime == RuntimeChoice::Auto {
             recorder.record(EventKind::Note {
