@@ -11,6 +11,12 @@ use tokio::net::{TcpListener, TcpStream};
 
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// Held by the tests that must not share the machine with each other: the churn tests load
+/// both cores and measure the process's memory, the timing tests allow a couple of
+/// milliseconds; run side by side (the test binary runs tests in parallel) they disturb each
+/// other.
+pub static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// An echo server on 127.0.0.1; runs until the runtime ends.
 pub async fn echo_server() -> SocketAddr {
     counted_echo_server().await.0
