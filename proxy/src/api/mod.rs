@@ -6,8 +6,8 @@
 //! | method | path | answer |
 //! |---|---|---|
 //! | GET | `/proxies` | 200, object of proxies by name (each with its toxics) |
-//! | POST | `/proxies` | 201, the proxy; `enabled` defaults to true, listen port 0 picks a port |
-//! | POST | `/populate` | 201, `{"proxies": [...]}`; on error the error fields plus the proxies done |
+//! | POST | `/proxies` | 201, the proxy; `enabled` defaults to true, listen port 0 picks a port; `listen` shows as given until the proxy is first enabled |
+//! | POST | `/populate` | 201, `{"proxies": [...]}`; in order, nothing undone: on error the error fields plus the proxies done |
 //! | GET | `/proxies/{proxy}` | 200, the proxy |
 //! | POST, PATCH | `/proxies/{proxy}` | 200; a new listen or upstream restarts the proxy |
 //! | DELETE | `/proxies/{proxy}` | 204 |
@@ -21,9 +21,10 @@
 //!
 //! Errors are `{"error": "...", "status": N}` with Toxiproxy's messages: 400 for a malformed
 //! body, a missing name or upstream, an invalid stream, an unknown toxic type or a bad
-//! attribute; 404 for an unknown proxy or toxic; 409 for a duplicate proxy or toxic name and
-//! for a listen address in use (Toxiproxy answers 500 there). As in Toxiproxy, a request whose
-//! User-Agent starts with `Mozilla/` is refused (403), so a web page cannot drive the proxy.
+//! attribute; 404 for an unknown proxy or toxic; 409 for a duplicate proxy or toxic name; 500
+//! with Go's `net.Listen` text for a listen address that cannot be resolved or bound. As in
+//! Toxiproxy, a request whose User-Agent starts with `Mozilla/` is refused (403), so a web
+//! page cannot drive the proxy.
 //! `/metrics` is not served (Toxiproxy serves it only when started with metrics on).
 //!
 //! # Extensions (paths and toxic types Toxiproxy does not have, so its clients never meet them)
@@ -66,7 +67,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{ConnEvent, ProxyConfig, ProxyServer};
+use super::{ConnEvent, ProxyServer};
+use crate::listener::Spec;
 use wire::{ApiError, ProxyJson, ToxicJson};
 
 /// The Toxiproxy version whose API this server implements.
@@ -157,12 +159,12 @@ async fn proxy_index(State(server): State<ProxyServer>) -> Json<BTreeMap<String,
 
 async fn proxy_create(State(server): State<ProxyServer>, body: Bytes) -> ApiResult<Response> {
     let input = wire::proxy_input(&wire::parse_body(&body)?)?;
-    let config = config_from(input).await?;
-    let proxy = server.create(config).await?;
+    let proxy = server.create_spec(spec_from(input)?).await?;
     Ok((StatusCode::CREATED, Json(ProxyJson::from(&proxy))).into_response())
 }
 
-async fn config_from(input: wire::ProxyInput) -> ApiResult<ProxyConfig> {
+/// A proxy to create from a body's fields, with Toxiproxy's checks and defaults (enabled).
+fn spec_from(input: wire::ProxyInput) -> ApiResult<Spec> {
     let name = input
         .name
         .filter(|n| !n.is_empty())
@@ -171,10 +173,9 @@ async fn config_from(input: wire::ProxyInput) -> ApiResult<ProxyConfig> {
         .upstream
         .filter(|u| !u.is_empty())
         .ok_or_else(|| ApiError::missing("upstream"))?;
-    let listen = wire::resolve_listen(input.listen.as_deref().unwrap_or("")).await?;
-    Ok(ProxyConfig {
+    Ok(Spec {
         name,
-        listen,
+        listen: input.listen.unwrap_or_default(),
         upstream,
         enabled: input.enabled.unwrap_or(true),
     })
@@ -210,8 +211,9 @@ async fn populate_inner(
             ))
         }
     };
-    // Check every entry before creating anything, as Toxiproxy does.
-    let mut configs = Vec::with_capacity(items.len());
+    // Check every entry for a name and an upstream before creating anything, as Toxiproxy
+    // does; a listen address is checked only when its proxy is started.
+    let mut specs = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let input = wire::proxy_input(item).map_err(|e| (Vec::new(), e))?;
         if input.name.as_deref().unwrap_or("").is_empty() {
@@ -226,9 +228,9 @@ async fn populate_inner(
                 ApiError::missing(&format!("upstream at proxy {}", i + 1)),
             ));
         }
-        configs.push(config_from(input).await.map_err(|e| (Vec::new(), e))?);
+        specs.push(spec_from(input).map_err(|e| (Vec::new(), e))?);
     }
-    match server.populate(configs).await {
+    match server.populate_specs(specs).await {
         Ok(proxies) => Ok(proxies.iter().map(ProxyJson::from).collect()),
         Err((done, e)) => Err((done.iter().map(ProxyJson::from).collect(), e.into())),
     }
@@ -248,10 +250,7 @@ async fn proxy_update(
 ) -> ApiResult<Json<ProxyJson>> {
     let proxy = proxy_of(&server, &name)?;
     let input = wire::proxy_input(&wire::parse_body(&body)?)?;
-    let listen = match input.listen.as_deref() {
-        Some(l) => wire::resolve_listen(l).await?,
-        None => proxy.listen_addr(),
-    };
+    let listen = input.listen.unwrap_or_else(|| proxy.listen());
     let upstream = input
         .upstream
         .filter(|u| !u.is_empty())

@@ -2,8 +2,6 @@
 //! in-process types. Parsing is by hand over `serde_json::Value` so that every problem becomes
 //! the error Toxiproxy would give (status and message), never a panic or a framework default.
 
-use std::net::SocketAddr;
-
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -52,14 +50,8 @@ impl ApiError {
 impl From<ProxyError> for ApiError {
     fn from(e: ProxyError) -> Self {
         match e {
-            ProxyError::Bind { addr, source } => {
-                let status = if source.kind() == std::io::ErrorKind::AddrInUse {
-                    StatusCode::CONFLICT
-                } else {
-                    StatusCode::BAD_REQUEST
-                };
-                Self::new(status, format!("listen tcp {addr}: {source}"))
-            }
+            // Go's listen error, which Toxiproxy passes on as an internal error.
+            ProxyError::Listen(e) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
             ProxyError::Exists(_) => Self::new(StatusCode::CONFLICT, "proxy already exists"),
             ProxyError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "proxy not found"),
             ProxyError::ToxicExists(_) => Self::new(StatusCode::CONFLICT, "toxic already exists"),
@@ -113,7 +105,7 @@ impl From<&Proxy> for ProxyJson {
     fn from(p: &Proxy) -> Self {
         Self {
             name: p.name().to_owned(),
-            listen: p.listen_addr().to_string(),
+            listen: p.listen(),
             upstream: p.upstream(),
             enabled: p.is_enabled(),
             toxics: p.toxics().iter().map(ToxicJson::from).collect(),
@@ -186,34 +178,6 @@ pub(crate) fn proxy_input(v: &Value) -> Result<ProxyInput, ApiError> {
         upstream: opt_str(obj, "upstream")?.map(str::to_owned),
         enabled: opt_bool(obj, "enabled")?,
     })
-}
-
-/// Resolves a Toxiproxy listen string: `host:port`, `:port` (all interfaces) or empty (a free
-/// port on 127.0.0.1).
-pub(crate) async fn resolve_listen(listen: &str) -> Result<SocketAddr, ApiError> {
-    let listen = listen.trim();
-    if listen.is_empty() {
-        return Ok(SocketAddr::from(([127, 0, 0, 1], 0)));
-    }
-    let full = if listen.starts_with(':') {
-        format!("0.0.0.0{listen}")
-    } else {
-        listen.to_owned()
-    };
-    if let Ok(addr) = full.parse::<SocketAddr>() {
-        return Ok(addr);
-    }
-    let invalid = || ApiError::bad_body(format!("invalid listen address `{listen}`"));
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(full.as_str())
-        .await
-        .map_err(|_| invalid())?
-        .collect();
-    addrs
-        .iter()
-        .find(|a| a.is_ipv4())
-        .or_else(|| addrs.first())
-        .copied()
-        .ok_or_else(invalid)
 }
 
 fn kind_from(type_name: &str, attributes: Value) -> Result<ToxicKind, ApiError> {
