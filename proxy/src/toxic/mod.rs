@@ -13,6 +13,7 @@ mod bandwidth;
 mod idle_drop;
 mod latency;
 mod limit_data;
+mod noop;
 mod reset_peer;
 mod slicer;
 mod slow_close;
@@ -111,6 +112,8 @@ pub enum ToxicKind {
         #[serde(default)]
         idle: u64,
     },
+    /// Passes everything through unchanged (Toxiproxy's `noop`); it has no attributes.
+    Noop {},
 }
 
 impl ToxicKind {
@@ -125,11 +128,12 @@ impl ToxicKind {
             ToxicKind::Slicer { .. } => "slicer",
             ToxicKind::LimitData { .. } => "limit_data",
             ToxicKind::IdleDrop { .. } => "idle_drop",
+            ToxicKind::Noop {} => "noop",
         }
     }
 
     /// Every type name the proxy knows, Toxiproxy's and rebound's.
-    pub const TYPE_NAMES: [&'static str; 8] = [
+    pub const TYPE_NAMES: [&'static str; 9] = [
         "latency",
         "bandwidth",
         "slow_close",
@@ -138,6 +142,7 @@ impl ToxicKind {
         "slicer",
         "limit_data",
         "idle_drop",
+        "noop",
     ];
 }
 
@@ -210,9 +215,10 @@ impl ToxicSpec {
         Ok(self)
     }
 
-    /// Whether this toxic acts on the bytes of its stream (as opposed to the whole link).
+    /// Whether this toxic acts on the bytes of its stream (idle_drop acts on the whole link;
+    /// noop does nothing, so it must not take a direction off the fast path).
     pub(crate) fn is_data_toxic(&self) -> bool {
-        !matches!(self.kind, ToxicKind::IdleDrop { .. })
+        !matches!(self.kind, ToxicKind::IdleDrop { .. } | ToxicKind::Noop {})
     }
 }
 
@@ -317,6 +323,7 @@ fn behaviour(kind: &ToxicKind, rng: StdRng, now: Instant) -> Box<dyn Behaviour> 
         ToxicKind::Slicer { .. } => Box::new(slicer::Slicer::new(kind, rng)),
         ToxicKind::LimitData { .. } => Box::new(limit_data::LimitData::new(kind)),
         ToxicKind::IdleDrop { .. } => Box::new(idle_drop::IdleDrop),
+        ToxicKind::Noop {} => Box::new(noop::Noop),
     }
 }
 

@@ -5,6 +5,7 @@
 //! `toxiproxy_rust` client is used where it can express the case, the HTTP level elsewhere.
 
 use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::support::*;
@@ -168,4 +169,43 @@ async fn a_listen_address_in_use_or_unusable_gets_toxiproxy_s_500() {
         json(&http(api, "GET", "/proxies/r", None).await.1)["enabled"],
         false
     );
+}
+
+#[tokio::test]
+async fn the_noop_toxic_exists_with_empty_attributes_and_lets_data_through() {
+    let up = echo_server().await;
+    let srv = server(42);
+    let proxy = proxy_to(&srv, "p", up).await;
+    let api = start_api(srv).await;
+    let r = request(
+        api,
+        "POST",
+        "/proxies/p/toxics",
+        Some(r#"{"type":"noop"}"#),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let t = json(&r.body);
+    assert_eq!(
+        (&t["attributes"], &t["name"], &t["type"], &t["stream"]),
+        (
+            &json!({}),
+            &json!("noop_downstream"),
+            &json!("noop"),
+            &json!("downstream")
+        )
+    );
+    let (_, listed) = http(api, "GET", "/proxies/p/toxics", None).await;
+    assert_eq!(json(&listed)[0]["type"], "noop");
+    let mut c = TcpStream::connect(proxy.listen_addr())
+        .await
+        .expect("connect");
+    c.write_all(b"through noop").await.expect("write");
+    let mut buf = [0u8; 12];
+    tokio::time::timeout(WAIT, tokio::io::AsyncReadExt::read_exact(&mut c, &mut buf))
+        .await
+        .expect("in time")
+        .expect("echo");
+    assert_eq!(&buf, b"through noop");
 }
