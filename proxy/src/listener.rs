@@ -443,6 +443,7 @@ impl Proxy {
             name: name.to_owned(),
             kind,
             stream: old.spec.stream,
+            stream_given: old.spec.stream_given.clone(),
             toxicity,
         }
         .normalised()

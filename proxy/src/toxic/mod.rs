@@ -132,6 +132,36 @@ impl ToxicKind {
         }
     }
 
+    /// The toxic of type `type_name` with every attribute 0 (Toxiproxy's starting point
+    /// before it decodes the attributes given); `None` for an unknown type.
+    pub fn empty(type_name: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::json!({ "type": type_name, "attributes": {} })).ok()
+    }
+
+    /// The name of Toxiproxy's Go struct for this type, which its decoding errors name
+    /// (`LatencyToxic.attributes.latency`).
+    pub(crate) fn go_struct(&self) -> &'static str {
+        match self {
+            ToxicKind::Latency { .. } => "LatencyToxic",
+            ToxicKind::Bandwidth { .. } => "BandwidthToxic",
+            ToxicKind::SlowClose { .. } => "SlowCloseToxic",
+            ToxicKind::Timeout { .. } => "TimeoutToxic",
+            ToxicKind::ResetPeer { .. } => "ResetToxic",
+            ToxicKind::Slicer { .. } => "SlicerToxic",
+            ToxicKind::LimitData { .. } => "LimitDataToxic",
+            ToxicKind::IdleDrop { .. } => "IdleDropToxic",
+            ToxicKind::Noop {} => "NoopToxic",
+        }
+    }
+
+    /// The Go type of this toxic's attributes (slicer's are `int`, the others' `int64`).
+    pub(crate) fn go_int_type(&self) -> &'static str {
+        match self {
+            ToxicKind::Slicer { .. } => "int",
+            _ => "int64",
+        }
+    }
+
     /// Every type name the proxy knows, Toxiproxy's and rebound's.
     pub const TYPE_NAMES: [&'static str; 9] = [
         "latency",
@@ -156,6 +186,11 @@ pub struct ToxicSpec {
     pub kind: ToxicKind,
     /// Which direction it acts on.
     pub stream: Stream,
+    /// The stream as the client spelled it (`UPSTREAM`): Toxiproxy matches the stream without
+    /// regard to case but shows it, and builds the default name from it, as given. `None`
+    /// shows [`Stream::as_str`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_given: Option<String>,
     /// Probability (0..=1) that the toxic applies to a given connection.
     pub toxicity: f32,
 }
@@ -167,6 +202,7 @@ impl ToxicSpec {
             name: String::new(),
             kind,
             stream,
+            stream_given: None,
             toxicity: 1.0,
         }
     }
@@ -181,6 +217,13 @@ impl ToxicSpec {
     pub fn with_toxicity(mut self, toxicity: f32) -> Self {
         self.toxicity = toxicity;
         self
+    }
+
+    /// The stream as Toxiproxy shows it: as the client spelled it.
+    pub fn stream_name(&self) -> &str {
+        self.stream_given
+            .as_deref()
+            .unwrap_or_else(|| self.stream.as_str())
     }
 
     /// The spec as the timeline records it.
@@ -204,7 +247,7 @@ impl ToxicSpec {
     /// Fills in the default name and checks the values; the error says what is wrong.
     pub(crate) fn normalised(mut self) -> Result<Self, String> {
         if self.name.is_empty() {
-            self.name = format!("{}_{}", self.kind.type_name(), self.stream.as_str());
+            self.name = format!("{}_{}", self.kind.type_name(), self.stream_name());
         }
         if !(0.0..=1.0).contains(&self.toxicity) {
             return Err(format!(

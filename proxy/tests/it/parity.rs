@@ -4,6 +4,8 @@
 //! toxic_collection.go, link.go, toxics/*.go; gorilla/mux for unmatched routes). The
 //! `toxiproxy_rust` client is used where it can express the case, the HTTP level elsewhere.
 
+use std::collections::HashSet;
+
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -24,10 +26,97 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Toxiproxy's error: its status, and its text in `{"error": ..., "status": N}`.
+/// Go's `http.Error` answer: `text/plain`, the JSON error and a newline.
 fn assert_go_error(r: &Reply, status: u16, error: &str) {
     assert_eq!(r.status, status, "{}", r.body);
-    assert_eq!(json(&r.body), json!({ "error": error, "status": status }));
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/plain; charset=utf-8"),
+        "{}",
+        r.body
+    );
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(
+        r.body,
+        format!("{}\n", json!({ "error": error, "status": status })),
+        "body"
+    );
+}
+
+#[tokio::test]
+async fn every_routed_response_carries_its_own_request_id() {
+    let up = echo_server().await;
+    let api = start_api(server(41)).await;
+    let create = format!(r#"{{"name":"p","listen":"127.0.0.1:0","upstream":"{up}"}}"#);
+    let replies = [
+        request(api, "GET", "/version", None, &[]).await,
+        request(api, "POST", "/proxies", Some(&create), &[]).await,
+        request(api, "GET", "/proxies/p", None, &[]).await,
+        request(api, "GET", "/proxies/nope", None, &[]).await,
+        request(api, "POST", "/proxies", Some("{"), &[]).await,
+        request(
+            api,
+            "GET",
+            "/proxies",
+            None,
+            &[("User-Agent", "Mozilla/5.0")],
+        )
+        .await,
+        request(api, "POST", "/reset", None, &[]).await,
+        request(api, "DELETE", "/proxies/p", None, &[]).await,
+    ];
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [200, 201, 200, 404, 400, 403, 204, 204]);
+    let mut seen = HashSet::new();
+    for r in &replies {
+        let id = r
+            .header("x-toxiproxy-request-id")
+            .unwrap_or_else(|| panic!("no request id on a {} answer", r.status));
+        assert_eq!(id.len(), 20, "{id}");
+        assert!(
+            id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'v')),
+            "xid form: {id}"
+        );
+        assert!(seen.insert(id.to_owned()), "{id} repeated");
+    }
+    // gorilla/mux answers an unmatched path or method itself, without the route middleware.
+    for (method, path) in [("GET", "/no/such/path"), ("PUT", "/proxies")] {
+        let r = request(api, method, path, None, &[]).await;
+        assert_eq!(r.header("x-toxiproxy-request-id"), None, "{method} {path}");
+    }
+}
+
+#[tokio::test]
+async fn the_noop_toxic_exists_with_empty_attributes_and_lets_data_through() {
+    let up = echo_server().await;
+    let srv = server(42);
+    let proxy = proxy_to(&srv, "p", up).await;
+    let api = start_api(srv).await;
+    let r = request(
+        api,
+        "POST",
+        "/proxies/p/toxics",
+        Some(r#"{"type":"noop"}"#),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body,
+        r#"{"attributes":{},"name":"noop_downstream","type":"noop","stream":"downstream","toxicity":1}"#
+    );
+    let (_, listed) = http(api, "GET", "/proxies/p/toxics", None).await;
+    assert_eq!(json(&listed)[0]["type"], "noop");
+    let mut c = TcpStream::connect(proxy.listen_addr())
+        .await
+        .expect("connect");
+    c.write_all(b"through noop").await.expect("write");
+    let mut buf = [0u8; 12];
+    tokio::time::timeout(WAIT, tokio::io::AsyncReadExt::read_exact(&mut c, &mut buf))
+        .await
+        .expect("in time")
+        .expect("echo");
+    assert_eq!(&buf, b"through noop");
 }
 
 #[tokio::test]
@@ -43,14 +132,16 @@ async fn populate_applies_in_order_keeps_what_came_before_a_failure_and_answers_
     );
     let r = request(api, "POST", "/populate", Some(&body), &[]).await;
     assert_eq!(r.status, 500, "{}", r.body);
-    let v = json(&r.body);
-    assert_eq!(
-        (&v["error"], &v["status"]),
-        (
-            &json!(format!("listen tcp {taken}: bind: address already in use")),
-            &json!(500)
-        )
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let error = format!("listen tcp {taken}: bind: address already in use");
+    assert!(
+        r.body.starts_with(&format!(
+            r#"{{"error":"{error}","status":500,"proxies":[{{"#
+        )),
+        "Toxiproxy's fields in its order: {}",
+        r.body
     );
+    let v = json(&r.body);
     let names: Vec<&str> = v["proxies"]
         .as_array()
         .expect("proxies")
@@ -94,10 +185,14 @@ async fn populate_applies_in_order_keeps_what_came_before_a_failure_and_answers_
     .await;
     assert_eq!(r.status, 400);
     assert_eq!(
-        json(&r.body)["error"],
-        "missing required field: name at proxy 2"
+        r.body,
+        r#"{"error":"missing required field: name at proxy 2","status":400,"proxies":null}"#
     );
     assert_eq!(http(api, "GET", "/proxies/d", None).await.0, 404);
+
+    // An empty list makes nothing: Go encodes the list it never filled as null.
+    let r = request(api, "POST", "/populate", Some("[]"), &[]).await;
+    assert_eq!((r.status, r.body.as_str()), (201, r#"{"proxies":null}"#));
 }
 
 #[test]
@@ -172,40 +267,213 @@ async fn a_listen_address_in_use_or_unusable_gets_toxiproxy_s_500() {
 }
 
 #[tokio::test]
-async fn the_noop_toxic_exists_with_empty_attributes_and_lets_data_through() {
+async fn errors_have_toxiproxy_s_statuses_and_texts() {
     let up = echo_server().await;
-    let srv = server(42);
-    let proxy = proxy_to(&srv, "p", up).await;
-    let api = start_api(srv).await;
+    let api = start_api(server(47)).await;
+    let ok = format!(r#"{{"name":"p","listen":"127.0.0.1:0","upstream":"{up}"}}"#);
+    assert_eq!(http(api, "POST", "/proxies", Some(&ok)).await.0, 201);
+    let lat = r#"{"type":"latency","attributes":{"latency":1}}"#;
+    assert_eq!(
+        http(api, "POST", "/proxies/p/toxics", Some(lat)).await.0,
+        200
+    );
+    let cases: Vec<(&str, &str, String, u16, &str)> = vec![
+        ("POST", "/proxies", String::new(), 400, "bad request body: EOF"),
+        (
+            "POST",
+            "/proxies",
+            "{not json".into(),
+            400,
+            "bad request body: invalid character 'n' looking for beginning of object key string",
+        ),
+        (
+            "POST",
+            "/proxies",
+            "[1,2]".into(),
+            400,
+            "bad request body: json: cannot unmarshal array into Go value of type toxiproxy.Proxy",
+        ),
+        (
+            "POST",
+            "/proxies",
+            r#"{"upstream":"x:1"}"#.into(),
+            400,
+            "missing required field: name",
+        ),
+        (
+            "POST",
+            "/proxies",
+            r#"{"name":"z"}"#.into(),
+            400,
+            "missing required field: upstream",
+        ),
+        (
+            "POST",
+            "/proxies",
+            r#"{"name":"z","upstream":"x:1","enabled":"yes"}"#.into(),
+            400,
+            "bad request body: json: cannot unmarshal string into Go struct field Proxy.enabled of type bool",
+        ),
+        ("POST", "/proxies", ok.clone(), 409, "proxy already exists"),
+        ("GET", "/proxies/nope", String::new(), 404, "proxy not found"),
+        ("DELETE", "/proxies/nope", String::new(), 404, "proxy not found"),
+        ("PATCH", "/proxies/p", String::new(), 400, "bad request body: EOF"),
+        (
+            "POST",
+            "/proxies/p/toxics",
+            r#"{"type":"frobnicate"}"#.into(),
+            400,
+            "invalid toxic type",
+        ),
+        (
+            "POST",
+            "/proxies/p/toxics",
+            r#"{"type":"latency","stream":"sideways"}"#.into(),
+            400,
+            "stream was invalid, can be either upstream or downstream",
+        ),
+        (
+            "POST",
+            "/proxies/p/toxics",
+            r#"{"name":"l2","type":"latency","attributes":{"latency":"slow"}}"#.into(),
+            400,
+            "bad request body: json: cannot unmarshal string into Go struct field LatencyToxic.attributes.latency of type int64",
+        ),
+        (
+            "POST",
+            "/proxies/p/toxics",
+            r#"{"name":"l2","type":"latency","attributes":5}"#.into(),
+            400,
+            "bad request body: json: cannot unmarshal number into Go struct field ToxicWrapper.attributes of type toxics.NoopToxic",
+        ),
+        // The name is checked before the attributes.
+        (
+            "POST",
+            "/proxies/p/toxics",
+            r#"{"type":"latency","attributes":{"latency":"slow"}}"#.into(),
+            409,
+            "toxic already exists",
+        ),
+        ("GET", "/proxies/p/toxics/nope", String::new(), 404, "toxic not found"),
+        ("PATCH", "/proxies/p/toxics/nope", "{}".into(), 404, "toxic not found"),
+        (
+            "PATCH",
+            "/proxies/p/toxics/latency_downstream",
+            r#"{"toxicity":"high"}"#.into(),
+            400,
+            "bad request body: json: cannot unmarshal string into Go struct field .toxicity of type float32",
+        ),
+        ("DELETE", "/proxies/p/toxics/nope", String::new(), 404, "toxic not found"),
+    ];
+    for (method, path, body, status, error) in cases {
+        let body = (!body.is_empty()).then_some(body);
+        let r = request(api, method, path, body.as_deref(), &[]).await;
+        assert_go_error(&r, status, error);
+    }
+    // Go's http.Error for the browser refusal, and gorilla/mux's own 404 and 405.
+    let r = request(
+        api,
+        "GET",
+        "/proxies",
+        None,
+        &[("User-Agent", "Mozilla/5.0")],
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.header("content-type"), r.body.as_str()),
+        (
+            403,
+            Some("text/plain; charset=utf-8"),
+            "User agent not allowed\n"
+        )
+    );
+    let r = request(api, "GET", "/no/such/path", None, &[]).await;
+    assert_eq!(
+        (r.status, r.header("content-type"), r.body.as_str()),
+        (
+            404,
+            Some("text/plain; charset=utf-8"),
+            "404 page not found\n"
+        )
+    );
+    let r = request(api, "PUT", "/proxies", None, &[]).await;
+    assert_eq!((r.status, r.body.as_str()), (405, ""));
+    assert_eq!(r.header("content-type"), None);
+    assert_eq!(r.header("allow"), None);
+}
+
+#[tokio::test]
+async fn numbers_stream_case_and_populate_bodies_read_as_in_toxiproxy() {
+    let up = echo_server().await;
+    let api = start_api(server(48)).await;
+    let ok = format!(r#"{{"name":"p","listen":"127.0.0.1:0","upstream":"{up}"}}"#);
+    assert_eq!(http(api, "POST", "/proxies", Some(&ok)).await.0, 201);
+    // A float32 toxicity is written as Go writes it: 1, not 1.0; 0.5 stays 0.5.
     let r = request(
         api,
         "POST",
         "/proxies/p/toxics",
-        Some(r#"{"type":"noop"}"#),
+        Some(r#"{"type":"latency","attributes":{"latency":5}}"#),
+        &[],
+    )
+    .await;
+    assert!(r.body.ends_with(r#""toxicity":1}"#), "{}", r.body);
+    let r = request(
+        api,
+        "POST",
+        "/proxies/p/toxics",
+        Some(r#"{"type":"bandwidth","toxicity":0.5,"attributes":{"rate":9}}"#),
+        &[],
+    )
+    .await;
+    assert!(r.body.ends_with(r#""toxicity":0.5}"#), "{}", r.body);
+    // The stream keeps the case it was given, in the listing and in the default name, and
+    // still picks the direction (the upstream chain is listed first).
+    let r = request(
+        api,
+        "POST",
+        "/proxies/p/toxics",
+        Some(r#"{"type":"slow_close","stream":"UPSTREAM","attributes":{"delay":1}}"#),
         &[],
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let t = json(&r.body);
     assert_eq!(
-        (&t["attributes"], &t["name"], &t["type"], &t["stream"]),
-        (
-            &json!({}),
-            &json!("noop_downstream"),
-            &json!("noop"),
-            &json!("downstream")
-        )
+        (&t["name"], &t["stream"]),
+        (&json!("slow_close_UPSTREAM"), &json!("UPSTREAM"))
     );
     let (_, listed) = http(api, "GET", "/proxies/p/toxics", None).await;
-    assert_eq!(json(&listed)[0]["type"], "noop");
-    let mut c = TcpStream::connect(proxy.listen_addr())
-        .await
-        .expect("connect");
-    c.write_all(b"through noop").await.expect("write");
-    let mut buf = [0u8; 12];
-    tokio::time::timeout(WAIT, tokio::io::AsyncReadExt::read_exact(&mut c, &mut buf))
-        .await
-        .expect("in time")
-        .expect("echo");
-    assert_eq!(&buf, b"through noop");
+    assert_eq!(json(&listed)[0]["name"], "slow_close_UPSTREAM");
+    // Field names match without regard to case, as Go's decoder matches them.
+    let r = request(
+        api,
+        "POST",
+        "/proxies",
+        Some(&format!(
+            r#"{{"NAME":"q","Listen":"127.0.0.1:0","UpStream":"{up}"}}"#
+        )),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    // /populate takes a JSON array only; null is an empty one.
+    let r = request(
+        api,
+        "POST",
+        "/populate",
+        Some(&format!(
+            r#"{{"proxies":[{{"name":"z","upstream":"{up}"}}]}}"#
+        )),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        json(&r.body)["error"],
+        r#"bad request body: json: cannot unmarshal object into Go value of type []struct { toxiproxy.Proxy; Enabled *bool "json:\"enabled\"" }"#
+    );
+    assert_eq!(http(api, "GET", "/proxies/z", None).await.0, 404);
+    let r = request(api, "POST", "/populate", Some("null"), &[]).await;
+    assert_eq!((r.status, r.body.as_str()), (201, r#"{"proxies":null}"#));
 }
