@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use socket2::SockRef;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
@@ -150,6 +151,9 @@ async fn forward(
         );
         let mut up = pin!(up);
         let mut down = pin!(down);
+        // The end of the direction that ended first: it names who closed the connection.
+        let mut first: Option<DirEnd> = None;
+        let (mut up_done, mut down_done) = (false, false);
         let mut toxics = shared.toxics_rx();
         let mut idle = idle_setting(shared, id, &toxics.borrow_and_update());
         let ended = loop {
@@ -162,8 +166,18 @@ async fn forward(
             let ctl_probe = ctl.clone();
             let toxics_probe = toxics.clone();
             tokio::select! {
-                e = &mut up => break Ended::Dir(e),
-                e = &mut down => break Ended::Dir(e),
+                e = &mut up, if !up_done => {
+                    up_done = true;
+                    if let Some(end) = both_ended(&mut first, e, down_done) {
+                        break Ended::Dir(end);
+                    }
+                }
+                e = &mut down, if !down_done => {
+                    down_done = true;
+                    if let Some(end) = both_ended(&mut first, e, up_done) {
+                        break Ended::Dir(end);
+                    }
+                }
                 cmd = gated(changed_probe(&ctl_probe), next_command(ctl)) => break Ended::Command(cmd),
                 r = gated(changed_probe(&toxics_probe), toxics.changed()) => {
                     if r.is_err() {
@@ -214,6 +228,20 @@ async fn forward(
     // Dropping the streams closes both sockets.
 }
 
+/// Notes the end of one direction; once both have ended, the end to report: the first one
+/// (who closed), or a reset at once, since a reset ends both directions.
+fn both_ended(first: &mut Option<DirEnd>, end: DirEnd, other_done: bool) -> Option<DirEnd> {
+    if let DirEnd::Reset(..) = end {
+        return Some(end);
+    }
+    let first_end = first.take().unwrap_or(end);
+    if other_done {
+        return Some(first_end);
+    }
+    *first = Some(first_end);
+    None
+}
+
 /// The idle time after which this link is dropped, if an idle_drop toxic applies to it.
 fn idle_setting(shared: &Shared, id: u64, set: &ToxicSet) -> Option<Duration> {
     set.toxics.iter().find_map(|t| {
@@ -237,9 +265,29 @@ enum Wake {
     Read(std::io::Result<usize>),
 }
 
-/// One direction of a link: from `src` to `dst`, through the toxics of `stream`.
-#[allow(clippy::too_many_arguments)]
+/// One direction of a link, [`pump`] until it ends. When its stream ended (a close, not a
+/// reset), its destination socket is shut down both ways, as Toxiproxy closes a direction's
+/// destination: the other direction then reads the end from that socket and passes it through
+/// its own toxics, so a slow_close there delays the close the other side started.
 async fn direction(
+    shared: &Shared,
+    id: u64,
+    stream: Stream,
+    src: &mut ReadHalf<'_>,
+    dst: &mut WriteHalf<'_>,
+    counter: &AtomicU64,
+    counters: &Counters,
+) -> DirEnd {
+    let end = pump(shared, id, stream, src, dst, counter, counters).await;
+    if let DirEnd::Closed(..) = end {
+        let _ = SockRef::from(dst.as_ref()).shutdown(std::net::Shutdown::Both);
+    }
+    end
+}
+
+/// Moves the bytes of one direction: from `src` to `dst`, through the toxics of `stream`.
+#[allow(clippy::too_many_arguments)]
+async fn pump(
     shared: &Shared,
     id: u64,
     stream: Stream,

@@ -5,12 +5,14 @@
 //! `toxiproxy_rust` client is used where it can express the case, the HTTP level elsewhere.
 
 use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::support::*;
+use rebound_proxy::{Stream, ToxicKind, ToxicSpec};
 use toxiproxy_rust::client::Client;
 use toxiproxy_rust::proxy::ProxyPack;
 
@@ -263,6 +265,35 @@ async fn a_listen_address_in_use_or_unusable_gets_toxiproxy_s_500() {
     assert_eq!(
         json(&http(api, "GET", "/proxies/r", None).await.1)["enabled"],
         false
+    );
+}
+
+#[tokio::test]
+async fn slow_close_delays_the_close_the_client_starts() {
+    let srv = server(46);
+    let proxy = proxy_to(&srv, "p", echo_server().await).await;
+    proxy
+        .add_toxic(ToxicSpec::new(
+            ToxicKind::SlowClose { delay: 500 },
+            Stream::Downstream,
+        ))
+        .expect("add");
+    let mut c = TcpStream::connect(proxy.listen_addr())
+        .await
+        .expect("connect");
+    c.write_all(b"x").await.expect("write");
+    let mut one = [0u8; 1];
+    tokio::io::AsyncReadExt::read_exact(&mut c, &mut one)
+        .await
+        .expect("echo");
+    let start = Instant::now();
+    c.shutdown().await.expect("half-close");
+    let rest = read_to_end(&mut c).await.expect("EOF");
+    let took = start.elapsed();
+    assert!(rest.is_empty());
+    assert!(
+        took >= Duration::from_millis(480),
+        "EOF after {took:?}, before the 500 ms slow_close"
     );
 }
 
