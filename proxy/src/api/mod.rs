@@ -149,6 +149,10 @@ pub fn router(server: ProxyServer) -> Router {
 /// Tags the response with a fresh request id, and refuses browsers (a web page must not drive
 /// the proxy) with Go's `http.Error` text, as Toxiproxy does.
 async fn toxiproxy_middleware(ids: Arc<RequestIds>, req: Request, next: Next) -> Response {
+    if req.method() == axum::http::Method::HEAD {
+        // axum would answer HEAD on a GET route; gorilla/mux matches methods exactly.
+        return method_not_allowed().await.into_response();
+    }
     let id = HeaderValue::from_str(&ids.next()).ok();
     let browser = req
         .headers()

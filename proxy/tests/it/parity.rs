@@ -427,10 +427,13 @@ async fn errors_have_toxiproxy_s_statuses_and_texts() {
             "404 page not found\n"
         )
     );
-    let r = request(api, "PUT", "/proxies", None, &[]).await;
-    assert_eq!((r.status, r.body.as_str()), (405, ""));
-    assert_eq!(r.header("content-type"), None);
-    assert_eq!(r.header("allow"), None);
+    for method in ["PUT", "HEAD"] {
+        let r = request(api, method, "/proxies", None, &[]).await;
+        assert_eq!((r.status, r.body.as_str()), (405, ""), "{method}");
+        assert_eq!(r.header("content-type"), None, "{method}");
+        assert_eq!(r.header("allow"), None, "{method}");
+        assert_eq!(r.header("x-toxiproxy-request-id"), None, "{method}");
+    }
 }
 
 #[tokio::test]
