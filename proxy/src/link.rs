@@ -142,24 +142,30 @@ async fn forward(
     let ended = {
         let (mut cr, mut cw) = client.split();
         let (mut ur, mut uw) = upstream.split();
-        let up = direction(
-            shared,
-            id,
-            Stream::Upstream,
-            &mut cr,
-            &mut uw,
-            &counters.up,
-            &counters,
-        );
-        let down = direction(
-            shared,
-            id,
-            Stream::Downstream,
-            &mut ur,
-            &mut cw,
-            &counters.down,
-            &counters,
-        );
+        let up = async {
+            let end = pump(
+                shared,
+                id,
+                Stream::Upstream,
+                &mut cr,
+                &mut uw,
+                &counters.up,
+                &counters,
+            );
+            shut_on_close(end.await, &uw)
+        };
+        let down = async {
+            let end = pump(
+                shared,
+                id,
+                Stream::Downstream,
+                &mut ur,
+                &mut cw,
+                &counters.down,
+                &counters,
+            );
+            shut_on_close(end.await, &cw)
+        };
         let mut up = pin!(up);
         let mut down = pin!(down);
         // The end of the direction that ended first: it names who closed the connection.
@@ -325,20 +331,11 @@ fn poll_read_chunk(cx: &mut Context<'_>, src: &mut ReadHalf<'_>) -> Poll<std::io
     })
 }
 
-/// One direction of a link, [`pump`] until it ends. When its stream ended (a close, not a
-/// reset), its destination socket is shut down both ways, as Toxiproxy closes a direction's
-/// destination: the other direction then reads the end from that socket and passes it through
-/// its own toxics, so a slow_close there delays the close the other side started.
-async fn direction(
-    shared: &Shared,
-    id: u64,
-    stream: Stream,
-    src: &mut ReadHalf<'_>,
-    dst: &mut WriteHalf<'_>,
-    counter: &AtomicU64,
-    counters: &Counters,
-) -> DirEnd {
-    let end = pump(shared, id, stream, src, dst, counter, counters).await;
+/// The end of a direction, after shutting its destination socket down both ways when its
+/// stream ended (a close, not a reset), as Toxiproxy closes a direction's destination: the
+/// other direction then reads the end from that socket and passes it through its own toxics,
+/// so a slow_close there delays the close the other side started.
+fn shut_on_close(end: DirEnd, dst: &WriteHalf<'_>) -> DirEnd {
     if let DirEnd::Closed(..) = end {
         let _ = SockRef::from(dst.as_ref()).shutdown(std::net::Shutdown::Both);
     }

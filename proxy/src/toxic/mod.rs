@@ -119,16 +119,21 @@ pub enum ToxicKind {
 impl ToxicKind {
     /// The Toxiproxy type name.
     pub fn type_name(&self) -> &'static str {
+        self.names().0
+    }
+
+    /// The type name and the name of Toxiproxy's Go struct for the type.
+    fn names(&self) -> (&'static str, &'static str) {
         match self {
-            ToxicKind::Latency { .. } => "latency",
-            ToxicKind::Bandwidth { .. } => "bandwidth",
-            ToxicKind::SlowClose { .. } => "slow_close",
-            ToxicKind::Timeout { .. } => "timeout",
-            ToxicKind::ResetPeer { .. } => "reset_peer",
-            ToxicKind::Slicer { .. } => "slicer",
-            ToxicKind::LimitData { .. } => "limit_data",
-            ToxicKind::IdleDrop { .. } => "idle_drop",
-            ToxicKind::Noop {} => "noop",
+            ToxicKind::Latency { .. } => ("latency", "LatencyToxic"),
+            ToxicKind::Bandwidth { .. } => ("bandwidth", "BandwidthToxic"),
+            ToxicKind::SlowClose { .. } => ("slow_close", "SlowCloseToxic"),
+            ToxicKind::Timeout { .. } => ("timeout", "TimeoutToxic"),
+            ToxicKind::ResetPeer { .. } => ("reset_peer", "ResetToxic"),
+            ToxicKind::Slicer { .. } => ("slicer", "SlicerToxic"),
+            ToxicKind::LimitData { .. } => ("limit_data", "LimitDataToxic"),
+            ToxicKind::IdleDrop { .. } => ("idle_drop", "IdleDropToxic"),
+            ToxicKind::Noop {} => ("noop", "NoopToxic"),
         }
     }
 
@@ -141,17 +146,7 @@ impl ToxicKind {
     /// The name of Toxiproxy's Go struct for this type, which its decoding errors name
     /// (`LatencyToxic.attributes.latency`).
     pub(crate) fn go_struct(&self) -> &'static str {
-        match self {
-            ToxicKind::Latency { .. } => "LatencyToxic",
-            ToxicKind::Bandwidth { .. } => "BandwidthToxic",
-            ToxicKind::SlowClose { .. } => "SlowCloseToxic",
-            ToxicKind::Timeout { .. } => "TimeoutToxic",
-            ToxicKind::ResetPeer { .. } => "ResetToxic",
-            ToxicKind::Slicer { .. } => "SlicerToxic",
-            ToxicKind::LimitData { .. } => "LimitDataToxic",
-            ToxicKind::IdleDrop { .. } => "IdleDropToxic",
-            ToxicKind::Noop {} => "NoopToxic",
-        }
+        self.names().1
     }
 
     /// The Go type of this toxic's attributes (slicer's are `int`, the others' `int64`).

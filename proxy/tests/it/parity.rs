@@ -299,10 +299,7 @@ async fn slow_close_delays_the_close_the_client_starts() {
 
 #[tokio::test]
 async fn errors_have_toxiproxy_s_statuses_and_texts() {
-    let up = echo_server().await;
-    let api = start_api(server(47)).await;
-    let ok = format!(r#"{{"name":"p","listen":"127.0.0.1:0","upstream":"{up}"}}"#);
-    assert_eq!(http(api, "POST", "/proxies", Some(&ok)).await.0, 201);
+    let (api, _, ok) = api_with_proxy_p(47).await;
     let lat = r#"{"type":"latency","attributes":{"latency":1}}"#;
     assert_eq!(
         http(api, "POST", "/proxies/p/toxics", Some(lat)).await.0,
@@ -438,10 +435,7 @@ async fn errors_have_toxiproxy_s_statuses_and_texts() {
 
 #[tokio::test]
 async fn numbers_stream_case_and_populate_bodies_read_as_in_toxiproxy() {
-    let up = echo_server().await;
-    let api = start_api(server(48)).await;
-    let ok = format!(r#"{{"name":"p","listen":"127.0.0.1:0","upstream":"{up}"}}"#);
-    assert_eq!(http(api, "POST", "/proxies", Some(&ok)).await.0, 201);
+    let (api, up, _) = api_with_proxy_p(48).await;
     // A float32 toxicity is written as Go writes it: 1, not 1.0; 0.5 stays 0.5.
     let r = request(
         api,

@@ -128,19 +128,9 @@ pub async fn read_to_end(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// A minimal HTTP/1.1 client: one request per connection.
+/// A minimal HTTP/1.1 client: one request per connection; the status and the body.
 pub async fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
-    http_with(addr, method, path, body, &[]).await
-}
-
-pub async fn http_with(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    body: Option<&str>,
-    headers: &[(&str, &str)],
-) -> (u16, String) {
-    let r = request(addr, method, path, body, headers).await;
+    let r = request(addr, method, path, body, &[]).await;
     (r.status, r.body)
 }
 
@@ -220,6 +210,16 @@ fn dechunk(mut s: &str) -> String {
         s = rest[n..].trim_start_matches("\r\n");
     }
     out
+}
+
+/// An API (seeded `seed`) with one proxy `p` to an echo server, created over HTTP; returns the
+/// API's address, the upstream's, and the creation body (to create it again).
+pub async fn api_with_proxy_p(seed: u64) -> (SocketAddr, SocketAddr, String) {
+    let up = echo_server().await;
+    let api = start_api(server(seed)).await;
+    let body = format!(r#"{{"name":"p","listen":"127.0.0.1:0","upstream":"{up}"}}"#);
+    assert_eq!(http(api, "POST", "/proxies", Some(&body)).await.0, 201);
+    (api, up, body)
 }
 
 /// Starts the API on a free 127.0.0.1 port.
