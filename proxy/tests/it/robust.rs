@@ -109,7 +109,7 @@ const CHURN_EVENT_CAPACITY: usize = 4096;
 /// RSS growth allowed after the churn. Everything per connection is freed, and the event ring
 /// is already full at the baseline (the warm-up churn fills it), so what remains is allocator
 /// noise: glibc keeps freed memory in its per-thread arenas and only trims the top of the heap,
-/// so a few pages may stay resident depending on fragmentation. Measured: +1.0 to +1.6 MiB.
+/// so a few pages may stay resident depending on fragmentation. Measured: +0.4 to +0.7 MiB.
 /// With a capacity large enough to keep all 30,000 events (the unbounded log's behaviour) the
 /// same churn grew RSS by 7.1 MiB and this assertion fired.
 const CHURN_RSS_SLACK_KIB: u64 = 4 * 1024;
