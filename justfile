@@ -67,9 +67,12 @@ index-png *ARGS:
 report DIR="reports" *ARGS:
     cargo run --quiet -p rebound -- report {{DIR}} {{ARGS}}
 
-# Proxy throughput and latency against direct Redis (ratios of medians, side by side).
+# Proxy benchmark, the targets alternating in one run with the load recorded beside each figure:
+# direct Redis, rebound's proxy, and Toxiproxy (TOXIPROXY_BIN=...), the syscall floor (FLOOR=1),
+# an earlier rebound (REBOUND_BEFORE_BIN=...) when given. Settings as VAR=value arguments:
+# `just bench-proxy N=50000 TOXIPROXY_BIN=/usr/local/bin/toxiproxy-server`.
 bench-proxy *ARGS:
-    bash scripts/bench-proxy.sh {{ARGS}}
+    env {{ARGS}} bash scripts/bench-proxy.sh
 
 # Timing fidelity on a quiet machine: p99 |gap the proxy saw - delay the worker announced| <= 2 ms.
 fidelity:

@@ -12,6 +12,7 @@ pub mod api;
 mod clock;
 pub mod event;
 mod link;
+mod listen;
 mod listener;
 mod server;
 pub mod toxic;
@@ -19,21 +20,18 @@ pub mod toxic;
 pub use clock::Clock;
 pub use event::{ConnEvent, EventBatch, EventLog, DEFAULT_EVENT_CAPACITY};
 pub use link::LinkCommand;
+pub use listen::ListenError;
 pub use listener::{Proxy, ProxyConfig};
 pub use rebound_core::timeline::{CloseSide, ConnEventKind, ToxicRecord};
 pub use server::ProxyServer;
 pub use toxic::{Stream, ToxicKind, ToxicSpec};
 
-use std::net::SocketAddr;
-
 /// What can go wrong when managing proxies.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    /// The listen address cannot be resolved or bound (Toxiproxy's wording).
+    #[error(transparent)]
+    Listen(#[from] ListenError),
     #[error("proxy `{0}` already exists")]
     Exists(String),
     #[error("proxy `{0}` not found")]

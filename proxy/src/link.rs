@@ -2,16 +2,21 @@
 //!
 //! Each link runs in its own task, so a slow or silent upstream never blocks other accepts
 //! (Toxiproxy dials inside its accept loop; rebound does not). Both directions run inside that
-//! one task. A direction without active toxics takes the fast path: read into its buffer, write
-//! it out, nothing else per chunk (no channel, no lock, no allocation); the toxic set is a
-//! `watch` value whose change wakes the direction, which then builds its toxic pipeline.
+//! one task. A direction without active toxics takes the fast path: read into the runtime
+//! thread's buffer and write it out within the same poll, nothing else per chunk (no channel,
+//! no lock, no allocation; a connection keeps bytes of its own only when its destination cannot
+//! take them at once); the toxic set is a `watch` value whose change wakes the direction, which
+//! then builds its toxic pipeline.
 
-use std::pin::pin;
+use std::cell::RefCell;
+use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use socket2::SockRef;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -31,9 +36,16 @@ pub enum LinkCommand {
     Close { reason: String },
 }
 
-/// Read buffer per direction. Allocated with capacity only, so an idle connection's buffers
-/// stay untouched (not resident) until bytes arrive.
-const BUF_SIZE: usize = 16 * 1024;
+/// Size of a runtime thread's read buffer: as much as one read takes.
+const SCRATCH_SIZE: usize = 64 * 1024;
+
+thread_local! {
+    /// What directions read into: one buffer per runtime thread rather than one per connection
+    /// direction, so an idle connection holds none. A read and what is done with its bytes
+    /// (written on, copied into a toxic's item) happen within one poll, so no borrow of it
+    /// outlives the poll.
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; SCRATCH_SIZE].into_boxed_slice());
+}
 
 /// Default time a dial may take before the attempt counts as failed.
 pub const DEFAULT_DIAL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -130,26 +142,35 @@ async fn forward(
     let ended = {
         let (mut cr, mut cw) = client.split();
         let (mut ur, mut uw) = upstream.split();
-        let up = direction(
-            shared,
-            id,
-            Stream::Upstream,
-            &mut cr,
-            &mut uw,
-            &counters.up,
-            &counters,
-        );
-        let down = direction(
-            shared,
-            id,
-            Stream::Downstream,
-            &mut ur,
-            &mut cw,
-            &counters.down,
-            &counters,
-        );
+        let up = async {
+            let end = pump(
+                shared,
+                id,
+                Stream::Upstream,
+                &mut cr,
+                &mut uw,
+                &counters.up,
+                &counters,
+            );
+            shut_on_close(end.await, &uw)
+        };
+        let down = async {
+            let end = pump(
+                shared,
+                id,
+                Stream::Downstream,
+                &mut ur,
+                &mut cw,
+                &counters.down,
+                &counters,
+            );
+            shut_on_close(end.await, &cw)
+        };
         let mut up = pin!(up);
         let mut down = pin!(down);
+        // The end of the direction that ended first: it names who closed the connection.
+        let mut first: Option<DirEnd> = None;
+        let (mut up_done, mut down_done) = (false, false);
         let mut toxics = shared.toxics_rx();
         let mut idle = idle_setting(shared, id, &toxics.borrow_and_update());
         let ended = loop {
@@ -162,8 +183,18 @@ async fn forward(
             let ctl_probe = ctl.clone();
             let toxics_probe = toxics.clone();
             tokio::select! {
-                e = &mut up => break Ended::Dir(e),
-                e = &mut down => break Ended::Dir(e),
+                e = &mut up, if !up_done => {
+                    up_done = true;
+                    if let Some(end) = both_ended(&mut first, e, down_done) {
+                        break Ended::Dir(end);
+                    }
+                }
+                e = &mut down, if !down_done => {
+                    down_done = true;
+                    if let Some(end) = both_ended(&mut first, e, up_done) {
+                        break Ended::Dir(end);
+                    }
+                }
                 cmd = gated(changed_probe(&ctl_probe), next_command(ctl)) => break Ended::Command(cmd),
                 r = gated(changed_probe(&toxics_probe), toxics.changed()) => {
                     if r.is_err() {
@@ -214,6 +245,20 @@ async fn forward(
     // Dropping the streams closes both sockets.
 }
 
+/// Notes the end of one direction; once both have ended, the end to report: the first one
+/// (who closed), or a reset at once, since a reset ends both directions.
+fn both_ended(first: &mut Option<DirEnd>, end: DirEnd, other_done: bool) -> Option<DirEnd> {
+    if let DirEnd::Reset(..) = end {
+        return Some(end);
+    }
+    let first_end = first.take().unwrap_or(end);
+    if other_done {
+        return Some(first_end);
+    }
+    *first = Some(first_end);
+    None
+}
+
 /// The idle time after which this link is dropped, if an idle_drop toxic applies to it.
 fn idle_setting(shared: &Shared, id: u64, set: &ToxicSet) -> Option<Duration> {
     set.toxics.iter().find_map(|t| {
@@ -234,12 +279,72 @@ enum Wake {
     Changed(bool),
     Wrote(std::io::Result<usize>),
     Timer,
-    Read(std::io::Result<usize>),
+    Read(std::io::Result<Vec<u8>>),
 }
 
-/// One direction of a link: from `src` to `dst`, through the toxics of `stream`.
+/// What one [`poll_relay`] did.
+enum Relayed {
+    /// Bytes were read; `written` of them were written on, the rest queued.
+    Moved {
+        written: usize,
+    },
+    Eof,
+    ReadFailed(std::io::Error),
+    WriteFailed(std::io::Error),
+}
+
+/// The fast path's step: reads what `src` has now into the thread's buffer and writes it to
+/// `dst` at once (`try_write`, one call); what `dst` cannot take now goes to `pending`. All of
+/// it happens within this poll, so dropping the future between polls loses nothing.
+fn poll_relay(
+    cx: &mut Context<'_>,
+    src: &mut ReadHalf<'_>,
+    dst: &WriteHalf<'_>,
+    pending: &mut Vec<u8>,
+) -> Poll<Relayed> {
+    SCRATCH.with_borrow_mut(|buf| {
+        let mut rb = ReadBuf::new(buf);
+        if let Err(e) = ready!(Pin::new(&mut *src).poll_read(cx, &mut rb)) {
+            return Poll::Ready(Relayed::ReadFailed(e));
+        }
+        let data = rb.filled();
+        if data.is_empty() {
+            return Poll::Ready(Relayed::Eof);
+        }
+        let written = match dst.as_ref().try_write(data) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+            Err(e) => return Poll::Ready(Relayed::WriteFailed(e)),
+        };
+        pending.extend_from_slice(&data[written..]);
+        Poll::Ready(Relayed::Moved { written })
+    })
+}
+
+/// The toxic path's read: what `src` has now, as an owned chunk (empty at the end of the
+/// stream), read through the thread's buffer within this poll.
+fn poll_read_chunk(cx: &mut Context<'_>, src: &mut ReadHalf<'_>) -> Poll<std::io::Result<Vec<u8>>> {
+    SCRATCH.with_borrow_mut(|buf| {
+        let mut rb = ReadBuf::new(buf);
+        ready!(Pin::new(&mut *src).poll_read(cx, &mut rb))?;
+        Poll::Ready(Ok(rb.filled().to_vec()))
+    })
+}
+
+/// The end of a direction, after shutting its destination socket down both ways when its
+/// stream ended (a close, not a reset), as Toxiproxy closes a direction's destination: the
+/// other direction then reads the end from that socket and passes it through its own toxics,
+/// so a slow_close there delays the close the other side started.
+fn shut_on_close(end: DirEnd, dst: &WriteHalf<'_>) -> DirEnd {
+    if let DirEnd::Closed(..) = end {
+        let _ = SockRef::from(dst.as_ref()).shutdown(std::net::Shutdown::Both);
+    }
+    end
+}
+
+/// Moves the bytes of one direction: from `src` to `dst`, through the toxics of `stream`.
 #[allow(clippy::too_many_arguments)]
-async fn direction(
+async fn pump(
     shared: &Shared,
     id: u64,
     stream: Stream,
@@ -252,7 +357,8 @@ async fn direction(
         Stream::Upstream => (CloseSide::Client, CloseSide::Upstream),
         Stream::Downstream => (CloseSide::Upstream, CloseSide::Client),
     };
-    let mut buf: Vec<u8> = Vec::with_capacity(BUF_SIZE);
+    // What the destination could not take at once, written before anything read later.
+    let mut pending: Vec<u8> = Vec::new();
     let mut rx = shared.toxics_rx();
     let mut pipeline = Pipeline::new(stream, id, shared.seed);
     pipeline.sync(&rx.borrow_and_update(), Instant::now());
@@ -278,28 +384,34 @@ async fn direction(
                 }
             }));
             loop {
+                if !pending.is_empty() {
+                    if let Err(e) = dst.write_all(&pending).await {
+                        return DirEnd::Closed(dst_side, format!("write failed: {e}"));
+                    }
+                    counter.fetch_add(pending.len() as u64, Ordering::Relaxed);
+                    pending.clear();
+                }
                 if pipeline.is_passthrough() && !src_done {
-                    // Fast path.
-                    buf.clear();
+                    // Fast path: one read, written on in the same poll.
                     let r = tokio::select! {
                         biased;
                         alive = &mut changed => { proxy_alive = alive; break; }
-                        r = src.read_buf(&mut buf) => r,
+                        r = std::future::poll_fn(|cx| poll_relay(cx, src, dst, &mut pending)) => r,
                     };
                     match r {
-                        Ok(0) => return DirEnd::Closed(src_side, "eof".to_owned()),
-                        Ok(n) => {
+                        Relayed::Moved { written } => {
                             touch();
                             if !answered {
                                 answered = true;
                                 shared.record(id, ConnEventKind::UpstreamAnswered);
                             }
-                            if let Err(e) = dst.write_all(&buf[..n]).await {
-                                return DirEnd::Closed(dst_side, format!("write failed: {e}"));
-                            }
-                            counter.fetch_add(n as u64, Ordering::Relaxed);
+                            counter.fetch_add(written as u64, Ordering::Relaxed);
                         }
-                        Err(e) => return DirEnd::Closed(src_side, e.to_string()),
+                        Relayed::Eof => return DirEnd::Closed(src_side, "eof".to_owned()),
+                        Relayed::ReadFailed(e) => return DirEnd::Closed(src_side, e.to_string()),
+                        Relayed::WriteFailed(e) => {
+                            return DirEnd::Closed(dst_side, format!("write failed: {e}"))
+                        }
                     }
                     continue;
                 }
@@ -335,7 +447,7 @@ async fn direction(
                         alive = &mut changed => Wake::Changed(alive),
                         r = write => Wake::Wrote(r),
                         _ = sleep_until_opt(wake.filter(|w| *w > now)) => Wake::Timer,
-                        r = async { buf.clear(); src.read_buf(&mut buf).await }, if can_read => Wake::Read(r),
+                        r = std::future::poll_fn(|cx| poll_read_chunk(cx, src)), if can_read => Wake::Read(r),
                     }
                 };
                 match ev {
@@ -355,17 +467,17 @@ async fn direction(
                         return DirEnd::Closed(dst_side, format!("write failed: {e}"))
                     }
                     Wake::Timer => {}
-                    Wake::Read(Ok(0)) => {
+                    Wake::Read(Ok(chunk)) if chunk.is_empty() => {
                         src_done = true;
                         pipeline.push_close(src_side, "eof".to_owned(), Instant::now());
                     }
-                    Wake::Read(Ok(n)) => {
+                    Wake::Read(Ok(chunk)) => {
                         touch();
                         if !answered {
                             answered = true;
                             shared.record(id, ConnEventKind::UpstreamAnswered);
                         }
-                        pipeline.push_data(buf[..n].to_vec(), Instant::now());
+                        pipeline.push_data(chunk, Instant::now());
                     }
                     Wake::Read(Err(e)) => {
                         src_done = true;

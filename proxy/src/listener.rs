@@ -6,13 +6,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use socket2::SockRef;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::event::{lock, EventLog};
 use super::link::{self, LinkCommand, DEFAULT_DIAL_TIMEOUT};
+use super::listen::{self, ListenError};
 use super::toxic::{Installed, ToxicKind, ToxicSet, ToxicSpec};
 use super::ProxyError;
 use crate::Clock;
@@ -29,6 +30,27 @@ pub struct ProxyConfig {
     pub upstream: String,
     /// A disabled proxy has no listener (new connects are refused).
     pub enabled: bool,
+}
+
+/// A proxy as Toxiproxy's API describes one: the listen address is a string (a host name,
+/// `:port`, ...) resolved only when the proxy is enabled, and shown as given until then.
+#[derive(Clone, Debug)]
+pub(crate) struct Spec {
+    pub(crate) name: String,
+    pub(crate) listen: String,
+    pub(crate) upstream: String,
+    pub(crate) enabled: bool,
+}
+
+impl From<ProxyConfig> for Spec {
+    fn from(c: ProxyConfig) -> Self {
+        Self {
+            name: c.name,
+            listen: c.listen.to_string(),
+            upstream: c.upstream,
+            enabled: c.enabled,
+        }
+    }
 }
 
 /// A running proxy. Cheap to clone; all clones control the same proxy.
@@ -50,13 +72,20 @@ pub(crate) struct Shared {
     toxics: watch::Sender<Arc<ToxicSet>>,
     toxic_ids: AtomicU64,
     state: Mutex<State>,
+    /// Held across enable and reconfigure (which resolve host names, an await), so that two of
+    /// them never interleave; disable stays synchronous and is fenced by `State::epoch`.
+    lifecycle: tokio::sync::Mutex<()>,
 }
 
 struct State {
-    listen: SocketAddr,
+    /// Toxiproxy's `listen`: as given until the proxy is first bound, then the bound address.
+    listen: String,
+    /// The address last bound, kept while disabled.
+    bound: Option<SocketAddr>,
     upstream: String,
     enabled: bool,
-    /// Bumped on every enable, so an accept loop that is being stopped cannot register links.
+    /// Bumped on every enable and disable, so that an accept loop that is being stopped cannot
+    /// register links and an enable overtaken by a disable does not start.
     epoch: u64,
     accept: Option<JoinHandle<()>>,
     /// A second handle on the listening socket, to shut it down synchronously on disable
@@ -111,19 +140,6 @@ impl Shared {
     }
 }
 
-/// Binds a listening socket the way the proxy needs it: address reuse (so a disable/enable
-/// cycle can rebind at once) and a second handle for a synchronous shutdown.
-fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, std::net::TcpListener)> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    socket.set_nonblocking(true)?;
-    let std_listener: std::net::TcpListener = socket.into();
-    let handle = std_listener.try_clone()?;
-    Ok((TcpListener::from_std(std_listener)?, handle))
-}
-
 impl Proxy {
     /// Creates the proxy and, when enabled, binds its listener.
     ///
@@ -147,9 +163,25 @@ impl Proxy {
         ids: Arc<AtomicU64>,
         seed: u64,
     ) -> Result<Self, ProxyError> {
+        let enabled = config.enabled;
+        let proxy = Self::new(config.into(), clock, log, ids, seed);
+        if enabled {
+            proxy.enable().await?;
+        }
+        Ok(proxy)
+    }
+
+    /// The proxy, not yet listening (whatever `spec.enabled` says).
+    pub(crate) fn new(
+        spec: Spec,
+        clock: Clock,
+        log: EventLog,
+        ids: Arc<AtomicU64>,
+        seed: u64,
+    ) -> Self {
         let (toxics, _) = watch::channel(Arc::new(ToxicSet::default()));
         let shared = Arc::new(Shared {
-            name: config.name,
+            name: spec.name,
             clock,
             log,
             dial_timeout: DEFAULT_DIAL_TIMEOUT,
@@ -158,8 +190,9 @@ impl Proxy {
             toxics,
             toxic_ids: AtomicU64::new(1),
             state: Mutex::new(State {
-                listen: config.listen,
-                upstream: config.upstream,
+                listen: spec.listen,
+                bound: None,
+                upstream: spec.upstream,
                 enabled: false,
                 epoch: 0,
                 accept: None,
@@ -167,12 +200,9 @@ impl Proxy {
                 links: HashMap::new(),
                 upstream_locals: HashMap::new(),
             }),
+            lifecycle: tokio::sync::Mutex::new(()),
         });
-        let proxy = Self { shared };
-        if config.enabled {
-            proxy.enable().await?;
-        }
-        Ok(proxy)
+        Self { shared }
     }
 
     /// The proxy's name.
@@ -180,9 +210,19 @@ impl Proxy {
         &self.shared.name
     }
 
-    /// The address it listens on (the real port once bound).
+    /// The address it listens on (the real port once bound). Before the first bind it is the
+    /// configured address, or `0.0.0.0:0` when that is a host name not resolved yet.
     pub fn listen_addr(&self) -> SocketAddr {
-        lock(&self.shared.state).listen
+        let st = lock(&self.shared.state);
+        st.bound
+            .or_else(|| st.listen.parse().ok())
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// The listen address as Toxiproxy shows it: as given until the proxy is first enabled,
+    /// then the address it bound (`127.0.0.1:3310` for `localhost:3310`).
+    pub fn listen(&self) -> String {
+        lock(&self.shared.state).listen.clone()
     }
 
     /// The current upstream `host:port`.
@@ -211,20 +251,44 @@ impl Proxy {
         lock(&self.shared.state).upstream = upstream.into();
     }
 
-    /// Binds the listener again on the same address ("up"). Idempotent.
+    /// Binds the listener on the listen address ("up"). Idempotent.
     pub async fn enable(&self) -> Result<(), ProxyError> {
+        let _life = self.shared.lifecycle.lock().await;
+        self.enable_locked().await
+    }
+
+    /// [`enable`](Self::enable) with the lifecycle lock already held.
+    async fn enable_locked(&self) -> Result<(), ProxyError> {
+        let (listen, epoch) = {
+            let st = lock(&self.shared.state);
+            if st.enabled {
+                return Ok(());
+            }
+            (st.listen.clone(), st.epoch)
+        };
+        let target = listen::resolve(&listen).await?;
+        let std_listener = listen::bind(target)?;
+        let socket_error = |call: &'static str| {
+            move |source| ListenError::Socket {
+                addr: target.shown(),
+                call,
+                source,
+            }
+        };
+        let handle = std_listener.try_clone().map_err(socket_error("dup"))?;
+        let bound = std_listener
+            .local_addr()
+            .map_err(socket_error("getsockname"))?;
+        let listener = TcpListener::from_std(std_listener).map_err(socket_error("epoll_ctl"))?;
         let mut st = lock(&self.shared.state);
-        if st.enabled {
+        if st.epoch != epoch || st.enabled {
+            // Disabled (or enabled) by someone else while the address was being resolved.
             return Ok(());
         }
-        let addr = st.listen;
-        let (listener, handle) = bind(addr).map_err(|source| ProxyError::Bind { addr, source })?;
-        let bound = listener
-            .local_addr()
-            .map_err(|source| ProxyError::Bind { addr, source })?;
         st.epoch += 1;
         let task = tokio::spawn(accept_loop(self.shared.clone(), listener, st.epoch));
-        st.listen = bound;
+        st.listen = bound.to_string();
+        st.bound = Some(bound);
         st.enabled = true;
         st.accept = Some(task);
         st.listen_handle = Some(handle);
@@ -236,6 +300,7 @@ impl Proxy {
     pub fn disable(&self) {
         let mut st = lock(&self.shared.state);
         st.enabled = false;
+        st.epoch += 1;
         Shared::stop_listener(&mut st);
         for (_, tx) in st.links.drain() {
             let _ = tx.send(LinkCommand::Close {
@@ -244,32 +309,28 @@ impl Proxy {
         }
     }
 
-    /// Applies a Toxiproxy-style update: a changed listen address or upstream restarts the
-    /// proxy (closing its connections), then `enabled` is applied.
+    /// Applies a Toxiproxy update: a listen or upstream string different from the current one
+    /// stops the proxy (closing its connections) and takes the new values; then `enabled` is
+    /// applied. A failed start leaves the proxy disabled with the new values, as in Toxiproxy.
     pub async fn reconfigure(
         &self,
-        listen: SocketAddr,
+        listen: String,
         upstream: String,
         enabled: bool,
     ) -> Result<(), ProxyError> {
+        let _life = self.shared.lifecycle.lock().await;
         let changed = {
             let st = lock(&self.shared.state);
             st.listen != listen || st.upstream != upstream
         };
         if changed {
-            let was_enabled = self.is_enabled();
             self.disable();
-            {
-                let mut st = lock(&self.shared.state);
-                st.listen = listen;
-                st.upstream = upstream;
-            }
-            if was_enabled && !enabled {
-                return Ok(());
-            }
+            let mut st = lock(&self.shared.state);
+            st.listen = listen;
+            st.upstream = upstream;
         }
         if enabled {
-            self.enable().await
+            self.enable_locked().await
         } else {
             self.disable();
             Ok(())
@@ -382,6 +443,7 @@ impl Proxy {
             name: name.to_owned(),
             kind,
             stream: old.spec.stream,
+            stream_given: old.spec.stream_given.clone(),
             toxicity,
         }
         .normalised()

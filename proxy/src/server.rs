@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use super::event::{lock, EventLog, DEFAULT_EVENT_CAPACITY};
-use super::listener::{Proxy, ProxyConfig};
+use super::listener::{Proxy, ProxyConfig, Spec};
 use super::ProxyError;
 use crate::Clock;
 
@@ -61,24 +61,39 @@ impl ProxyServer {
 
     /// Creates and starts a proxy; fails if the name is taken or the address cannot be bound.
     pub async fn create(&self, config: ProxyConfig) -> Result<Proxy, ProxyError> {
-        if lock(&self.proxies).contains_key(&config.name) {
-            return Err(ProxyError::Exists(config.name));
+        self.create_spec(config.into()).await
+    }
+
+    /// [`create`](Self::create) for a Toxiproxy description (listen as a string). As in
+    /// Toxiproxy, a taken name is refused before anything is bound.
+    pub(crate) async fn create_spec(&self, spec: Spec) -> Result<Proxy, ProxyError> {
+        if lock(&self.proxies).contains_key(&spec.name) {
+            return Err(ProxyError::Exists(spec.name));
         }
-        let name = config.name.clone();
-        let proxy = Proxy::start_seeded(
-            config,
-            self.clock,
-            self.log.clone(),
-            self.ids.clone(),
-            self.seed,
-        )
-        .await?;
+        let name = spec.name.clone();
+        let proxy = self.start(spec).await?;
         let mut proxies = lock(&self.proxies);
         if proxies.contains_key(&name) {
             proxy.disable();
             return Err(ProxyError::Exists(name));
         }
         proxies.insert(name, proxy.clone());
+        Ok(proxy)
+    }
+
+    /// A new proxy of this server, listening if `spec.enabled`.
+    async fn start(&self, spec: Spec) -> Result<Proxy, ProxyError> {
+        let enabled = spec.enabled;
+        let proxy = Proxy::new(
+            spec,
+            self.clock,
+            self.log.clone(),
+            self.ids.clone(),
+            self.seed,
+        );
+        if enabled {
+            proxy.enable().await?;
+        }
         Ok(proxy)
     }
 
@@ -101,36 +116,58 @@ impl ProxyServer {
         Ok(())
     }
 
-    /// Toxiproxy's `/populate`: creates each proxy, keeping an existing one with the same name,
-    /// listen address and upstream, replacing one that differs. Stops at the first failure and
-    /// returns the proxies handled so far with the error.
+    /// Toxiproxy's `/populate` for in-process callers; see [`populate_specs`](Self::populate_specs).
     pub async fn populate(
         &self,
         configs: Vec<ProxyConfig>,
     ) -> Result<Vec<Proxy>, (Vec<Proxy>, ProxyError)> {
-        let mut done = Vec::with_capacity(configs.len());
-        for config in configs {
-            if let Some(existing) = self.get(&config.name) {
-                if existing.listen_addr() == config.listen && existing.upstream() == config.upstream
-                {
+        self.populate_specs(configs.into_iter().map(Spec::from).collect())
+            .await
+    }
+
+    /// Toxiproxy's `/populate`: takes the proxies in order, keeping an existing one whose
+    /// listen address (resolved) and upstream are the same, and replacing (stopping, then
+    /// starting anew) one that differs. Stops at the first failure without undoing anything:
+    /// the proxies handled so far stay and are returned with the error; a proxy being replaced
+    /// when its successor failed to start is left stopped.
+    pub(crate) async fn populate_specs(
+        &self,
+        specs: Vec<Spec>,
+    ) -> Result<Vec<Proxy>, (Vec<Proxy>, ProxyError)> {
+        let mut done = Vec::with_capacity(specs.len());
+        for spec in specs {
+            if let Some(existing) = self.get(&spec.name) {
+                let same = match crate::listen::resolve(&spec.listen).await {
+                    Ok(target) => {
+                        target.addr.to_string() == existing.listen()
+                            && spec.upstream == existing.upstream()
+                    }
+                    Err(e) => return Err((done, e.into())),
+                };
+                if same {
                     done.push(existing);
                     continue;
                 }
-                let _ = self.remove(&config.name);
+                existing.disable();
             }
-            match self.create(config).await {
-                Ok(p) => done.push(p),
+            let name = spec.name.clone();
+            match self.start(spec).await {
+                Ok(p) => {
+                    lock(&self.proxies).insert(name, p.clone());
+                    done.push(p);
+                }
                 Err(e) => return Err((done, e)),
             }
         }
         Ok(done)
     }
 
-    /// Toxiproxy's `/reset`: enables every proxy and removes every toxic.
+    /// Toxiproxy's `/reset`: enables every proxy and removes every toxic. Stops at the first
+    /// proxy that cannot listen (the ones before it are reset), as Toxiproxy does.
     pub async fn reset(&self) -> Result<(), ProxyError> {
         for proxy in self.list() {
-            proxy.remove_all_toxics();
             proxy.enable().await?;
+            proxy.remove_all_toxics();
         }
         Ok(())
     }

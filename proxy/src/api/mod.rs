@@ -1,13 +1,13 @@
 //! The Toxiproxy 2.x HTTP API over a [`ProxyServer`], so Toxiproxy clients drive rebound's
 //! proxy unchanged, plus rebound's extensions.
 //!
-//! # Toxiproxy endpoints (same paths, bodies, defaults and status codes)
+//! # Toxiproxy endpoints (same paths, bodies, defaults, status codes and texts as 2.12)
 //!
 //! | method | path | answer |
 //! |---|---|---|
 //! | GET | `/proxies` | 200, object of proxies by name (each with its toxics) |
-//! | POST | `/proxies` | 201, the proxy; `enabled` defaults to true, listen port 0 picks a port |
-//! | POST | `/populate` | 201, `{"proxies": [...]}`; on error the error fields plus the proxies done |
+//! | POST | `/proxies` | 201, the proxy; `enabled` defaults to true, listen port 0 picks a port; `listen` shows as given until the proxy is first enabled |
+//! | POST | `/populate` | 201, `{"proxies": [...]}` (`null` when empty); in order, nothing undone: on error the error fields plus the proxies done |
 //! | GET | `/proxies/{proxy}` | 200, the proxy |
 //! | POST, PATCH | `/proxies/{proxy}` | 200; a new listen or upstream restarts the proxy |
 //! | DELETE | `/proxies/{proxy}` | 204 |
@@ -19,12 +19,18 @@
 //! | POST | `/reset` | 204; enables every proxy and removes every toxic |
 //! | GET | `/version` | 200, `{"version": "2.12.0"}` (the Toxiproxy API level implemented) |
 //!
-//! Errors are `{"error": "...", "status": N}` with Toxiproxy's messages: 400 for a malformed
-//! body, a missing name or upstream, an invalid stream, an unknown toxic type or a bad
-//! attribute; 404 for an unknown proxy or toxic; 409 for a duplicate proxy or toxic name and
-//! for a listen address in use (Toxiproxy answers 500 there). As in Toxiproxy, a request whose
-//! User-Agent starts with `Mozilla/` is refused (403), so a web page cannot drive the proxy.
-//! `/metrics` is not served (Toxiproxy serves it only when started with metrics on).
+//! Bodies are read as Toxiproxy's Go decoder reads them (first JSON value, field names in any
+//! case, `null` as absent). Errors are Go's `http.Error` of `{"error": "...", "status": N}`
+//! (`text/plain`, a trailing newline) with Toxiproxy's messages, Go's decoding texts
+//! included: 400 for a malformed body, a missing name or upstream, an invalid stream, an
+//! unknown toxic type or a bad attribute; 404 for an unknown proxy or toxic; 409 for a
+//! duplicate proxy or toxic name (checked before the attributes); 500 with Go's `net.Listen`
+//! text for a listen address that cannot be resolved or bound. Every answer of these routes
+//! carries a fresh `X-Toxiproxy-Request-Id`. As in Toxiproxy, a request whose User-Agent starts
+//! with `Mozilla/` is refused (403), so a web page cannot drive the proxy. An unknown path gets
+//! Go's `404 page not found`, a known path with another method an empty 405, both without a
+//! request id (gorilla/mux answers them before Toxiproxy's middleware). `/metrics` is not
+//! served (Toxiproxy serves it only when started with metrics on).
 //!
 //! # Extensions (paths and toxic types Toxiproxy does not have, so its clients never meet them)
 //!
@@ -51,22 +57,27 @@
 //!   connection id and toxic name, so the same seed and the same sequence of connections give
 //!   the same decisions.
 
+mod gojson;
+mod request_id;
 pub mod wire;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{ConnEvent, ProxyConfig, ProxyServer};
+use super::{ConnEvent, ProxyServer};
+use crate::listener::Spec;
+use request_id::RequestIds;
 use wire::{ApiError, ProxyJson, ToxicJson};
 
 /// The Toxiproxy version whose API this server implements.
@@ -82,61 +93,99 @@ pub async fn serve(listener: tokio::net::TcpListener, server: ProxyServer) -> st
 
 /// The API as an axum router (for embedding, or for serving with graceful shutdown).
 pub fn router(server: ProxyServer) -> Router {
-    Router::new()
-        .route("/reset", post(reset))
-        .route("/proxies", get(proxy_index).post(proxy_create))
-        .route("/populate", post(populate))
+    let ids = Arc::new(RequestIds::new());
+    // Toxiproxy's middleware (request id, browser refusal) runs for its routes only: gorilla/mux
+    // builds the chain for a matched route, so its 404 and 405 answers have neither.
+    let routed = |r: MethodRouter<ProxyServer>| {
+        let ids = ids.clone();
+        r.route_layer(middleware::from_fn(move |req: Request, next: Next| {
+            toxiproxy_middleware(ids.clone(), req, next)
+        }))
+    };
+    let routes = Router::new()
+        .route("/reset", routed(post(reset)))
+        .route("/proxies", routed(get(proxy_index).post(proxy_create)))
+        .route("/populate", routed(post(populate)))
         .route(
             "/proxies/{proxy}",
-            get(proxy_show)
-                .post(proxy_update)
-                .patch(proxy_update)
-                .delete(proxy_delete),
+            routed(
+                get(proxy_show)
+                    .post(proxy_update)
+                    .patch(proxy_update)
+                    .delete(proxy_delete),
+            ),
         )
         .route(
             "/proxies/{proxy}/toxics",
-            get(toxic_index).post(toxic_create),
+            routed(get(toxic_index).post(toxic_create)),
         )
         .route(
             "/proxies/{proxy}/toxics/{toxic}",
-            get(toxic_show)
-                .post(toxic_update)
-                .patch(toxic_update)
-                .delete(toxic_delete),
+            routed(
+                get(toxic_show)
+                    .post(toxic_update)
+                    .patch(toxic_update)
+                    .delete(toxic_delete),
+            ),
         )
-        .route("/version", get(version))
-        .route("/events", get(events))
-        .route("/seed", get(seed))
-        .route("/proxies/{proxy}/silent_drop", post(silent_drop))
+        .route("/version", routed(get(version)))
+        .route("/events", routed(get(events)))
+        .route("/seed", routed(get(seed)))
+        .route("/proxies/{proxy}/silent_drop", routed(post(silent_drop)))
         .route(
             "/proxies/{proxy}/close_connections",
-            post(close_connections),
+            routed(post(close_connections)),
         )
-        .route("/proxies/{proxy}/connections", get(connections))
+        .route("/proxies/{proxy}/connections", routed(get(connections)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn(stop_browsers))
-        .with_state(server)
+        .with_state(server);
+    // The `Allow` header is added as a route's answer leaves it, so it is taken off outside.
+    Router::new()
+        .fallback_service(routes)
+        .layer(middleware::map_response(without_allow_on_405))
 }
 
-async fn stop_browsers(req: Request, next: Next) -> Response {
+/// Tags the response with a fresh request id, and refuses browsers (a web page must not drive
+/// the proxy) with Go's `http.Error` text, as Toxiproxy does.
+async fn toxiproxy_middleware(ids: Arc<RequestIds>, req: Request, next: Next) -> Response {
+    if req.method() == axum::http::Method::HEAD {
+        // axum would answer HEAD on a GET route; gorilla/mux matches methods exactly.
+        return method_not_allowed().await.into_response();
+    }
+    let id = HeaderValue::from_str(&ids.next()).ok();
     let browser = req
         .headers()
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ua| ua.starts_with("Mozilla/"));
-    if browser {
-        return ApiError::new(StatusCode::FORBIDDEN, "User agent not allowed").into_response();
+    let mut resp = if browser {
+        wire::go_http_error(StatusCode::FORBIDDEN, "User agent not allowed")
+    } else {
+        next.run(req).await
+    };
+    if let Some(id) = id {
+        resp.headers_mut().insert(request_id::HEADER, id);
     }
-    next.run(req).await
+    resp
 }
 
-async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not found")
+/// Go's `http.NotFound`.
+async fn not_found() -> Response {
+    wire::go_http_error(StatusCode::NOT_FOUND, "404 page not found")
 }
 
-async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+/// gorilla/mux's answer to a known path with another method: the status alone.
+async fn method_not_allowed() -> StatusCode {
+    StatusCode::METHOD_NOT_ALLOWED
+}
+
+/// axum lists the allowed methods on a 405; gorilla/mux does not.
+async fn without_allow_on_405(mut resp: Response) -> Response {
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED {
+        resp.headers_mut().remove(header::ALLOW);
+    }
+    resp
 }
 
 fn proxy_of(server: &ProxyServer, name: &str) -> ApiResult<super::Proxy> {
@@ -155,14 +204,8 @@ async fn proxy_index(State(server): State<ProxyServer>) -> Json<BTreeMap<String,
     )
 }
 
-async fn proxy_create(State(server): State<ProxyServer>, body: Bytes) -> ApiResult<Response> {
-    let input = wire::proxy_input(&wire::parse_body(&body)?)?;
-    let config = config_from(input).await?;
-    let proxy = server.create(config).await?;
-    Ok((StatusCode::CREATED, Json(ProxyJson::from(&proxy))).into_response())
-}
-
-async fn config_from(input: wire::ProxyInput) -> ApiResult<ProxyConfig> {
+/// A proxy to create from a body's fields, with Toxiproxy's checks and defaults (enabled).
+fn spec_from(input: wire::ProxyInput) -> ApiResult<Spec> {
     let name = input
         .name
         .filter(|n| !n.is_empty())
@@ -171,64 +214,57 @@ async fn config_from(input: wire::ProxyInput) -> ApiResult<ProxyConfig> {
         .upstream
         .filter(|u| !u.is_empty())
         .ok_or_else(|| ApiError::missing("upstream"))?;
-    let listen = wire::resolve_listen(input.listen.as_deref().unwrap_or("")).await?;
-    Ok(ProxyConfig {
+    Ok(Spec {
         name,
-        listen,
+        listen: input.listen.unwrap_or_default(),
         upstream,
         enabled: input.enabled.unwrap_or(true),
     })
 }
 
+async fn proxy_create(State(server): State<ProxyServer>, body: Bytes) -> ApiResult<Response> {
+    let input = wire::proxy_input(&wire::parse_body(&body)?, wire::PROXY)?;
+    let proxy = server.create_spec(spec_from(input)?).await?;
+    Ok((StatusCode::CREATED, Json(ProxyJson::from(&proxy))).into_response())
+}
+
+/// `/populate`'s answer, in Toxiproxy's field order: the error fields when there is one, then
+/// the proxies handled (`null` when none, as Go encodes an empty list it never filled).
+#[derive(Serialize)]
+struct PopulateAnswer {
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    error: Option<ApiError>,
+    proxies: Option<Vec<ProxyJson>>,
+}
+
 async fn populate(State(server): State<ProxyServer>, body: Bytes) -> Response {
-    match populate_inner(&server, &body).await {
-        Ok(proxies) => (StatusCode::CREATED, Json(json!({ "proxies": proxies }))).into_response(),
-        Err((proxies, e)) => {
-            let body = json!({ "error": e.message, "status": e.status, "proxies": proxies });
-            (e.status_code(), Json(body)).into_response()
-        }
-    }
+    let (done, error) = match populate_inner(&server, &body).await {
+        Ok(done) => (done, None),
+        Err((done, e)) => (done, Some(e)),
+    };
+    let status = error
+        .as_ref()
+        .map_or(StatusCode::CREATED, ApiError::status_code);
+    let answer = PopulateAnswer {
+        error,
+        proxies: (!done.is_empty()).then_some(done),
+    };
+    (status, Json(answer)).into_response()
 }
 
 async fn populate_inner(
     server: &ProxyServer,
     body: &[u8],
 ) -> Result<Vec<ProxyJson>, (Vec<ProxyJson>, ApiError)> {
-    let value = wire::parse_body(body).map_err(|e| (Vec::new(), e))?;
-    let items = match &value {
-        Value::Array(items) => items.clone(),
-        // Toxiproxy's config file shape, accepted here too.
-        Value::Object(m) if m.get("proxies").is_some_and(Value::is_array) => m
-            .get("proxies")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default(),
-        _ => {
-            return Err((
-                Vec::new(),
-                ApiError::bad_body("expected an array of proxies"),
-            ))
-        }
-    };
-    // Check every entry before creating anything, as Toxiproxy does.
-    let mut configs = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let input = wire::proxy_input(item).map_err(|e| (Vec::new(), e))?;
-        if input.name.as_deref().unwrap_or("").is_empty() {
-            return Err((
-                Vec::new(),
-                ApiError::missing(&format!("name at proxy {}", i + 1)),
-            ));
-        }
-        if input.upstream.as_deref().unwrap_or("").is_empty() {
-            return Err((
-                Vec::new(),
-                ApiError::missing(&format!("upstream at proxy {}", i + 1)),
-            ));
-        }
-        configs.push(config_from(input).await.map_err(|e| (Vec::new(), e))?);
-    }
-    match server.populate(configs).await {
+    let inputs = wire::parse_body(body)
+        .and_then(|v| wire::populate_input(&v))
+        .map_err(|e| (Vec::new(), e))?;
+    let specs = inputs
+        .into_iter()
+        .map(spec_from)
+        .collect::<ApiResult<Vec<_>>>()
+        .map_err(|e| (Vec::new(), e))?;
+    match server.populate_specs(specs).await {
         Ok(proxies) => Ok(proxies.iter().map(ProxyJson::from).collect()),
         Err((done, e)) => Err((done.iter().map(ProxyJson::from).collect(), e.into())),
     }
@@ -247,15 +283,9 @@ async fn proxy_update(
     body: Bytes,
 ) -> ApiResult<Json<ProxyJson>> {
     let proxy = proxy_of(&server, &name)?;
-    let input = wire::proxy_input(&wire::parse_body(&body)?)?;
-    let listen = match input.listen.as_deref() {
-        Some(l) => wire::resolve_listen(l).await?,
-        None => proxy.listen_addr(),
-    };
-    let upstream = input
-        .upstream
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| proxy.upstream());
+    let input = wire::proxy_input(&wire::parse_body(&body)?, wire::PROXY)?;
+    let listen = input.listen.unwrap_or_else(|| proxy.listen());
+    let upstream = input.upstream.unwrap_or_else(|| proxy.upstream());
     let enabled = input.enabled.unwrap_or_else(|| proxy.is_enabled());
     proxy.reconfigure(listen, upstream, enabled).await?;
     Ok(Json(ProxyJson::from(&proxy)))
@@ -283,8 +313,11 @@ async fn toxic_create(
     body: Bytes,
 ) -> ApiResult<Json<ToxicJson>> {
     let proxy = proxy_of(&server, &name)?;
-    let spec = wire::toxic_create(&wire::parse_body(&body)?)?;
-    let stored = proxy.add_toxic(spec)?;
+    let draft = wire::toxic_create(&wire::parse_body(&body)?)?;
+    if proxy.toxic(&draft.name).is_some() {
+        return Err(crate::ProxyError::ToxicExists(draft.name).into());
+    }
+    let stored = proxy.add_toxic(draft.finish()?)?;
     Ok(Json(ToxicJson::from(&stored)))
 }
 
@@ -346,7 +379,11 @@ struct DropBody {
     reason: Option<String>,
 }
 
+/// The optional reason of an extension endpoint; an empty body gives `default`.
 fn reason_from(body: &[u8], default: &str) -> ApiResult<String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(default.to_owned());
+    }
     let v = wire::parse_body(body)?;
     let parsed: DropBody = serde_json::from_value(v).map_err(ApiError::bad_body)?;
     Ok(parsed.reason.unwrap_or_else(|| default.to_owned()))

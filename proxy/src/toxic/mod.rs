@@ -13,6 +13,7 @@ mod bandwidth;
 mod idle_drop;
 mod latency;
 mod limit_data;
+mod noop;
 mod reset_peer;
 mod slicer;
 mod slow_close;
@@ -111,25 +112,53 @@ pub enum ToxicKind {
         #[serde(default)]
         idle: u64,
     },
+    /// Passes everything through unchanged (Toxiproxy's `noop`); it has no attributes.
+    Noop {},
 }
 
 impl ToxicKind {
     /// The Toxiproxy type name.
     pub fn type_name(&self) -> &'static str {
+        self.names().0
+    }
+
+    /// The type name and the name of Toxiproxy's Go struct for the type.
+    fn names(&self) -> (&'static str, &'static str) {
         match self {
-            ToxicKind::Latency { .. } => "latency",
-            ToxicKind::Bandwidth { .. } => "bandwidth",
-            ToxicKind::SlowClose { .. } => "slow_close",
-            ToxicKind::Timeout { .. } => "timeout",
-            ToxicKind::ResetPeer { .. } => "reset_peer",
-            ToxicKind::Slicer { .. } => "slicer",
-            ToxicKind::LimitData { .. } => "limit_data",
-            ToxicKind::IdleDrop { .. } => "idle_drop",
+            ToxicKind::Latency { .. } => ("latency", "LatencyToxic"),
+            ToxicKind::Bandwidth { .. } => ("bandwidth", "BandwidthToxic"),
+            ToxicKind::SlowClose { .. } => ("slow_close", "SlowCloseToxic"),
+            ToxicKind::Timeout { .. } => ("timeout", "TimeoutToxic"),
+            ToxicKind::ResetPeer { .. } => ("reset_peer", "ResetToxic"),
+            ToxicKind::Slicer { .. } => ("slicer", "SlicerToxic"),
+            ToxicKind::LimitData { .. } => ("limit_data", "LimitDataToxic"),
+            ToxicKind::IdleDrop { .. } => ("idle_drop", "IdleDropToxic"),
+            ToxicKind::Noop {} => ("noop", "NoopToxic"),
+        }
+    }
+
+    /// The toxic of type `type_name` with every attribute 0 (Toxiproxy's starting point
+    /// before it decodes the attributes given); `None` for an unknown type.
+    pub fn empty(type_name: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::json!({ "type": type_name, "attributes": {} })).ok()
+    }
+
+    /// The name of Toxiproxy's Go struct for this type, which its decoding errors name
+    /// (`LatencyToxic.attributes.latency`).
+    pub(crate) fn go_struct(&self) -> &'static str {
+        self.names().1
+    }
+
+    /// The Go type of this toxic's attributes (slicer's are `int`, the others' `int64`).
+    pub(crate) fn go_int_type(&self) -> &'static str {
+        match self {
+            ToxicKind::Slicer { .. } => "int",
+            _ => "int64",
         }
     }
 
     /// Every type name the proxy knows, Toxiproxy's and rebound's.
-    pub const TYPE_NAMES: [&'static str; 8] = [
+    pub const TYPE_NAMES: [&'static str; 9] = [
         "latency",
         "bandwidth",
         "slow_close",
@@ -138,6 +167,7 @@ impl ToxicKind {
         "slicer",
         "limit_data",
         "idle_drop",
+        "noop",
     ];
 }
 
@@ -151,6 +181,11 @@ pub struct ToxicSpec {
     pub kind: ToxicKind,
     /// Which direction it acts on.
     pub stream: Stream,
+    /// The stream as the client spelled it (`UPSTREAM`): Toxiproxy matches the stream without
+    /// regard to case but shows it, and builds the default name from it, as given. `None`
+    /// shows [`Stream::as_str`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_given: Option<String>,
     /// Probability (0..=1) that the toxic applies to a given connection.
     pub toxicity: f32,
 }
@@ -162,6 +197,7 @@ impl ToxicSpec {
             name: String::new(),
             kind,
             stream,
+            stream_given: None,
             toxicity: 1.0,
         }
     }
@@ -176,6 +212,13 @@ impl ToxicSpec {
     pub fn with_toxicity(mut self, toxicity: f32) -> Self {
         self.toxicity = toxicity;
         self
+    }
+
+    /// The stream as Toxiproxy shows it: as the client spelled it.
+    pub fn stream_name(&self) -> &str {
+        self.stream_given
+            .as_deref()
+            .unwrap_or_else(|| self.stream.as_str())
     }
 
     /// The spec as the timeline records it.
@@ -199,7 +242,7 @@ impl ToxicSpec {
     /// Fills in the default name and checks the values; the error says what is wrong.
     pub(crate) fn normalised(mut self) -> Result<Self, String> {
         if self.name.is_empty() {
-            self.name = format!("{}_{}", self.kind.type_name(), self.stream.as_str());
+            self.name = format!("{}_{}", self.kind.type_name(), self.stream_name());
         }
         if !(0.0..=1.0).contains(&self.toxicity) {
             return Err(format!(
@@ -210,9 +253,10 @@ impl ToxicSpec {
         Ok(self)
     }
 
-    /// Whether this toxic acts on the bytes of its stream (as opposed to the whole link).
+    /// Whether this toxic acts on the bytes of its stream (idle_drop acts on the whole link;
+    /// noop does nothing, so it must not take a direction off the fast path).
     pub(crate) fn is_data_toxic(&self) -> bool {
-        !matches!(self.kind, ToxicKind::IdleDrop { .. })
+        !matches!(self.kind, ToxicKind::IdleDrop { .. } | ToxicKind::Noop {})
     }
 }
 
@@ -317,6 +361,7 @@ fn behaviour(kind: &ToxicKind, rng: StdRng, now: Instant) -> Box<dyn Behaviour> 
         ToxicKind::Slicer { .. } => Box::new(slicer::Slicer::new(kind, rng)),
         ToxicKind::LimitData { .. } => Box::new(limit_data::LimitData::new(kind)),
         ToxicKind::IdleDrop { .. } => Box::new(idle_drop::IdleDrop),
+        ToxicKind::Noop {} => Box::new(noop::Noop),
     }
 }
 

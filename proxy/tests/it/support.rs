@@ -11,6 +11,12 @@ use tokio::net::{TcpListener, TcpStream};
 
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// Held by the tests that must not share the machine with each other: the churn tests load
+/// both cores and measure the process's memory, the timing tests allow a couple of
+/// milliseconds; run side by side (the test binary runs tests in parallel) they disturb each
+/// other.
+pub static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// An echo server on 127.0.0.1; runs until the runtime ends.
 pub async fn echo_server() -> SocketAddr {
     counted_echo_server().await.0
@@ -122,18 +128,37 @@ pub async fn read_to_end(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// A minimal HTTP/1.1 client: one request per connection.
+/// A minimal HTTP/1.1 client: one request per connection; the status and the body.
 pub async fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
-    http_with(addr, method, path, body, &[]).await
+    let r = request(addr, method, path, body, &[]).await;
+    (r.status, r.body)
 }
 
-pub async fn http_with(
+/// An HTTP answer with its headers (names lower-cased).
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    /// The value of header `name` (lower case), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends one request; the body is sent as is (`None` sends none at all).
+pub async fn request(
     addr: SocketAddr,
     method: &str,
     path: &str,
     body: Option<&str>,
     headers: &[(&str, &str)],
-) -> (u16, String) {
+) -> Reply {
     let mut s = TcpStream::connect(addr).await.expect("connect api");
     let body = body.unwrap_or("");
     let mut req = format!(
@@ -149,20 +174,29 @@ pub async fn http_with(
     let raw = read_to_end(&mut s).await.expect("read response");
     let text = String::from_utf8_lossy(&raw).to_string();
     let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|s| s.parse().ok())
         .expect("status code");
-    let chunked = head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
     let body = if chunked {
         dechunk(rest)
     } else {
         rest.to_owned()
     };
-    (status, body)
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 fn dechunk(mut s: &str) -> String {
@@ -176,6 +210,16 @@ fn dechunk(mut s: &str) -> String {
         s = rest[n..].trim_start_matches("\r\n");
     }
     out
+}
+
+/// An API (seeded `seed`) with one proxy `p` to an echo server, created over HTTP; returns the
+/// API's address, the upstream's, and the creation body (to create it again).
+pub async fn api_with_proxy_p(seed: u64) -> (SocketAddr, SocketAddr, String) {
+    let up = echo_server().await;
+    let api = start_api(server(seed)).await;
+    let body = format!(r#"{{"name":"p","listen":"127.0.0.1:0","upstream":"{up}"}}"#);
+    assert_eq!(http(api, "POST", "/proxies", Some(&body)).await.0, 201);
+    (api, up, body)
 }
 
 /// Starts the API on a free 127.0.0.1 port.

@@ -34,6 +34,7 @@ fn latency(ms: u64, jitter: u64, stream: Stream) -> ToxicSpec {
 
 #[tokio::test]
 async fn latency_adds_its_target_within_2ms_and_applies_to_open_connections() {
+    let _alone = ALONE.lock().await;
     let srv = server(21);
     let proxy = proxy_to(&srv, "p", echo_server().await).await;
     let mut c = TcpStream::connect(proxy.listen_addr())
@@ -61,6 +62,7 @@ async fn latency_adds_its_target_within_2ms_and_applies_to_open_connections() {
 
 #[tokio::test]
 async fn latency_is_not_serialised() {
+    let _alone = ALONE.lock().await;
     let srv = server(22);
     let proxy = proxy_to(&srv, "p", echo_server().await).await;
     proxy
@@ -86,6 +88,7 @@ async fn latency_is_not_serialised() {
 
 #[tokio::test]
 async fn bandwidth_within_5_percent() {
+    let _alone = ALONE.lock().await;
     let payload: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     let srv = server(23);
     let proxy = proxy_to(&srv, "p", source_server(payload.clone()).await).await;
