@@ -229,3 +229,34 @@ pub async fn start_api(server: ProxyServer) -> SocketAddr {
     tokio::spawn(rebound_proxy::api::serve(l, server));
     addr
 }
+
+/// How late this runtime's own timers were while `f` ran: a ticker beside it sleeps 10 ms at a
+/// time, and its lateness over all its steps is summed. A toxic's timers run on the same
+/// runtime, so a toxic that comes out late by no more than this did what it was told; on a
+/// quiet machine the sum is close to zero and the bound as tight as the toxic's own.
+pub async fn with_machine_lateness<F: std::future::Future>(f: F) -> (F::Output, Duration) {
+    const STEP: Duration = Duration::from_millis(10);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let ticker = async {
+        let mut late = Duration::ZERO;
+        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            let t = tokio::time::Instant::now();
+            tokio::time::sleep(STEP).await;
+            late += t.elapsed().saturating_sub(STEP);
+        }
+        late
+    };
+    let work = async {
+        let out = f.await;
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        out
+    };
+    tokio::join!(work, ticker)
+}
+
+/// How late a single timer of `of` on this runtime comes out now.
+pub async fn timer_lateness(of: Duration) -> Duration {
+    let t = tokio::time::Instant::now();
+    tokio::time::sleep(of).await;
+    t.elapsed().saturating_sub(of)
+}
