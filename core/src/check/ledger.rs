@@ -66,8 +66,8 @@ pub struct Ledger {
     pub unexpected: Vec<String>,
     /// Not acknowledged (outcome unknown or rejected), yet processed.
     pub recovered: Vec<String>,
-    /// Processed, yet still marked in progress after the run (in a processing list or the
-    /// framework's registry): stranded, a job that stays "started" for ever.
+    /// Processed, yet still marked started in a framework's registry after the run: stranded,
+    /// a job that stays "started" for ever.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub left_in_progress: Vec<Lost>,
 }
@@ -177,14 +177,14 @@ pub fn ledger(timeline: &Timeline) -> Ledger {
         .iter()
         .filter(|(id, _)| processed.contains_key(*id))
         .filter_map(|(id, (role, q))| {
+            // A processed message still in a reliable queue's processing list is taken again
+            // by the recovery the pattern exists for (a duplicate, reported as one); a job a
+            // framework's registry still marks started stays so for ever.
             let whereabouts = match role {
-                QueueRole::Processing => Whereabouts::Processing {
-                    queue: (*q).to_owned(),
-                },
                 QueueRole::InProgress => Whereabouts::InProgress {
                     store: (*q).to_owned(),
                 },
-                QueueRole::Input | QueueRole::Failed => return None,
+                QueueRole::Input | QueueRole::Processing | QueueRole::Failed => return None,
             };
             Some(Lost {
                 id: (*id).to_owned(),
