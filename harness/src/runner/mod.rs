@@ -134,8 +134,6 @@ impl Session {
             observe::forward(&recorder, to.clone());
         }
         let resolved = crate::runtime::resolve(options.runtime, scenario).await?;
-        // How late the machine's own timers are, for as long as the run is recorded.
-        let canary = crate::canary::Canary::start(&recorder);
         let runtime = resolved.kind;
         if options.runtime == RuntimeChoice::Auto {
             recorder.record(EventKind::Note {
@@ -143,6 +141,8 @@ impl Session {
             });
         }
         let mut stage = Stage::set_up(scenario, options, self, runtime, seed, &recorder).await?;
+        // How late the machine makes a retry loop, for as long as the script and the drain.
+        let canary = crate::canary::Canary::start(&stage.proxies, &recorder).await;
         let sinks = env::results_sinks(scenario, &stage.services)?;
         let inspect_cmd = env::inspect_command(scenario, &stage.services, &env::Dirs::of(options))?;
         script::play(scenario, options, &mut stage, &recorder).await?;
