@@ -109,6 +109,16 @@ pub fn never_crashed(timeline: &Timeline) -> CheckResult {
 
 /// `no_unexpected_death`: no service exited without a step causing it.
 pub fn no_unexpected_death(timeline: &Timeline) -> CheckResult {
+    // A process that never answered died while it started: the runner reports that as a start
+    // that failed (and tries again on other ports when one was taken), not as a death.
+    let answered: Vec<u32> = timeline
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::ServiceReady { pid, .. } => Some(*pid),
+            _ => None,
+        })
+        .collect();
     let deaths: Vec<String> = timeline
         .events
         .iter()
@@ -119,7 +129,7 @@ pub fn no_unexpected_death(timeline: &Timeline) -> CheckResult {
                 status,
                 expected: false,
                 last_log,
-            } => Some(format!(
+            } if answered.contains(pid) => Some(format!(
                 "{service} (pid {pid}) died unexpectedly at {:.0} ms with {status}; last log lines:\n  {}",
                 ms(e.at_ns),
                 last_log

@@ -408,6 +408,15 @@ fn clean_exit_fires_on_early_exit_and_on_unclean_shutdown() {
 fn an_unexpected_service_death_is_reported_with_its_log() {
     let t = outage_run()
         .at(
+            1,
+            EventKind::ServiceReady {
+                service: "redis".into(),
+                pid: 42,
+                addr: "127.0.0.1:1".into(),
+                startup_ns: 0,
+            },
+        )
+        .at(
             50,
             EventKind::ServiceExited {
                 service: "redis".into(),
@@ -430,6 +439,36 @@ fn an_unexpected_service_death_is_reported_with_its_log() {
         c.detail
     );
     assert!(c.detail.contains("Received SIGTERM"), "{}", c.detail);
+}
+
+#[test]
+fn a_process_that_died_while_it_started_is_no_unexpected_death() {
+    // The first incarnation found its port taken and exited before it answered; the runner
+    // started another on fresh ports, which answered.
+    let died_at_start = EventKind::ServiceExited {
+        service: "redis".into(),
+        pid: 41,
+        status: ExitStatus {
+            code: Some(0),
+            signal: None,
+        },
+        expected: false,
+        last_log: vec!["Address already in use".into()],
+    };
+    let ready = |pid| EventKind::ServiceReady {
+        service: "redis".into(),
+        pid,
+        addr: "127.0.0.1:1".into(),
+        startup_ns: 0,
+    };
+    let t = outage_run()
+        .at(1, died_at_start.clone())
+        .at(2, ready(42))
+        .build();
+    assert!(check(&judge(&scenario(), &t), "no_unexpected_death").passed);
+    // The control: the same exit of a process that had answered is a death.
+    let t = outage_run().at(0, ready(41)).at(1, died_at_start).build();
+    assert!(!check(&judge(&scenario(), &t), "no_unexpected_death").passed);
 }
 
 #[test]
