@@ -54,6 +54,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                 listen: "127.0.0.1:0".parse()?,
                 upstream,
                 enabled: true,
+                classify: None,
             })
             .await?;
         println!("LISTEN {}", proxy.listen_addr());

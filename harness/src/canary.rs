@@ -116,6 +116,7 @@ impl Canary {
                 listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
                 upstream: upstream.to_string(),
                 enabled: true,
+                classify: None,
             })
             .await?;
         let addr = proxy.listen_addr();

@@ -22,7 +22,8 @@ pub use event::{ConnEvent, EventBatch, EventLog, DEFAULT_EVENT_CAPACITY};
 pub use link::LinkCommand;
 pub use listen::ListenError;
 pub use listener::{Proxy, ProxyConfig};
-pub use rebound_core::timeline::{CloseSide, ConnEventKind, ToxicRecord};
+pub use rebound_core::streams::Protocol;
+pub use rebound_core::timeline::{CloseSide, ConnEventKind, ToxicRecord, Use};
 pub use server::ProxyServer;
 pub use toxic::{Stream, ToxicKind, ToxicSpec};
 

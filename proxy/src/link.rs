@@ -23,6 +23,7 @@ use tokio::sync::watch;
 
 use super::listener::Shared;
 use super::toxic::{self, Item, Pipeline, Stream, ToxicSet};
+use rebound_core::streams::{Classifier, Observation, Protocol};
 use rebound_core::timeline::{CloseSide, ConnEventKind};
 
 /// What the owner of a link wants it to do now.
@@ -301,6 +302,7 @@ fn poll_relay(
     src: &mut ReadHalf<'_>,
     dst: &WriteHalf<'_>,
     pending: &mut Vec<u8>,
+    look: &mut Look,
 ) -> Poll<Relayed> {
     SCRATCH.with_borrow_mut(|buf| {
         let mut rb = ReadBuf::new(buf);
@@ -311,6 +313,7 @@ fn poll_relay(
         if data.is_empty() {
             return Poll::Ready(Relayed::Eof);
         }
+        look.feed(data);
         let written = match dst.as_ref().try_write(data) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
@@ -319,6 +322,44 @@ fn poll_relay(
         pending.extend_from_slice(&data[written..]);
         Poll::Ready(Relayed::Moved { written })
     })
+}
+
+/// What the client does on its connection, read from the bytes it sends (the upstream
+/// direction of a proxy that classifies), until there is nothing more to learn.
+struct Look {
+    classifier: Option<Classifier>,
+    learnt: Vec<Observation>,
+}
+
+impl Look {
+    fn new(protocol: Option<Protocol>) -> Self {
+        Self {
+            classifier: protocol.map(Classifier::new),
+            learnt: Vec::new(),
+        }
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        if let Some(c) = &mut self.classifier {
+            self.learnt.extend(c.feed(bytes));
+            if c.done() {
+                self.classifier = None;
+            }
+        }
+    }
+
+    /// Records what was learnt since the last call.
+    fn record(&mut self, shared: &Shared, id: u64) {
+        for o in self.learnt.drain(..) {
+            shared.record(
+                id,
+                match o {
+                    Observation::Named(name) => ConnEventKind::Named { name },
+                    Observation::Uses(what) => ConnEventKind::Used { what },
+                },
+            );
+        }
+    }
 }
 
 /// The toxic path's read: what `src` has now, as an owned chunk (empty at the end of the
@@ -366,6 +407,8 @@ async fn pump(
     let mut src_done = false;
     // Downstream only: whether the upstream's first byte was already reported.
     let mut answered = stream == Stream::Upstream;
+    // Upstream only: what the client does on the connection.
+    let mut look = Look::new(shared.classify.filter(|_| stream == Stream::Upstream));
     let touch = || {
         counters
             .last_activity
@@ -396,11 +439,12 @@ async fn pump(
                     let r = tokio::select! {
                         biased;
                         alive = &mut changed => { proxy_alive = alive; break; }
-                        r = std::future::poll_fn(|cx| poll_relay(cx, src, dst, &mut pending)) => r,
+                        r = std::future::poll_fn(|cx| poll_relay(cx, src, dst, &mut pending, &mut look)) => r,
                     };
                     match r {
                         Relayed::Moved { written } => {
                             touch();
+                            look.record(shared, id);
                             if !answered {
                                 answered = true;
                                 shared.record(id, ConnEventKind::UpstreamAnswered);
@@ -477,6 +521,8 @@ async fn pump(
                             answered = true;
                             shared.record(id, ConnEventKind::UpstreamAnswered);
                         }
+                        look.feed(&chunk);
+                        look.record(shared, id);
                         pipeline.push_data(chunk, Instant::now());
                     }
                     Wake::Read(Err(e)) => {

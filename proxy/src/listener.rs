@@ -17,6 +17,7 @@ use super::listen::{self, ListenError};
 use super::toxic::{Installed, ToxicKind, ToxicSet, ToxicSpec};
 use super::ProxyError;
 use crate::Clock;
+use rebound_core::streams::Protocol;
 use rebound_core::timeline::{CloseSide, ConnEventKind};
 
 /// How to create a proxy.
@@ -30,6 +31,9 @@ pub struct ProxyConfig {
     pub upstream: String,
     /// A disabled proxy has no listener (new connects are refused).
     pub enabled: bool,
+    /// rebound extension: read what each client does on its connection in this protocol (its
+    /// name, what it uses the connection for) and record it (`named`, `used` events).
+    pub classify: Option<Protocol>,
 }
 
 /// A proxy as Toxiproxy's API describes one: the listen address is a string (a host name,
@@ -40,6 +44,7 @@ pub(crate) struct Spec {
     pub(crate) listen: String,
     pub(crate) upstream: String,
     pub(crate) enabled: bool,
+    pub(crate) classify: Option<Protocol>,
 }
 
 impl From<ProxyConfig> for Spec {
@@ -49,6 +54,7 @@ impl From<ProxyConfig> for Spec {
             listen: c.listen.to_string(),
             upstream: c.upstream,
             enabled: c.enabled,
+            classify: c.classify,
         }
     }
 }
@@ -67,6 +73,8 @@ pub(crate) struct Shared {
     pub(crate) dial_timeout: Duration,
     /// Seed of every random decision (jitter, toxicity) of this proxy's links.
     pub(crate) seed: u64,
+    /// The protocol its clients' bytes are read in, when they are (see [`ProxyConfig`]).
+    pub(crate) classify: Option<Protocol>,
     ids: Arc<AtomicU64>,
     /// The current toxics; links watch it (a version check per wake, no lock).
     toxics: watch::Sender<Arc<ToxicSet>>,
@@ -186,6 +194,7 @@ impl Proxy {
             log,
             dial_timeout: DEFAULT_DIAL_TIMEOUT,
             seed,
+            classify: spec.classify,
             ids,
             toxics,
             toxic_ids: AtomicU64::new(1),

@@ -24,6 +24,7 @@ use crate::runtime::{RuntimeError, RuntimeKind, Service};
 use crate::scenario::{Durability, Scenario, ServiceKind};
 use crate::timeline::{EventKind, ProxyRoute, Recorder};
 use crate::worker::Worker;
+use rebound_core::streams::Protocol;
 
 /// How long a worker may take to open its first connection before the run goes on without it.
 const FIRST_CONNECT: Duration = Duration::from_secs(10);
@@ -159,6 +160,10 @@ impl Stage {
                         listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
                         upstream: svc.addr(),
                         enabled: true,
+                        classify: Some(match scenario.services[service].kind {
+                            ServiceKind::Redis => Protocol::Redis,
+                            ServiceKind::Rabbitmq => Protocol::Amqp,
+                        }),
                     })
                     .await?;
                 self.routes.push(ProxyRoute {

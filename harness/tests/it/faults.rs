@@ -52,6 +52,7 @@ impl<S: Service + 'static> Rig<S> {
                 listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
                 upstream: svc.addr(),
                 enabled: true,
+                classify: None,
             })
             .await
             .expect("proxy");

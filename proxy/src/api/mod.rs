@@ -219,6 +219,7 @@ fn spec_from(input: wire::ProxyInput) -> ApiResult<Spec> {
         listen: input.listen.unwrap_or_default(),
         upstream,
         enabled: input.enabled.unwrap_or(true),
+        classify: None,
     })
 }
 

@@ -43,6 +43,7 @@ async fn proxy_to(server: &ProxyServer, name: &str, upstream: SocketAddr) -> Pro
             listen: "127.0.0.1:0".parse().expect("addr"),
             upstream: upstream.to_string(),
             enabled: true,
+            classify: None,
         })
         .await
         .expect("create proxy")
@@ -303,4 +304,85 @@ async fn silent_drop_stops_old_connections_without_telling_anyone_while_new_ones
         ),
         "only the bytes before the drop count: {closed:?}"
     );
+}
+
+/// A proxy told the protocol records what each client does on its connection, read from the
+/// bytes it sends: its name and each new use, once; a proxy not told records nothing.
+#[tokio::test]
+async fn a_classifying_proxy_records_each_clients_name_and_uses() {
+    use rebound_proxy::{Protocol, Use};
+
+    let server = ProxyServer::with_seed(Clock::start(), 31);
+    let upstream = echo_server().await;
+    let p = server
+        .create(ProxyConfig {
+            name: "w1.redis".into(),
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            upstream: upstream.to_string(),
+            enabled: true,
+            classify: Some(Protocol::Redis),
+        })
+        .await
+        .expect("create proxy");
+    let mut c = TcpStream::connect(p.listen_addr()).await.expect("connect");
+    let requests = b"*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n$8\r\nconsumer\r\n*1\r\n$4\r\nPING\r\n*3\r\n$5\r\nBLPOP\r\n$4\r\njobs\r\n$1\r\n1\r\n*1\r\n$4\r\nPING\r\n";
+    // In two pieces: a command split across reads is still read whole.
+    c.write_all(&requests[..20]).await.expect("write");
+    c.write_all(&requests[20..]).await.expect("write");
+    let mut echoed = vec![0u8; requests.len()];
+    c.read_exact(&mut echoed).await.expect("echoed");
+    let used = wait_event(&server, "the blocking read", |e| {
+        matches!(
+            e.kind,
+            ConnEventKind::Used {
+                what: Use::BlockingRead
+            }
+        )
+    })
+    .await;
+    let seen: Vec<ConnEventKind> = server
+        .events()
+        .read_from(0)
+        .events
+        .into_iter()
+        .filter(|e| e.conn == used.conn)
+        .map(|e| e.kind)
+        .filter(|k| matches!(k, ConnEventKind::Named { .. } | ConnEventKind::Used { .. }))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ConnEventKind::Named {
+                name: "consumer".into()
+            },
+            ConnEventKind::Used {
+                what: Use::Commands
+            },
+            ConnEventKind::Used {
+                what: Use::BlockingRead
+            },
+        ]
+    );
+    // The control: the same bytes through a proxy that does not classify leave no such event.
+    let plain = proxy_to(&server, "plain", upstream).await;
+    let mut c = TcpStream::connect(plain.listen_addr())
+        .await
+        .expect("connect");
+    c.write_all(requests).await.expect("write");
+    c.read_exact(&mut echoed).await.expect("echoed");
+    drop(c);
+    wait_event(&server, "the plain connection's close", |e| {
+        e.proxy == "plain" && matches!(e.kind, ConnEventKind::Closed { .. })
+    })
+    .await;
+    assert!(!server
+        .events()
+        .read_from(0)
+        .events
+        .iter()
+        .any(|e| e.proxy == "plain"
+            && matches!(
+                e.kind,
+                ConnEventKind::Named { .. } | ConnEventKind::Used { .. }
+            )));
 }

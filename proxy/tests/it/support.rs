@@ -74,6 +74,7 @@ pub async fn proxy_to(server: &ProxyServer, name: &str, upstream: SocketAddr) ->
             listen: local0(),
             upstream: upstream.to_string(),
             enabled: true,
+            classify: None,
         })
         .await
         .expect("create proxy")
