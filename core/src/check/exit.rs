@@ -1,6 +1,6 @@
 //! How processes ended: workers cleanly on SIGTERM, services only when a step said so.
 
-use super::{ms, CheckResult};
+use super::{ms, Check, CheckResult};
 use crate::scenario::Scenario;
 use crate::timeline::{EventKind, Timeline};
 
@@ -45,7 +45,7 @@ pub fn clean_exit(scenario: &Scenario, timeline: &Timeline) -> CheckResult {
         }
     }
     CheckResult::new(
-        "clean_exit",
+        Check::CleanExit,
         problems.is_empty(),
         if problems.is_empty() {
             "every worker exited with code 0 after SIGTERM".to_owned()
@@ -97,7 +97,7 @@ pub fn never_crashed(timeline: &Timeline) -> CheckResult {
         })
         .collect();
     CheckResult::new(
-        "never_crashed",
+        Check::NeverCrashed,
         crashes.is_empty(),
         if crashes.is_empty() {
             "no worker exited on its own".to_owned()
@@ -135,7 +135,7 @@ pub fn no_unexpected_death(timeline: &Timeline) -> CheckResult {
         })
         .collect();
     CheckResult::new(
-        "no_unexpected_death",
+        Check::NoUnexpectedDeath,
         deaths.is_empty(),
         if deaths.is_empty() {
             "no service exited unless a step stopped it".to_owned()

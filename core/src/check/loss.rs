@@ -1,6 +1,6 @@
 //! Loss, duplicates and unexpected messages, from the ledger.
 
-use super::{CheckResult, Ledger, Whereabouts};
+use super::{Check, CheckResult, Ledger, Whereabouts};
 use crate::scenario::{Duplicates, Expect};
 
 const SHOWN: usize = 10;
@@ -10,7 +10,7 @@ pub fn checks(expect: &Expect, l: &Ledger) -> Vec<CheckResult> {
     let lost = l.lost.len() as u64;
     let loss = if lost <= expect.lost {
         CheckResult::new(
-            "no_loss",
+            Check::NoLoss,
             true,
             format!(
                 "{} acknowledged, {} processed, {lost} lost (allowed {})",
@@ -36,7 +36,7 @@ pub fn checks(expect: &Expect, l: &Ledger) -> Vec<CheckResult> {
         };
         let ids: Vec<&str> = l.lost.iter().take(SHOWN).map(|x| x.id.as_str()).collect();
         CheckResult::new(
-            "no_loss",
+            Check::NoLoss,
             false,
             format!(
                 "{lost} of {} acknowledged messages never processed (allowed {}): {input} still in the input queue, {processing} stuck in a processing list{registries}, {gone} gone; first: {}",
@@ -56,7 +56,7 @@ pub fn checks(expect: &Expect, l: &Ledger) -> Vec<CheckResult> {
         .collect();
     let duplicates = match expect.duplicates {
         Duplicates::Allow => CheckResult::new(
-            "duplicates",
+            Check::Duplicates,
             true,
             if dups == 0 {
                 "no message processed twice".to_owned()
@@ -68,7 +68,7 @@ pub fn checks(expect: &Expect, l: &Ledger) -> Vec<CheckResult> {
             },
         ),
         Duplicates::Forbid => CheckResult::new(
-            "duplicates",
+            Check::Duplicates,
             dups == 0,
             if dups == 0 {
                 "no message processed twice".to_owned()
@@ -80,7 +80,7 @@ pub fn checks(expect: &Expect, l: &Ledger) -> Vec<CheckResult> {
             },
         ),
         Duplicates::AtMost(n) => CheckResult::new(
-            "duplicates",
+            Check::Duplicates,
             dups as u64 <= n,
             if dups == 0 {
                 "no message processed twice".to_owned()
@@ -94,7 +94,7 @@ pub fn checks(expect: &Expect, l: &Ledger) -> Vec<CheckResult> {
     };
 
     let unexpected = CheckResult::new(
-        "unexpected",
+        Check::Unexpected,
         l.unexpected.is_empty(),
         if l.unexpected.is_empty() {
             "every processed message was enqueued by this run".to_owned()
@@ -112,7 +112,7 @@ pub fn checks(expect: &Expect, l: &Ledger) -> Vec<CheckResult> {
         },
     );
     let stranded = CheckResult::new(
-        "no_stranded",
+        Check::NoStranded,
         l.left_in_progress.is_empty(),
         if l.left_in_progress.is_empty() {
             "no processed message left marked in progress".to_owned()

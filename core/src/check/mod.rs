@@ -30,11 +30,73 @@ use serde::{Deserialize, Serialize};
 use crate::scenario::Scenario;
 use crate::timeline::{EventKind, Timeline};
 
+/// Every check, by its stable name: the one list that scenario files (`expect.fails`),
+/// reports, dashboards and tests name checks from.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+    strum::EnumString,
+    strum::Display,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Check {
+    /// Every acknowledged message was processed (`expect.lost` allows some).
+    NoLoss,
+    /// Messages processed more than once, within `expect.duplicates`.
+    Duplicates,
+    /// Nothing processed that the run did not enqueue.
+    Unexpected,
+    /// No processed message left marked in progress in the framework's registries.
+    NoStranded,
+    /// After each restore, each affected worker reconnected and resumed in time.
+    Reconnect,
+    /// Each affected worker noticed each fault in time (with `expect.detect_within`).
+    Detect,
+    /// Workers ran until SIGTERM and exited 0 (unless `expect.clean_exit = false`).
+    CleanExit,
+    /// No service died without a step causing it.
+    NoUnexpectedDeath,
+    /// No worker exited on its own at all (with `expect.never_crashed`).
+    NeverCrashed,
+    /// Reconnect attempts followed the declared schedule (with `expect.backoff`).
+    Backoff,
+    /// Failed attempt rounds never came faster than allowed (with `expect.backoff`).
+    NoHammering,
+}
+
+impl Check {
+    /// The name used in files and reports (`no_loss`).
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+
+    /// Every check, in the order the verdict lists them.
+    pub fn all() -> impl Iterator<Item = Check> {
+        <Check as strum::IntoEnumIterator>::iter()
+    }
+
+    /// The check named `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<Check> {
+        name.parse().ok()
+    }
+}
+
 /// The result of one check.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckResult {
-    /// Stable name (`no_loss`, `duplicates`, `unexpected`, `reconnect`, `clean_exit`,
-    /// `no_unexpected_death`, `never_crashed`, `detect`, `backoff`, `no_hammering`): tests and dashboards key on it.
+    /// Stable name (one of [`Check`]): tests and dashboards key on it.
     pub name: String,
     pub passed: bool,
     /// What was found, in a sentence or a few lines.
@@ -42,9 +104,11 @@ pub struct CheckResult {
 }
 
 impl CheckResult {
-    fn new(name: &str, passed: bool, detail: impl Into<String>) -> Self {
+    /// A check's result; `name` is a [`Check`] (its name as a string is accepted too, and
+    /// the tests hold every name the verdict gives to the list).
+    fn new(name: impl Into<&'static str>, passed: bool, detail: impl Into<String>) -> Self {
         Self {
-            name: name.to_owned(),
+            name: name.into().to_owned(),
             passed,
             detail: detail.into(),
         }

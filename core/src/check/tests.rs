@@ -1276,3 +1276,22 @@ fn an_early_attempt_of_one_stream_still_fires_among_two() {
         v.violations
     );
 }
+
+#[test]
+fn every_check_the_verdict_gives_is_in_the_list_and_the_list_has_no_other() {
+    // Every optional check on: the verdict then gives each check of the list once.
+    let s = scenario_expecting(
+        r#"reconnect_within = "500ms"
+detect_within = "1s"
+never_crashed = true
+backoff = { initial = "50ms" }"#,
+    );
+    let v = judge(&s, &outage_run().build());
+    let mut given: Vec<&str> = v.checks.iter().map(|c| c.name.as_str()).collect();
+    given.sort_unstable();
+    let mut listed: Vec<&str> = Check::all().map(Check::name).collect();
+    listed.sort_unstable();
+    assert_eq!(given, listed);
+    assert_eq!(Check::from_name("no_loss"), Some(Check::NoLoss));
+    assert_eq!(Check::from_name("no_los"), None);
+}
