@@ -1295,3 +1295,81 @@ backoff = { initial = "50ms" }"#,
     assert_eq!(Check::from_name("no_loss"), Some(Check::NoLoss));
     assert_eq!(Check::from_name("no_los"), None);
 }
+
+/// One message lost (m-1, never processed) and one processed twice (m-0).
+fn one_lost_one_twice() -> Timeline {
+    outage_run()
+        .connected(350)
+        .done(360, "m-0")
+        .worker_exit(900, 0, true)
+        .build()
+}
+
+#[test]
+fn exact_counts_of_loss_and_duplicates_pass_only_on_the_count() {
+    let t = one_lost_one_twice();
+    let v = judge(
+        &scenario_expecting("lost = { exactly = 1 }\nduplicates = { exactly = 1 }"),
+        &t,
+    );
+    assert!(check(&v, "no_loss").passed, "{:#?}", v.checks);
+    assert!(
+        check(&v, "no_loss")
+            .detail
+            .contains("1 lost (expected: exactly 1)"),
+        "{}",
+        check(&v, "no_loss").detail
+    );
+    assert!(check(&v, "duplicates").passed, "{:#?}", v.checks);
+    assert!(
+        check(&v, "duplicates")
+            .detail
+            .contains("(expected: exactly 1)"),
+        "{}",
+        check(&v, "duplicates").detail
+    );
+    // The controls: fewer than the exact count fails, and so does more.
+    let v = judge(
+        &scenario_expecting("lost = { exactly = 2 }\nduplicates = { exactly = 2 }"),
+        &t,
+    );
+    assert_eq!(v.failed_checks(), vec!["no_loss", "duplicates"]);
+    let detail = &check(&v, "no_loss").detail;
+    assert!(
+        detail.contains("1 of 2 acknowledged messages never processed (expected: exactly 2): fewer than the scenario documents"),
+        "{detail}"
+    );
+    let v = judge(
+        &scenario_expecting("lost = { exactly = 0 }\nduplicates = { exactly = 0 }"),
+        &t,
+    );
+    assert_eq!(v.failed_checks(), vec!["no_loss", "duplicates"]);
+}
+
+#[test]
+fn at_most_counts_name_their_bound() {
+    let t = one_lost_one_twice();
+    for (expect, passes) in [
+        ("lost = 1\nduplicates = 1", true),
+        ("lost = { at_most = 1 }\nduplicates = { at_most = 1 }", true),
+        (
+            "lost = { at_most = 0 }\nduplicates = { at_most = 0 }",
+            false,
+        ),
+    ] {
+        let v = judge(&scenario_expecting(expect), &t);
+        assert_eq!(
+            check(&v, "no_loss").passed && check(&v, "duplicates").passed,
+            passes,
+            "{expect}: {:#?}",
+            v.checks
+        );
+        for name in ["no_loss", "duplicates"] {
+            assert!(
+                check(&v, name).detail.contains("(allowed: at most "),
+                "{expect}: {}",
+                check(&v, name).detail
+            );
+        }
+    }
+}

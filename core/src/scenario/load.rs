@@ -111,7 +111,7 @@ rate = 100
         let s = parse_str("t.toml", MINIMAL).unwrap();
         assert_eq!(s.workload.queue, "jobs");
         assert!(s.expect.clean_exit);
-        assert_eq!(s.expect.lost, 0);
+        assert_eq!(s.expect.lost, crate::scenario::Count::AtMost(0));
     }
 
     #[test]
@@ -135,5 +135,28 @@ rate = 100
     fn missing_file_is_an_error_not_a_panic() {
         let err = load_file(Path::new("/nonexistent/x.toml")).unwrap_err();
         assert!(err.to_string().contains("cannot read the file"));
+    }
+
+    #[test]
+    fn counts_are_a_number_or_a_bound_table() {
+        use crate::scenario::{Count, Duplicates};
+        let with = |expect: &str| parse_str("t.toml", &format!("{MINIMAL}[expect]\n{expect}\n"));
+        let s = with("lost = 3\nduplicates = { exactly = 2 }").unwrap();
+        assert_eq!(s.expect.lost, Count::AtMost(3));
+        assert_eq!(s.expect.duplicates, Duplicates::Bound(Count::Exactly(2)));
+        let s = with("lost = { exactly = 7 }\nduplicates = { at_most = 1 }").unwrap();
+        assert_eq!(s.expect.lost, Count::Exactly(7));
+        assert_eq!(s.expect.duplicates, Duplicates::Bound(Count::AtMost(1)));
+        for (bad, says) in [
+            ("lost = { exactli = 7 }", "did you mean `exactly`?"),
+            ("lost = { at_most = 1, exactly = 2 }", "not both"),
+            ("lost = {}", "write `{ at_most = N }` or `{ exactly = N }`"),
+            ("lost = -1", "cannot be negative"),
+            ("duplicates = { exactly = -2 }", "cannot be negative"),
+        ] {
+            let msg = with(bad).unwrap_err().to_string();
+            assert!(msg.contains(says), "{bad}: {msg}");
+            assert!(msg.starts_with("t.toml:11:"), "{bad}: {msg}");
+        }
     }
 }
