@@ -27,7 +27,7 @@ pub use recovery::{headline, recoveries, Recovery};
 
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::Scenario;
+use crate::scenario::{Expect, Scenario};
 use crate::timeline::{EventKind, Timeline};
 
 /// Every check, by its stable name: the one list that scenario files (`expect.fails`),
@@ -91,6 +91,21 @@ impl Check {
     pub fn from_name(name: &str) -> Option<Check> {
         name.parse().ok()
     }
+
+    /// Whether the check runs under `expect`; when it does not, the field that turns it on.
+    pub fn runs_under(self, expect: &Expect) -> Result<(), &'static str> {
+        match self {
+            Check::Detect if expect.detect_within.is_none() => {
+                Err("`expect.detect_within = \"1s\"`")
+            }
+            Check::NeverCrashed if !expect.never_crashed => Err("`expect.never_crashed = true`"),
+            Check::CleanExit if !expect.clean_exit => Err("`expect.clean_exit = true`"),
+            Check::Backoff | Check::NoHammering if expect.backoff.is_none() => {
+                Err("`expect.backoff`")
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The result of one check.
@@ -101,6 +116,13 @@ pub struct CheckResult {
     pub passed: bool,
     /// What was found, in a sentence or a few lines.
     pub detail: String,
+    /// The scenario declares it among the checks it is expected to fail (`expect.fails`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub expected_to_fail: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl CheckResult {
@@ -111,6 +133,7 @@ impl CheckResult {
             name: name.into().to_owned(),
             passed,
             detail: detail.into(),
+            expected_to_fail: false,
         }
     }
 }
@@ -124,16 +147,50 @@ pub struct OutageRecovery {
 
 /// How a run ended. Besides pass and fail, Jepsen's third answer: a run that cannot be judged
 /// (a step could not be applied, so the fault the verdict would speak of never happened) is
-/// an error, never a pass.
+/// an error, never a pass. A scenario that declares the checks it is expected to fail
+/// (`expect.fails`, a known-bad worker kept as a regression test) ends as an expected failure
+/// when exactly those fail, and is flagged when one of them passes.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, strum::Display, strum::IntoStaticStr,
 )]
 #[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "UPPERCASE")]
 pub enum Outcome {
+    #[strum(serialize = "PASS")]
     Pass,
+    /// A check failed that the scenario does not expect to fail.
+    #[strum(serialize = "FAIL")]
     Fail,
+    #[strum(serialize = "ERROR")]
     Error,
+    /// Exactly the checks of `expect.fails` failed.
+    #[strum(serialize = "FAILED AS EXPECTED")]
+    ExpectedFail,
+    /// Nothing failed that was not expected to, but a check of `expect.fails` passed: the
+    /// worker changed, and the scenario no longer documents it.
+    #[strum(serialize = "UNEXPECTEDLY PASSED")]
+    UnexpectedPass,
+}
+
+impl Outcome {
+    /// Whether the run ended as its scenario says it should: passed, or failed exactly as
+    /// declared.
+    pub fn as_expected(self) -> bool {
+        matches!(self, Outcome::Pass | Outcome::ExpectedFail)
+    }
+
+    /// The outcome of judged checks (not of a run that cannot be judged).
+    pub fn of(checks: &[CheckResult]) -> Outcome {
+        let declared = checks.iter().any(|c| c.expected_to_fail);
+        if checks.iter().any(|c| !c.passed && !c.expected_to_fail) {
+            Outcome::Fail
+        } else if checks.iter().any(|c| c.passed && c.expected_to_fail) {
+            Outcome::UnexpectedPass
+        } else if declared {
+            Outcome::ExpectedFail
+        } else {
+            Outcome::Pass
+        }
+    }
 }
 
 /// Everything the checks concluded about a run.
@@ -141,7 +198,7 @@ pub enum Outcome {
 pub struct Verdict {
     pub scenario: String,
     pub outcome: Outcome,
-    /// Whether the outcome is a pass.
+    /// Whether the run ended as expected: passed, or failed exactly as the scenario declares.
     pub passed: bool,
     /// Why the run cannot be judged: each step that could not be applied, and why.
     pub errors: Vec<String>,
@@ -156,7 +213,7 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    /// The names of the checks that failed.
+    /// The names of the checks that failed, expected to or not.
     pub fn failed_checks(&self) -> Vec<&str> {
         self.checks
             .iter()
@@ -164,6 +221,16 @@ impl Verdict {
             .map(|c| c.name.as_str())
             .collect()
     }
+}
+
+/// The checks that failed without the scenario expecting it.
+pub fn unexpected_failures(checks: &[CheckResult]) -> impl Iterator<Item = &CheckResult> {
+    checks.iter().filter(|c| !c.passed && !c.expected_to_fail)
+}
+
+/// The checks the scenario expects to fail that passed.
+pub fn unexpected_passes(checks: &[CheckResult]) -> impl Iterator<Item = &CheckResult> {
+    checks.iter().filter(|c| c.passed && c.expected_to_fail)
 }
 
 /// Judges a recorded run against the scenario's expectations.
@@ -209,18 +276,20 @@ pub fn judge(scenario: &Scenario, timeline: &Timeline) -> Verdict {
         violations = v;
     }
 
+    let declared = scenario.expect.expected_failures();
+    for c in &mut checks {
+        c.expected_to_fail = declared.contains(&c.name.as_str());
+    }
     let errors = unapplied_steps(timeline);
-    let outcome = if !errors.is_empty() {
-        Outcome::Error
-    } else if checks.iter().all(|c| c.passed) {
-        Outcome::Pass
+    let outcome = if errors.is_empty() {
+        Outcome::of(&checks)
     } else {
-        Outcome::Fail
+        Outcome::Error
     };
     Verdict {
         scenario: scenario.name.clone(),
         outcome,
-        passed: outcome == Outcome::Pass,
+        passed: outcome.as_expected(),
         errors,
         checks,
         ledger,

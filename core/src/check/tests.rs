@@ -1373,3 +1373,85 @@ fn at_most_counts_name_their_bound() {
         }
     }
 }
+
+#[test]
+fn a_scenario_that_fails_exactly_as_declared_ends_as_expected() {
+    let lost_one = || {
+        outage_run()
+            .connected(350)
+            .worker_exit(900, 0, true)
+            .build()
+    };
+    let declared = scenario_expecting("reconnect_within = \"500ms\"\nfails = [\"no_loss\"]");
+    let v = judge(&declared, &lost_one());
+    assert_eq!(v.failed_checks(), vec!["no_loss", "reconnect"], "the run");
+    // The run loses m-1 and never resumes: reconnect fails too, which nobody declared.
+    assert_eq!(v.outcome, Outcome::Fail);
+    assert!(!v.passed);
+
+    let declared =
+        scenario_expecting("reconnect_within = \"500ms\"\nfails = [\"no_loss\", \"reconnect\"]");
+    let v = judge(&declared, &lost_one());
+    assert_eq!(v.outcome, Outcome::ExpectedFail);
+    assert!(v.passed, "as expected");
+    assert!(check(&v, "no_loss").expected_to_fail && !check(&v, "no_loss").passed);
+    assert!(!check(&v, "clean_exit").expected_to_fail);
+
+    // The control: the same scenario on a good run is flagged, not passed.
+    let good = outage_run()
+        .connected(350)
+        .done(360, "m-1")
+        .worker_exit(900, 0, true)
+        .build();
+    let v = judge(&declared, &good);
+    assert_eq!(v.outcome, Outcome::UnexpectedPass);
+    assert!(!v.passed);
+    let passes: Vec<&str> = unexpected_passes(&v.checks)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(passes, ["no_loss", "reconnect"]);
+
+    // One of the two still fails, the other passes: the worker changed, flagged.
+    let resumed_late = outage_run()
+        .connected(350)
+        .done(360, "m-0")
+        .worker_exit(900, 0, true)
+        .build();
+    let v = judge(&declared, &resumed_late);
+    assert_eq!(v.failed_checks(), vec!["no_loss"]);
+    assert_eq!(v.outcome, Outcome::UnexpectedPass);
+
+    // A step not applied stays an error, whatever was declared.
+    let mut t = lost_one();
+    t.events.push(Event {
+        at_ns: 100 * MS,
+        kind: EventKind::FaultFailed {
+            step: 0,
+            action: "kill".into(),
+            target: "redis".into(),
+            error: "no".into(),
+        },
+    });
+    assert_eq!(judge(&declared, &t).outcome, Outcome::Error);
+}
+
+#[test]
+fn a_check_runs_exactly_when_its_field_says_so() {
+    let t = outage_run().build();
+    for expect in [
+        "clean_exit = false",
+        r#"detect_within = "1s"
+never_crashed = true
+backoff = { initial = "50ms" }"#,
+    ] {
+        let s = scenario_expecting(expect);
+        let v = judge(&s, &t);
+        for c in Check::all() {
+            assert_eq!(
+                v.checks.iter().any(|r| r.name == c.name()),
+                c.runs_under(&s.expect).is_ok(),
+                "{c} under {expect}"
+            );
+        }
+    }
+}

@@ -682,6 +682,22 @@ pub struct Expect {
     /// The reconnect schedule every worker must follow (checks `backoff` and `no_hammering`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backoff: Option<BackoffSpec>,
+    /// The checks this scenario is expected to fail: a known-bad worker kept as a regression
+    /// test. The run is as expected when exactly these fail, and flagged when one passes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Vec<crate::check::Check>>")]
+    pub fails: Option<Vec<Spanned<String>>>,
+}
+
+impl Expect {
+    /// The names of the checks declared in `fails` (none when it is absent).
+    pub fn expected_failures(&self) -> Vec<&str> {
+        self.fails
+            .iter()
+            .flatten()
+            .map(|c| c.get_ref().as_str())
+            .collect()
+    }
 }
 
 impl Default for Expect {
@@ -695,6 +711,7 @@ impl Default for Expect {
             detect_within: None,
             never_crashed: false,
             backoff: None,
+            fails: None,
         }
     }
 }

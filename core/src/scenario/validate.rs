@@ -9,6 +9,7 @@ use super::error::{did_you_mean, ScenarioError};
 use super::model::{split_link, Durability, Scenario, ServiceKind, StepSpec};
 use super::patterns::LinePatterns;
 use super::schedule::{production_time, step_times, timed_actions};
+use crate::check::Check;
 use crate::fault::{Action, Family, ProcState, StateRule};
 
 /// Spans of the parsed document, to point at the exact key or value of a problem.
@@ -440,11 +441,62 @@ pub fn validate(s: &Scenario, path: &str, text: &str) -> Vec<ScenarioError> {
             at(field.or(span.clone()), m)
         }));
     }
+    if let Some(fails) = &s.expect.fails {
+        errors.extend(expected_failures(fails, &s.expect, &at, || {
+            spans.find(&[Key::Name("expect"), Key::Name("fails")], false)
+        }));
+    }
     if s.repeat == 0 {
         errors.push(at(top("repeat"), "`repeat` must be at least 1".to_owned()));
     }
 
     errors.extend(validate_steps(s, path, text, &spans));
+    errors
+}
+
+/// `expect.fails`: each name a check that runs in this scenario, once; at least one.
+fn expected_failures(
+    fails: &[toml::Spanned<String>],
+    expect: &crate::scenario::Expect,
+    at: &impl Fn(Option<Range<usize>>, String) -> ScenarioError,
+    list_span: impl Fn() -> Option<Range<usize>>,
+) -> Vec<ScenarioError> {
+    let mut errors = Vec::new();
+    if fails.is_empty() {
+        errors.push(
+            at(list_span(), "`expect.fails` names no check".to_owned()).with_help(
+                "list the checks the scenario is expected to fail (`fails = [\"no_loss\"]`), or remove it",
+            ),
+        );
+    }
+    let names: Vec<&str> = Check::all().map(Check::name).collect();
+    let mut seen = Vec::new();
+    for f in fails {
+        let name = f.get_ref();
+        let span = Some(f.span());
+        let Some(check) = Check::from_name(name) else {
+            errors.push(
+                at(span, format!("`expect.fails`: no check is named `{name}`"))
+                    .with_help(choices_help(name, &names, "checks")),
+            );
+            continue;
+        };
+        if seen.contains(&check) {
+            errors.push(at(
+                span,
+                format!("`expect.fails`: `{name}` is listed twice"),
+            ));
+        } else if let Err(needs) = check.runs_under(expect) {
+            errors.push(
+                at(
+                    span,
+                    format!("`expect.fails`: check `{name}` does not run in this scenario"),
+                )
+                .with_help(format!("it runs with {needs}")),
+            );
+        }
+        seen.push(check);
+    }
     errors
 }
 
@@ -1093,5 +1145,36 @@ rate = 100
             e[0].contains("cannot terminate worker `w1`: it is paused"),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn expected_failures_name_checks_that_run_once_each() {
+        let with = |fails: &str| with_steps("") + &format!("[expect]\n{fails}\n");
+        assert_eq!(
+            errors(&with("fails = [\"no_loss\", \"no_unexpected_death\"]")),
+            Vec::<String>::new()
+        );
+        let e = errors(&with("fails = [\"no_los\"]"));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with("s.toml:10:10: `expect.fails`: no check is named `no_los`"),
+            "{e:?}"
+        );
+        assert!(e[0].contains("did you mean `no_loss`?"), "{e:?}");
+        let e = errors(&with("fails = []"));
+        assert!(
+            e[0].starts_with("s.toml:10:9: `expect.fails` names no check"),
+            "{e:?}"
+        );
+        let e = errors(&with("fails = [\"detect\", \"no_loss\", \"no_loss\"]"));
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(
+            e[0].contains("check `detect` does not run in this scenario")
+                && e[0].contains("`expect.detect_within = \"1s\"`"),
+            "{e:?}"
+        );
+        assert!(e[1].contains("`no_loss` is listed twice"), "{e:?}");
+        let e = errors(&with("clean_exit = false\nfails = [\"clean_exit\"]"));
+        assert!(e[0].contains("check `clean_exit` does not run"), "{e:?}");
     }
 }

@@ -334,3 +334,63 @@ for = "200ms"
     );
     assert!(stdout.contains("1 could not be run or judged"), "{stdout}");
 }
+
+/// A worker that ignores SIGTERM, in a scenario that declares the `clean_exit` failure: exit
+/// code 0 and "failed as expected"; the same scenario with a worker that exits cleanly is
+/// flagged with exit code 1.
+#[test]
+fn a_scenario_that_fails_as_it_declares_exits_0_and_one_that_passes_exits_1() {
+    build_fixtures();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let write = |name: &str, args: &str| {
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                r#"name = "{name}"
+[services.redis]
+kind = "redis"
+[workers.w1]
+fixture = "redis-worker"
+args = [{args}]
+[workload]
+messages = 20
+rate = 100
+[expect]
+fails = ["clean_exit"]
+[limits]
+shutdown_grace = "300ms"
+"#
+            ),
+        )
+        .expect("written");
+        path
+    };
+    let run = |scenario: &Path, report: &str| {
+        let out = rebound()
+            .args(["run", "--runtime", "local", "--report-dir"])
+            .arg(dir.path().join(report))
+            .arg(scenario)
+            .output()
+            .expect("rebound runs");
+        (out.status.code(), text(&out.stdout))
+    };
+    let (code, stdout) = run(&write("known-bad", "\"--ignore-sigterm\""), "bad");
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("FAILED AS EXPECTED known-bad"), "{stdout}");
+    assert!(
+        stdout.contains("failed clean_exit (as expected)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("0 passed, 1 failed as expected, 0 failed"),
+        "{stdout}"
+    );
+    let (code, stdout) = run(&write("fixed", ""), "fixed");
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("UNEXPECTEDLY PASSED fixed"), "{stdout}");
+    assert!(
+        stdout.contains("0 passed, 0 failed, 1 unexpectedly passed"),
+        "{stdout}"
+    );
+}

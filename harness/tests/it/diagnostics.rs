@@ -52,6 +52,7 @@ fn cases() -> Vec<(&'static str, String)> {
         ("a worker taken down", with("[[steps]]\nat = \"1s\"\naction = \"down\"\ntarget = \"w1\"\n")),
         ("durability of the other kind", BASE.replace("kind = \"redis\"", "kind = \"redis\"\ndurability = \"durable\"")),
         ("unknown bound of a count", with("[expect]\nlost = { exactli = 7 }\n")),
+        ("an expected failure that names no check", with("[expect]\nfails = [\"no_los\"]\n")),
         ("resume while running", with("[[steps]]\nat = \"1s\"\naction = \"resume\"\ntarget = \"redis\"\n")),
     ]
 }
