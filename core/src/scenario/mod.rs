@@ -7,6 +7,7 @@ mod load;
 mod model;
 pub mod patterns;
 mod schedule;
+pub mod template;
 mod validate;
 
 pub use crate::fault::{effect_of, Action};

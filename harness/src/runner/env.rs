@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::{RunError, RunOptions, Sink};
 use crate::runtime::Service;
+use crate::scenario::template::{variables, Context, ServiceField, Var};
 use crate::scenario::{Durability, ResultsKind, Scenario, ServiceKind};
 use crate::timeline::ProxyRoute;
 use crate::worker::{template, WorkerError};
@@ -82,18 +83,22 @@ pub(super) fn helper_command<'a>(
     extra_env: impl IntoIterator<Item = (&'a String, &'a String)>,
     cwd: Option<&str>,
 ) -> Result<HelperCommand, CommandError> {
-    let mut vars = BTreeMap::new();
-    vars.insert("queue".to_owned(), scenario.workload.queue.clone());
-    vars.insert("root".to_owned(), dirs.root.display().to_string());
-    vars.insert(
-        "scenario_dir".to_owned(),
-        dirs.scenario.display().to_string(),
-    );
+    let vars = values(scenario, Context::Helper, |var| match var {
+        Var::Root => Some(dirs.root.display().to_string()),
+        Var::ScenarioDir => Some(dirs.scenario.display().to_string()),
+        Var::Queue => Some(scenario.workload.queue.clone()),
+        Var::Worker => None,
+        Var::Service { service, field } => {
+            let svc = services.get(service)?;
+            match field {
+                ServiceField::Url | ServiceField::DirectUrl => Some(svc.client_url(&svc.addr())),
+                ServiceField::Addr | ServiceField::Durable => None,
+            }
+        }
+    });
     let mut env = BTreeMap::new();
     for (name, svc) in services {
         let url = svc.client_url(&svc.addr());
-        vars.insert(format!("{name}.url"), url.clone());
-        vars.insert(format!("{name}.direct_url"), url.clone());
         if *name == scenario.workload_service() {
             let var = match scenario.services[name].kind {
                 ServiceKind::Redis => "REDIS_URL",
@@ -276,29 +281,38 @@ pub(super) fn template_vars(
     services: &BTreeMap<String, Box<dyn Service>>,
     dirs: &Dirs,
 ) -> BTreeMap<String, String> {
-    let mut vars = BTreeMap::new();
-    vars.insert("queue".to_owned(), scenario.workload.queue.clone());
-    vars.insert("worker".to_owned(), worker.to_owned());
-    vars.insert("root".to_owned(), dirs.root.display().to_string());
-    vars.insert(
-        "scenario_dir".to_owned(),
-        dirs.scenario.display().to_string(),
-    );
-    for r in routes.iter().filter(|r| r.worker == worker) {
-        let Some(s) = services.get(&r.service) else {
-            continue;
-        };
-        vars.insert(format!("{}.addr", r.service), r.listen.clone());
-        vars.insert(format!("{}.url", r.service), s.client_url(&r.listen));
-        vars.insert(format!("{}.direct_url", r.service), s.client_url(&s.addr()));
-        if let Some(spec) = scenario.services.get(&r.service) {
-            vars.insert(
-                format!("{}.durable", r.service),
-                (spec.durability() != Durability::Transient).to_string(),
-            );
+    values(scenario, Context::Worker, |var| match var {
+        Var::Root => Some(dirs.root.display().to_string()),
+        Var::ScenarioDir => Some(dirs.scenario.display().to_string()),
+        Var::Queue => Some(scenario.workload.queue.clone()),
+        Var::Worker => Some(worker.to_owned()),
+        Var::Service { service, field } => {
+            let route = routes
+                .iter()
+                .find(|r| r.worker == worker && r.service == *service)?;
+            let svc = services.get(service)?;
+            Some(match field {
+                ServiceField::Url => svc.client_url(&route.listen),
+                ServiceField::Addr => route.listen.clone(),
+                ServiceField::DirectUrl => svc.client_url(&svc.addr()),
+                ServiceField::Durable => (scenario.services.get(service)?.durability()
+                    != Durability::Transient)
+                    .to_string(),
+            })
         }
-    }
-    vars
+    })
+}
+
+/// The value of every variable available in `context` (as validation knows them), by name.
+fn values(
+    scenario: &Scenario,
+    context: Context,
+    value: impl Fn(&Var) -> Option<String>,
+) -> BTreeMap<String, String> {
+    variables(scenario, context)
+        .into_iter()
+        .filter_map(|var| Some((var.name(), value(&var)?)))
+        .collect()
 }
 
 /// The worker spec with its command, arguments and cwd expanded; a relative cwd, or a relative

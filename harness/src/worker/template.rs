@@ -1,41 +1,32 @@
-//! `${name}` templates in worker environments.
+//! Expanding `${name}` templates (read by [`crate::scenario::template`]) with a run's values.
 
 use std::collections::BTreeMap;
 
 use super::WorkerError;
+use crate::scenario::template::{parse, Piece};
 
 /// Replaces every `${var}` in `text` with its value from `vars`; an unknown variable is an error
 /// that lists the known ones. `$$` stands for a literal `$`.
 pub fn expand(text: &str, vars: &BTreeMap<String, String>) -> Result<String, WorkerError> {
+    let error = |why: String| WorkerError::Template {
+        text: text.to_owned(),
+        why,
+    };
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find('$') {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
-        if let Some(tail) = after.strip_prefix('$') {
-            out.push('$');
-            rest = tail;
-        } else if let Some(body) = after.strip_prefix('{') {
-            let end = body.find('}').ok_or_else(|| WorkerError::Template {
-                text: text.to_owned(),
-                why: "unclosed `${`".to_owned(),
-            })?;
-            let name = &body[..end];
-            let value = vars.get(name).ok_or_else(|| WorkerError::Template {
-                text: text.to_owned(),
-                why: format!(
-                    "unknown variable `{name}` (known: {})",
-                    vars.keys().cloned().collect::<Vec<_>>().join(", ")
-                ),
-            })?;
-            out.push_str(value);
-            rest = &body[end + 1..];
-        } else {
-            out.push('$');
-            rest = after;
+    for piece in parse(text).map_err(|e| error(e.why))? {
+        match piece {
+            Piece::Text(t) => out.push_str(t),
+            Piece::Var { name, .. } => {
+                let value = vars.get(name).ok_or_else(|| {
+                    error(format!(
+                        "unknown variable `{name}` (known: {})",
+                        vars.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ))
+                })?;
+                out.push_str(value);
+            }
         }
     }
-    out.push_str(rest);
     Ok(out)
 }
 
