@@ -199,6 +199,15 @@ pub fn validate(s: &Scenario, path: &str, text: &str) -> Vec<ScenarioError> {
                 .with_help("step targets name services and workers: each name must be unique"),
             );
         }
+        if name == "env" {
+            errors.push(
+                at(
+                    spans.find(&[Key::Name("services"), Key::Name(name)], true),
+                    "service name `env` is taken by the templates' `${env.NAME}`".to_owned(),
+                )
+                .with_help("name the service otherwise"),
+            );
+        }
         if let Some(d) = &svc.durability {
             let choices = Durability::choices(svc.kind);
             if !choices.contains(d.get_ref()) {
@@ -1176,5 +1185,16 @@ rate = 100
         assert!(e[1].contains("`no_loss` is listed twice"), "{e:?}");
         let e = errors(&with("clean_exit = false\nfails = [\"clean_exit\"]"));
         assert!(e[0].contains("check `clean_exit` does not run"), "{e:?}");
+    }
+
+    #[test]
+    fn a_service_cannot_be_named_env() {
+        let t = with_steps("").replace("[services.redis]", "[services.env]");
+        let e = errors(&t);
+        assert!(
+            e.iter()
+                .any(|m| m.starts_with("s.toml:2:11: service name `env` is taken")),
+            "{e:?}"
+        );
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{RunError, RunOptions, Sink};
 use crate::runtime::Service;
-use crate::scenario::template::{variables, Context, ServiceField, Var};
+use crate::scenario::template::{parse, sites, variables, Context, Piece, ServiceField, Var};
 use crate::scenario::{Durability, ResultsKind, Scenario, ServiceKind};
 use crate::timeline::ProxyRoute;
 use crate::worker::{template, WorkerError};
@@ -87,7 +87,8 @@ pub(super) fn helper_command<'a>(
         Var::Root => Some(dirs.root.display().to_string()),
         Var::ScenarioDir => Some(dirs.scenario.display().to_string()),
         Var::Queue => Some(scenario.workload.queue.clone()),
-        Var::Worker => None,
+        // No worker here; the environment is read as a template is expanded.
+        Var::Worker | Var::Env { .. } => None,
         Var::Service { service, field } => {
             let svc = services.get(service)?;
             match field {
@@ -273,6 +274,35 @@ impl Dirs {
     }
 }
 
+/// Every `${env.NAME}` without a default whose variable is not set, with where the file names
+/// it: a run needs them all, so it says so before it starts anything.
+pub(super) fn unset_environment(
+    scenario: &Scenario,
+    env: impl Fn(&str) -> bool,
+) -> Result<(), RunError> {
+    let mut missing = Vec::new();
+    for site in sites(scenario) {
+        for piece in parse(site.text).into_iter().flatten() {
+            if let Piece::Var { name, .. } = piece {
+                if let Some(Var::Env {
+                    name,
+                    default: None,
+                }) = Var::parse(name)
+                {
+                    if !env(&name) {
+                        missing.push(format!("`{name}` (in {site})"));
+                    }
+                }
+            }
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(RunError::Environment(missing))
+    }
+}
+
 /// The templates a worker's command, cwd and environment may use.
 pub(super) fn template_vars(
     scenario: &Scenario,
@@ -286,6 +316,8 @@ pub(super) fn template_vars(
         Var::ScenarioDir => Some(dirs.scenario.display().to_string()),
         Var::Queue => Some(scenario.workload.queue.clone()),
         Var::Worker => Some(worker.to_owned()),
+        // Read as a template is expanded.
+        Var::Env { .. } => None,
         Var::Service { service, field } => {
             let route = routes
                 .iter()
@@ -382,4 +414,38 @@ pub(super) fn worker_env(
         }
     }
     Ok(env)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_unset_environment_variable_without_a_default_is_named_with_its_place() {
+        let s = crate::scenario::parse_str(
+            "t.toml",
+            r#"name = "t"
+[services.redis]
+kind = "redis"
+[workers.w1]
+command = ["${env.SET}/w"]
+env = { A = "${env.GONE}", B = "${env.GONE_TOO:-fine}" }
+[workload]
+messages = 1
+rate = 1
+[workload.inspect]
+command = ["i"]
+cwd = "${env.ALSO_GONE}"
+"#,
+        )
+        .expect("valid");
+        let err = unset_environment(&s, |n| n == "SET")
+            .expect_err("two are unset")
+            .to_string();
+        assert_eq!(
+            err,
+            "environment variables not set: `GONE` (in workers.w1.env.A), `ALSO_GONE` (in workload.inspect.cwd); set them, or give defaults: `${env.NAME:-value}`"
+        );
+        assert!(unset_environment(&s, |n| n != "GONE_TOO").is_ok());
+    }
 }

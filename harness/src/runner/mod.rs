@@ -99,6 +99,8 @@ pub enum RunError {
     Producer(CommandError),
     #[error("workload inspect command: {0}")]
     Inspect(CommandError),
+    #[error("environment variables not set: {}; set them, or give defaults: `${{env.NAME:-value}}`", .0.join(", "))]
+    Environment(Vec<String>),
 }
 
 /// What the runs of a session share, owned: the RabbitMQ node that scenarios which leave the
@@ -125,6 +127,7 @@ impl Session {
         scenario: &Scenario,
         options: &RunOptions,
     ) -> Result<RunOutput, RunError> {
+        env::unset_environment(scenario, |name| std::env::var_os(name).is_some())?;
         let seed = options
             .seed
             .or(scenario.seed)

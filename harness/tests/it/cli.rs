@@ -394,3 +394,52 @@ shutdown_grace = "300ms"
         "{stdout}"
     );
 }
+
+/// `${env.NAME}` takes rebound's own environment: here the worker's program itself, so the run
+/// only works if it was expanded. Unset, the run is refused before anything starts, naming it.
+#[test]
+fn env_templates_take_rebounds_environment_and_an_unset_one_is_named() {
+    build_fixtures();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scenario = dir.path().join("env.toml");
+    std::fs::write(
+        &scenario,
+        r#"name = "env"
+[services.redis]
+kind = "redis"
+[workers.w1]
+command = ["${env.REBOUND_IT_WORKER}"]
+env = { SPEED = "${env.REBOUND_IT_UNSET:-1}" }
+[workload]
+messages = 20
+rate = 100
+"#,
+    )
+    .expect("written");
+    let worker = Path::new(env!("CARGO_BIN_EXE_rebound")).with_file_name("redis-worker");
+    let run = |report: &str, worker: Option<&Path>| {
+        let mut cmd = rebound();
+        cmd.args(["run", "--runtime", "local", "--report-dir"])
+            .arg(dir.path().join(report))
+            .arg(&scenario)
+            .env_remove("REBOUND_IT_UNSET");
+        match worker {
+            Some(w) => cmd.env("REBOUND_IT_WORKER", w),
+            None => cmd.env_remove("REBOUND_IT_WORKER"),
+        };
+        let out = cmd.output().expect("rebound runs");
+        (out.status.code(), text(&out.stdout) + &text(&out.stderr))
+    };
+    let (code, out) = run("set", Some(&worker));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("PASS env"), "{out}");
+    let (code, out) = run("unset", None);
+    assert_eq!(code, Some(3), "{out}");
+    assert!(
+        out.contains(
+            "environment variables not set: `REBOUND_IT_WORKER` (in workers.w1.command[0])"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("REBOUND_IT_UNSET"), "it has a default: {out}");
+}
