@@ -9,6 +9,7 @@ use super::error::{did_you_mean, ScenarioError};
 use super::model::{split_link, Durability, Scenario, ServiceKind, StepSpec};
 use super::patterns::LinePatterns;
 use super::schedule::{production_time, step_times, timed_actions};
+use super::template;
 use crate::check::Check;
 use crate::fault::{Action, Family, ProcState, StateRule};
 
@@ -450,6 +451,7 @@ pub fn validate(s: &Scenario, path: &str, text: &str) -> Vec<ScenarioError> {
             at(field.or(span.clone()), m)
         }));
     }
+    errors.extend(templates(s, &spans, text, &at));
     if let Some(fails) = &s.expect.fails {
         errors.extend(expected_failures(fails, &s.expect, &at, || {
             spans.find(&[Key::Name("expect"), Key::Name("fails")], false)
@@ -460,6 +462,85 @@ pub fn validate(s: &Scenario, path: &str, text: &str) -> Vec<ScenarioError> {
     }
 
     errors.extend(validate_steps(s, path, text, &spans));
+    errors
+}
+
+/// Every template of the file: readable, and naming only variables its place provides.
+fn templates(
+    s: &Scenario,
+    spans: &Spans<'_>,
+    text: &str,
+    at: &impl Fn(Option<Range<usize>>, String) -> ScenarioError,
+) -> Vec<ScenarioError> {
+    let mut errors = Vec::new();
+    for site in template::sites(s) {
+        let path: Vec<Key<'_>> = site
+            .path
+            .iter()
+            .map(|seg| match *seg {
+                template::Seg::Name(n) => Key::Name(n),
+                template::Seg::Index(i) => Key::Index(i),
+            })
+            .collect();
+        let string = spans.find(&path, false);
+        // The exact place inside the string when it is written as it reads (no escapes).
+        let inside = |r: Range<usize>| match &string {
+            Some(sp)
+                if text.get(sp.start + 1..sp.end.saturating_sub(1)) == Some(site.text)
+                    && sp.end > sp.start + 1 =>
+            {
+                Some(sp.start + 1 + r.start..sp.start + 1 + r.end)
+            }
+            _ => string.clone(),
+        };
+        let pieces = match template::parse(site.text) {
+            Ok(p) => p,
+            Err(e) => {
+                errors.push(
+                    at(
+                        inside(e.at..e.at + 2),
+                        format!("`{site}`: {e} in `{}`", site.text),
+                    )
+                    .with_help("close it with `}`, or write `$$` for a literal `$`"),
+                );
+                continue;
+            }
+        };
+        let known = template::variables(s, site.context);
+        let names: Vec<String> = known.iter().map(template::Var::name).collect();
+        for piece in pieces {
+            let template::Piece::Var { name, at: range } = piece else {
+                continue;
+            };
+            let place = inside(range.start - 2..range.end + 1);
+            let problem = match template::Var::parse(name) {
+                Some(template::Var::Env { name: env, .. }) if !template::is_env_name(&env) => {
+                    Some((
+                        format!("`{site}`: `${{{name}}}`: `{env}` is no environment variable name"),
+                        "letters, digits and `_`, not starting with a digit: `${env.API_TOKEN}`"
+                            .to_owned(),
+                    ))
+                }
+                Some(template::Var::Env { .. }) => None,
+                Some(var) if known.contains(&var) => None,
+                _ => {
+                    let mut choices: Vec<&str> = names.iter().map(String::as_str).collect();
+                    choices.push("env.NAME");
+                    let here = match site.context {
+                        template::Context::Worker => "a worker's",
+                        template::Context::Helper => "the producer's and inspect command's",
+                    };
+                    Some((
+                        format!("`{site}`: unknown template variable `${{{name}}}`"),
+                        choices_help(name, &choices, &format!("{here} variables")),
+                    ))
+                }
+            };
+            if let Some((message, help)) = problem {
+                errors.push(at(place, message).with_help(help));
+            }
+        }
+    }
     errors
 }
 
@@ -1196,5 +1277,60 @@ rate = 100
                 .any(|m| m.starts_with("s.toml:2:11: service name `env` is taken")),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn templates_name_only_the_variables_their_place_provides() {
+        let base = with_steps("");
+        let ok = base.replace(
+            "fixture = \"redis-worker\"",
+            "fixture = \"redis-worker\"\nenv = { A = \"${redis.url} ${worker} ${env.HOME:-x} $$\" }",
+        );
+        assert_eq!(errors(&ok), Vec::<String>::new());
+        let bad = base.replace(
+            "fixture = \"redis-worker\"",
+            "fixture = \"redis-worker\"\nenv = { A = \"x=${rediss.url}\", B = \"${env.1A}\", C = \"${queue\" }",
+        );
+        let e = errors(&bad);
+        assert_eq!(e.len(), 3, "{e:?}");
+        assert!(
+            e[0].starts_with(
+                "s.toml:6:16: `workers.w1.env.A`: unknown template variable `${rediss.url}`"
+            ),
+            "{e:?}"
+        );
+        assert!(e[0].contains("did you mean `redis.url`?"), "{e:?}");
+        assert!(
+            e[1].starts_with("s.toml:6:37: `workers.w1.env.B`: `${env.1A}`: `1A` is no environment variable name"),
+            "{e:?}"
+        );
+        assert!(
+            e[2].starts_with("s.toml:6:54: `workers.w1.env.C`: unclosed `${` in `${queue`"),
+            "{e:?}"
+        );
+        // A worker's variable in the producer's command, pointed at in its array.
+        let helper = base.replace(
+            "rate = 100",
+            "rate = 100\n[workload.producer]\ncommand = [\"p\", \"--name\", \"${worker}\"]",
+        );
+        let e = errors(&helper);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with(
+                "s.toml:10:28: `workload.producer.command[2]`: unknown template variable `${worker}`"
+            ),
+            "{e:?}"
+        );
+        assert!(
+            e[0].contains("the producer's and inspect command's variables: `root`"),
+            "{e:?}"
+        );
+        // A string with escapes: the error points at the string.
+        let escaped = base.replace(
+            "fixture = \"redis-worker\"",
+            "fixture = \"redis-worker\"\ncwd = \"\\t${nope}\"",
+        );
+        let e = errors(&escaped);
+        assert!(e[0].starts_with("s.toml:6:7: `workers.w1.cwd`"), "{e:?}");
     }
 }

@@ -53,6 +53,7 @@ fn cases() -> Vec<(&'static str, String)> {
         ("durability of the other kind", BASE.replace("kind = \"redis\"", "kind = \"redis\"\ndurability = \"durable\"")),
         ("unknown bound of a count", with("[expect]\nlost = { exactli = 7 }\n")),
         ("an expected failure that names no check", with("[expect]\nfails = [\"no_los\"]\n")),
+        ("unknown template variable", BASE.replace("fixture = \"redis-worker\"", "fixture = \"redis-worker\"\nenv = { URL = \"${rediss.url}\" }")),
         ("resume while running", with("[[steps]]\nat = \"1s\"\naction = \"resume\"\ntarget = \"redis\"\n")),
     ]
 }
