@@ -345,8 +345,14 @@ drain = 3
             m[1].starts_with("t.toml:19:9: invalid type: string \"twice\""),
             "{m:#?}"
         );
-        assert!(m[2].starts_with("t.toml:21:8: invalid type: string \"many\""), "{m:#?}");
-        assert!(m[3].starts_with("t.toml:23:9: invalid type: integer `3`"), "{m:#?}");
+        assert!(
+            m[2].starts_with("t.toml:21:8: invalid type: string \"many\""),
+            "{m:#?}"
+        );
+        assert!(
+            m[3].starts_with("t.toml:23:9: invalid type: integer `3`"),
+            "{m:#?}"
+        );
         // ...then the meaning of what did read.
         assert!(
             m[4].starts_with("t.toml:5:14: durability `durable` does not apply"),
@@ -366,7 +372,10 @@ drain = 3
             .replace("rate = 100", "rate = 0\nrepet = 2");
         let m = messages(&text);
         assert_eq!(m.len(), 3, "{m:#?}");
-        assert!(m[0].starts_with("t.toml:4:8: wanted string or table"), "{m:#?}");
+        assert!(
+            m[0].starts_with("t.toml:4:8: wanted string or table"),
+            "{m:#?}"
+        );
         assert!(m[1].starts_with("t.toml:6:11: "), "{m:#?}");
         assert!(
             m[2].starts_with("t.toml:10:1: unknown field `repet`"),

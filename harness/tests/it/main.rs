@@ -13,4 +13,5 @@ mod redaction;
 mod registry;
 mod runtime;
 mod schema;
+mod shutdown;
 mod support;
