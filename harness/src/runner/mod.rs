@@ -219,33 +219,38 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
 }
 
 /// Waits until every acknowledged message was processed (or the sinks reached the count),
-/// then gives workers behind a restored service their time to reconnect.
+/// then gives workers behind a restored service their time to reconnect; both end as soon as
+/// every worker has exited for good.
 async fn drain(scenario: &Scenario, sinks: &[Sink], stage: &Stage, recorder: &Recorder) {
     let limits = &scenario.limits;
     recorder.record(EventKind::DrainStarted);
     let drained = if sinks.is_empty() {
-        drain::wait_drained(recorder, limits.drain.into()).await
-    } else if sink::wait_sinks(sinks, recorder, limits.drain.into()).await {
-        Drained::All
+        drain::wait_drained(recorder, scenario, limits.drain.into()).await
     } else {
-        recorder.record(EventKind::Note {
-            message: format!(
-                "the results sinks did not reach the acknowledged count after waiting {}",
-                limits.drain
-            ),
-        });
-        Drained::All
+        sink::wait_sinks(sinks, recorder, scenario, limits.drain.into()).await
     };
-    if let Drained::TimedOut { remaining } = drained {
-        recorder.record(EventKind::Note {
-            message: format!(
-                "{remaining} acknowledged messages still unprocessed after waiting {}",
-                limits.drain
-            ),
-        });
+    match drained {
+        Drained::TimedOut { remaining } if sinks.is_empty() => {
+            recorder.record(EventKind::Note {
+                message: format!(
+                    "{remaining} acknowledged messages still unprocessed after waiting {}",
+                    limits.drain
+                ),
+            });
+        }
+        Drained::TimedOut { .. } => {
+            recorder.record(EventKind::Note {
+                message: format!(
+                    "the results sinks did not reach the acknowledged count after waiting {}",
+                    limits.drain
+                ),
+            });
+        }
+        Drained::All | Drained::WorkersGone => {}
     }
     drain::settle(
         recorder,
+        scenario,
         &stage.routes,
         scenario.expect.reconnect_within.into(),
     )

@@ -6,6 +6,7 @@
 mod cli;
 mod diagnostics;
 mod docker_cleanup;
+mod drain;
 mod faults;
 mod guide;
 mod leaks;
