@@ -264,7 +264,7 @@ pub fn judge(scenario: &Scenario, timeline: &Timeline) -> Verdict {
     }
     checks.push(exit::no_unexpected_death(timeline));
     if scenario.expect.never_crashed {
-        checks.push(exit::never_crashed(timeline));
+        checks.push(exit::never_crashed(scenario, timeline));
     }
     if let Some(limit) = scenario.expect.detect_within {
         checks.push(reconnect::detect(limit, &outages));

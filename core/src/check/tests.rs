@@ -1455,3 +1455,45 @@ backoff = { initial = "50ms" }"#,
         }
     }
 }
+
+#[test]
+fn a_worker_declared_to_exit_must_exit_on_its_own_with_its_code() {
+    let s = |extra: &str| {
+        parse_str(
+            "t.toml",
+            &format!(
+                "name = \"t\"\n[services.redis]\nkind = \"redis\"\n[workers.w1]\nfixture = \"redis-worker\"\nexits = 0\n[workload]\nmessages = 3\nrate = 10\n[expect]\nnever_crashed = true\n{extra}"
+            ),
+        )
+        .expect("valid")
+    };
+    let ran = || T::new().connected(0).enq(10, "m-0").done(20, "m-0");
+    let v = judge(&s(""), &ran().worker_exit(30, 0, false).build());
+    assert!(v.passed, "{:#?}", v.checks);
+    assert!(
+        check(&v, "clean_exit")
+            .detail
+            .contains("w1 exited on its own with exit code 0 at 30 ms, as expected"),
+        "{}",
+        check(&v, "clean_exit").detail
+    );
+    // The controls: another code, and running until SIGTERM, fail it.
+    let v = judge(&s(""), &ran().worker_exit(30, 3, false).build());
+    assert_eq!(v.failed_checks(), vec!["clean_exit", "never_crashed"]);
+    assert!(
+        check(&v, "clean_exit")
+            .detail
+            .contains("exited on its own with exit code 3 at 30 ms, expected exit code 0"),
+        "{}",
+        check(&v, "clean_exit").detail
+    );
+    let v = judge(&s(""), &ran().worker_exit(900, 0, true).build());
+    assert_eq!(v.failed_checks(), vec!["clean_exit"]);
+    assert!(
+        check(&v, "clean_exit")
+            .detail
+            .contains("w1 did not exit on its own (expected: exit code 0)"),
+        "{}",
+        check(&v, "clean_exit").detail
+    );
+}

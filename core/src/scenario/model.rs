@@ -153,6 +153,10 @@ pub struct WorkerSpec {
     /// apart (by default: the name a client gives a connection, else what it uses it for).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub streams: Vec<StreamSpec>,
+    /// The worker is expected to exit on its own with this code (a batch or burst worker)
+    /// instead of running until SIGTERM; `clean_exit` judges it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exits: Option<u8>,
 }
 
 /// `[[workers.<name>.streams]]`: the connections of one retry loop of the worker.

@@ -335,6 +335,26 @@ pub fn validate(s: &Scenario, path: &str, text: &str) -> Vec<ScenarioError> {
                 );
             }
         }
+        if w.exits.is_some() {
+            if w.restart.is_some() {
+                errors.push(
+                    at(
+                        wspan("exits"),
+                        format!("worker `{name}`: `exits` and `restart` do not go together"),
+                    )
+                    .with_help("a worker expected to exit is not restarted: keep one of them"),
+                );
+            }
+            if !s.expect.clean_exit {
+                errors.push(
+                    at(
+                        wspan("exits"),
+                        format!("worker `{name}`: `exits` is judged by `clean_exit`, which `expect.clean_exit = false` turns off"),
+                    )
+                    .with_help("remove `exits`, or `clean_exit = false`"),
+                );
+            }
+        }
         if let Err(e) = LinePatterns::new(&w.patterns.clone().unwrap_or_default()) {
             errors.push(at(
                 spans.find(&[Key::Name("workers"), Key::Name(name)], true),
@@ -1332,5 +1352,28 @@ rate = 100
         );
         let e = errors(&escaped);
         assert!(e[0].starts_with("s.toml:6:7: `workers.w1.cwd`"), "{e:?}");
+    }
+
+    #[test]
+    fn a_worker_expected_to_exit_is_neither_restarted_nor_unjudged() {
+        let with = |worker: &str, expect: &str| {
+            with_steps("").replace(
+                "fixture = \"redis-worker\"",
+                &format!("fixture = \"redis-worker\"\n{worker}"),
+            ) + expect
+        };
+        assert_eq!(errors(&with("exits = 0", "")), Vec::<String>::new());
+        let e = errors(&with("exits = 0\nrestart = {}", ""));
+        assert!(
+            e[0].starts_with("s.toml:6:9: worker `w1`: `exits` and `restart` do not go together"),
+            "{e:?}"
+        );
+        let e = errors(&with("exits = 3", "[expect]\nclean_exit = false\n"));
+        assert!(e[0].contains("`exits` is judged by `clean_exit`"), "{e:?}");
+        let e = errors(&with("exits = 256", ""));
+        assert!(
+            e[0].starts_with("s.toml:6:9: invalid value: integer `256`"),
+            "{e:?}"
+        );
     }
 }

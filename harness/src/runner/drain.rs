@@ -171,6 +171,44 @@ pub async fn wait_drained(recorder: &Recorder, scenario: &Scenario, limit: Durat
     }
 }
 
+/// Waits until every worker the scenario expects to exit (`exits = N`) has exited for good, at
+/// most `limit`: it is not to be stopped with SIGTERM before it ends by itself. Returns the
+/// names of those still running.
+pub(super) async fn await_exits(
+    recorder: &Recorder,
+    scenario: &Scenario,
+    limit: Duration,
+) -> Vec<String> {
+    let declared: Vec<&str> = scenario
+        .workers
+        .iter()
+        .filter(|(_, w)| w.exits.is_some())
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let mut live = recorder.subscribe();
+    let mut liveness = Liveness::of(scenario, &recorder.snapshot());
+    let running = |l: &Liveness| -> Vec<String> {
+        declared
+            .iter()
+            .filter(|n| !l.gone(n))
+            .map(|n| (*n).to_owned())
+            .collect()
+    };
+    let wait = async {
+        while !running(&liveness).is_empty() {
+            match live.recv().await {
+                Ok(e) => liveness.observe(&e.kind),
+                Err(RecvError::Lagged(_)) => {
+                    liveness = Liveness::of(scenario, &recorder.snapshot());
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(limit, wait).await;
+    running(&liveness)
+}
+
 /// A worker's route awaited after the drain: its service was restored, and it has until
 /// `deadline` to get an answer on it again.
 struct Awaited {

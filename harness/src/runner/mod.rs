@@ -223,6 +223,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
 /// every worker has exited for good.
 async fn drain(scenario: &Scenario, sinks: &[Sink], stage: &Stage, recorder: &Recorder) {
     let limits = &scenario.limits;
+    let deadline = tokio::time::Instant::now() + Duration::from(limits.drain);
     recorder.record(EventKind::DrainStarted);
     let drained = if sinks.is_empty() {
         drain::wait_drained(recorder, scenario, limits.drain.into()).await
@@ -247,6 +248,16 @@ async fn drain(scenario: &Scenario, sinks: &[Sink], stage: &Stage, recorder: &Re
             });
         }
         Drained::All | Drained::WorkersGone => {}
+    }
+    // A worker expected to exit ends by itself: no SIGTERM before it had its time to.
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    for worker in drain::await_exits(recorder, scenario, left).await {
+        recorder.record(EventKind::Note {
+            message: format!(
+                "{worker} was expected to exit on its own and still ran after waiting {}",
+                limits.drain
+            ),
+        });
     }
     drain::settle(
         recorder,

@@ -55,6 +55,7 @@ fn cases() -> Vec<(&'static str, String)> {
         ("an expected failure that names no check", with("[expect]\nfails = [\"no_los\"]\n")),
         ("unknown template variable", BASE.replace("fixture = \"redis-worker\"", "fixture = \"redis-worker\"\nenv = { URL = \"${rediss.url}\" }")),
         ("every type error at once, with the meaning of the rest", with("[[steps]]\nat = 1\naction = \"kill\"\ntarget = \"redis\"\n[[steps]]\nat = \"2s\"\naction = \"restart\"\ntarget = \"redis\"\nfor = true\n[expect]\nreconnect_within = 5\n").replace("rate = 100", "rate = 0")),
+        ("a worker expected to exit, and restarted", BASE.replace("fixture = \"redis-worker\"", "fixture = \"redis-worker\"\nexits = 0\nrestart = { max = 2 }")),
         ("resume while running", with("[[steps]]\nat = \"1s\"\naction = \"resume\"\ntarget = \"redis\"\n")),
     ]
 }

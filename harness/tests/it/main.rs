@@ -7,6 +7,7 @@ mod cli;
 mod diagnostics;
 mod docker_cleanup;
 mod drain;
+mod exits;
 mod faults;
 mod guide;
 mod leaks;
