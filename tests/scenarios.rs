@@ -1,12 +1,17 @@
-//! The scenario suite: every file in `scenarios/` is a test named after the file, and each
-//! negative control runs a scenario with a broken worker and asserts exactly which checks fail.
+//! The scenario suite: every file in `scenarios/` and `examples/` is a test named after the
+//! file, judged by what it declares (it passes, or fails exactly the checks its `expect.fails`
+//! lists), and each negative control runs a scenario with a broken worker and asserts exactly
+//! which checks fail.
 //!
 //! `cargo test redis-kill` selects by name; `cargo nextest run` lists and shards them.
 
 use std::process::ExitCode;
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use rebound::check::{fault_latencies, retry_errors, unexplained_retry_errors, Distribution};
+use rebound::check::{
+    fault_latencies, retry_errors, unexpected_failures, unexpected_passes,
+    unexplained_retry_errors, Distribution,
+};
 use rebound::runner::RunOptions;
 use rebound_suite::{
     build_fixtures, docker_leftovers, docker_options, docker_unavailable, example_files, load,
@@ -106,11 +111,11 @@ const NEGATIVE_CONTROLS: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
-/// Shipped scenarios that fail on purpose, to show what the report says: (scenario file, the
-/// checks that must fail, no more and no fewer, and what each one's detail must mention).
-const FAILING_ON_PURPOSE: &[(&str, &[&str], &[&str])] = &[(
+/// What the details of a shipped scenario's checks must mention, whatever its outcome: (scenario
+/// file, check, mentions).
+const DETAIL_MENTIONS: &[(&str, &str, &[&str])] = &[(
     "redis-external-sigterm",
-    &["no_unexpected_death"],
+    "no_unexpected_death",
     // The service's name, that nobody in the scenario stopped it, its exit status, and its
     // last log lines (Redis logs the signal it got).
     &[
@@ -121,7 +126,9 @@ const FAILING_ON_PURPOSE: &[(&str, &[&str], &[&str])] = &[(
     ],
 )];
 
-/// Runs a scenario and judges it: passed, or exactly the failures [`FAILING_ON_PURPOSE`] lists.
+/// Runs a shipped scenario and judges it by what it declares: it must end as expected (pass, or
+/// fail exactly the checks of its `expect.fails`), and its details must say what
+/// [`DETAIL_MENTIONS`] lists.
 fn judge_shipped(name: &str, path: &std::path::Path, base: RunOptions) -> Result<(), Failed> {
     let scenario = load(path);
     let options = RunOptions {
@@ -129,49 +136,38 @@ fn judge_shipped(name: &str, path: &std::path::Path, base: RunOptions) -> Result
         ..base
     };
     let out = run_scenario(&scenario, &options, &name.replace("::", "--"))?;
+    let v = &out.verdict;
+    if !v.passed {
+        let lines: Vec<String> = unexpected_failures(&v.checks)
+            .map(|c| format!("failed {}: {}", c.name, c.detail))
+            .chain(
+                unexpected_passes(&v.checks)
+                    .map(|c| format!("passed {}, which expect.fails lists: {}", c.name, c.detail)),
+            )
+            .chain(v.errors.iter().map(|e| format!("error: {e}")))
+            .collect();
+        return Err(Failed::from(format!(
+            "{name}: {}\n{}",
+            v.outcome,
+            lines.join("\n")
+        )));
+    }
     let file = name.trim_start_matches("docker::");
-    if let Some((_, must_fail, mentions)) = FAILING_ON_PURPOSE.iter().find(|(f, _, _)| *f == file) {
-        let mut failed = out.verdict.failed_checks();
-        failed.sort_unstable();
-        let mut expected = must_fail.to_vec();
-        expected.sort_unstable();
-        if failed != expected {
-            return Err(Failed::from(format!(
-                "{name}: expected exactly {expected:?} to fail, got {failed:?}"
-            )));
-        }
-        let details: String = out
-            .verdict
+    for (_, check, mentions) in DETAIL_MENTIONS.iter().filter(|(f, _, _)| *f == file) {
+        let detail = v
             .checks
             .iter()
-            .filter(|c| !c.passed)
-            .map(|c| c.detail.clone())
-            .collect::<Vec<_>>()
-            .join("\n");
-        let missing: Vec<&&str> = mentions.iter().filter(|m| !details.contains(**m)).collect();
-        return if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(Failed::from(format!(
-                "{name}: the failure does not mention {missing:?}:\n{details}"
-            )))
-        };
+            .find(|c| c.name == *check)
+            .map(|c| c.detail.as_str())
+            .ok_or_else(|| Failed::from(format!("{name}: no check {check}")))?;
+        let missing: Vec<&&str> = mentions.iter().filter(|m| !detail.contains(**m)).collect();
+        if !missing.is_empty() {
+            return Err(Failed::from(format!(
+                "{name}: {check} does not mention {missing:?}:\n{detail}"
+            )));
+        }
     }
-    if out.verdict.passed {
-        Ok(())
-    } else {
-        Err(Failed::from(format!(
-            "{} failed: {}",
-            name,
-            out.verdict
-                .checks
-                .iter()
-                .filter(|c| !c.passed)
-                .map(|c| format!("{}: {}", c.name, c.detail))
-                .collect::<Vec<_>>()
-                .join("\n")
-        )))
-    }
+    Ok(())
 }
 
 fn main() -> ExitCode {

@@ -1,13 +1,15 @@
 //! How processes ended: workers cleanly on SIGTERM, services only when a step said so.
 
-use super::{ms, CheckResult};
+use super::{ms, Check, CheckResult};
 use crate::scenario::Scenario;
 use crate::timeline::{EventKind, Timeline};
 
-/// `clean_exit`: each worker ran until asked to stop, then exited with code 0.
+/// `clean_exit`: each worker ran until asked to stop, then exited with code 0; a worker that
+/// declares `exits = N` exited on its own with code N instead.
 pub fn clean_exit(scenario: &Scenario, timeline: &Timeline) -> CheckResult {
     let mut problems = Vec::new();
-    for name in scenario.workers.keys() {
+    let mut expected_exits = Vec::new();
+    for (name, spec) in &scenario.workers {
         let exits: Vec<_> = timeline
             .events
             .iter()
@@ -25,6 +27,26 @@ pub fn clean_exit(scenario: &Scenario, timeline: &Timeline) -> CheckResult {
             .collect();
         if exits.is_empty() {
             problems.push(format!("{name}: no exit recorded"));
+        }
+        if let Some(code) = spec.exits {
+            // Expected to end by itself: its last exit says whether it did, and how.
+            match exits.last() {
+                Some((at, _, status, false)) if status.code == Some(i32::from(code)) => {
+                    expected_exits.push(format!(
+                        "{name} exited on its own with {status} at {:.0} ms, as expected",
+                        ms(*at)
+                    ));
+                }
+                Some((at, _, status, false)) => problems.push(format!(
+                    "{name} exited on its own with {status} at {:.0} ms, expected exit code {code}",
+                    ms(*at)
+                )),
+                Some((_, _, status, true)) => problems.push(format!(
+                    "{name} did not exit on its own (expected: exit code {code}): it ran until SIGTERM at the end ({status})"
+                )),
+                None => {}
+            }
+            continue;
         }
         let restarted = restarted_pids(timeline, name);
         for (at, pid, status, expected) in exits {
@@ -44,15 +66,19 @@ pub fn clean_exit(scenario: &Scenario, timeline: &Timeline) -> CheckResult {
             }
         }
     }
-    CheckResult::new(
-        "clean_exit",
-        problems.is_empty(),
-        if problems.is_empty() {
-            "every worker exited with code 0 after SIGTERM".to_owned()
+    let detail = if !problems.is_empty() {
+        problems.join("\n")
+    } else if expected_exits.is_empty() {
+        "every worker exited with code 0 after SIGTERM".to_owned()
+    } else {
+        let others = if expected_exits.len() < scenario.workers.len() {
+            "\nthe others exited with code 0 after SIGTERM"
         } else {
-            problems.join("\n")
-        },
-    )
+            ""
+        };
+        format!("{}{others}", expected_exits.join("\n"))
+    };
+    CheckResult::new(Check::CleanExit, problems.is_empty(), detail)
 }
 
 /// The processes of worker `name` that its supervisor restarted after they exited.
@@ -72,8 +98,15 @@ fn restarted_pids(timeline: &Timeline, name: &str) -> Vec<u32> {
 }
 
 /// `never_crashed`: no worker exited on its own during the run (whether or not it was
-/// restarted afterwards).
-pub fn never_crashed(timeline: &Timeline) -> CheckResult {
+/// restarted afterwards), but for the exit a worker declares (`exits = N`, with code N).
+pub fn never_crashed(scenario: &Scenario, timeline: &Timeline) -> CheckResult {
+    let declared = |worker: &str, status: &crate::timeline::ExitStatus| {
+        scenario
+            .workers
+            .get(worker)
+            .and_then(|w| w.exits)
+            .is_some_and(|code| status.code == Some(i32::from(code)))
+    };
     let crashes: Vec<String> = timeline
         .events
         .iter()
@@ -84,7 +117,7 @@ pub fn never_crashed(timeline: &Timeline) -> CheckResult {
                 status,
                 expected: false,
                 ..
-            } => Some(format!(
+            } if !declared(worker, status) => Some(format!(
                 "{worker} (pid {pid}) exited on its own with {status} at {:.0} ms{}",
                 ms(e.at_ns),
                 if restarted_pids(timeline, worker).contains(pid) {
@@ -97,7 +130,7 @@ pub fn never_crashed(timeline: &Timeline) -> CheckResult {
         })
         .collect();
     CheckResult::new(
-        "never_crashed",
+        Check::NeverCrashed,
         crashes.is_empty(),
         if crashes.is_empty() {
             "no worker exited on its own".to_owned()
@@ -145,7 +178,7 @@ pub fn no_unexpected_death(timeline: &Timeline) -> CheckResult {
         })
         .collect();
     CheckResult::new(
-        "no_unexpected_death",
+        Check::NoUnexpectedDeath,
         deaths.is_empty(),
         if deaths.is_empty() {
             "no service exited unless a step stopped it".to_owned()

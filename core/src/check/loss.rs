@@ -1,20 +1,22 @@
 //! Loss, duplicates and unexpected messages, from the ledger.
 
-use super::{CheckResult, Ledger, Whereabouts};
-use crate::scenario::{Duplicates, Expect};
+use super::{Check, CheckResult, Ledger, Whereabouts};
+use crate::scenario::{Count, Duplicates, Expect};
 
 const SHOWN: usize = 10;
 
 /// `no_loss`, `duplicates`, `unexpected`, `no_stranded`.
 pub fn checks(expect: &Expect, l: &Ledger) -> Vec<CheckResult> {
     let lost = l.lost.len() as u64;
-    let loss = if lost <= expect.lost {
+    let loss = if expect.lost.allows(lost) {
         CheckResult::new(
-            "no_loss",
+            Check::NoLoss,
             true,
             format!(
-                "{} acknowledged, {} processed, {lost} lost (allowed {})",
-                l.acknowledged, l.processed, expect.lost
+                "{} acknowledged, {} processed, {lost} lost ({})",
+                l.acknowledged,
+                l.processed,
+                bound(expect.lost)
             ),
         )
     } else {
@@ -35,66 +37,58 @@ pub fn checks(expect: &Expect, l: &Ledger) -> Vec<CheckResult> {
             String::new()
         };
         let ids: Vec<&str> = l.lost.iter().take(SHOWN).map(|x| x.id.as_str()).collect();
+        let fewer = match expect.lost {
+            Count::Exactly(n) if lost < n => ": fewer than the scenario documents",
+            _ => "",
+        };
+        let place = if lost > 0 {
+            format!(
+                ": {input} still in the input queue, {processing} stuck in a processing list{registries}, {gone} gone; first: {}",
+                ids.join(", ")
+            )
+        } else {
+            String::new()
+        };
         CheckResult::new(
-            "no_loss",
+            Check::NoLoss,
             false,
             format!(
-                "{lost} of {} acknowledged messages never processed (allowed {}): {input} still in the input queue, {processing} stuck in a processing list{registries}, {gone} gone; first: {}",
+                "{lost} of {} acknowledged messages never processed ({}){fewer}{place}",
                 l.acknowledged,
-                expect.lost,
-                ids.join(", ")
+                bound(expect.lost),
             ),
         )
     };
 
-    let dups = l.duplicated.len();
+    let dups = l.duplicated.len() as u64;
     let dup_ids: Vec<String> = l
         .duplicated
         .iter()
         .take(SHOWN)
         .map(|d| format!("{} x{}", d.id, d.times))
         .collect();
-    let duplicates = match expect.duplicates {
-        Duplicates::Allow => CheckResult::new(
-            "duplicates",
-            true,
-            if dups == 0 {
-                "no message processed twice".to_owned()
-            } else {
-                format!(
-                    "{dups} processed more than once (allowed): {}",
-                    dup_ids.join(", ")
-                )
-            },
-        ),
-        Duplicates::Forbid => CheckResult::new(
-            "duplicates",
-            dups == 0,
-            if dups == 0 {
-                "no message processed twice".to_owned()
-            } else {
-                format!(
-                    "{dups} processed more than once (forbidden): {}",
-                    dup_ids.join(", ")
-                )
-            },
-        ),
-        Duplicates::AtMost(n) => CheckResult::new(
-            "duplicates",
-            dups as u64 <= n,
-            if dups == 0 {
-                "no message processed twice".to_owned()
-            } else {
-                format!(
-                    "{dups} processed more than once (at most {n} allowed): {}",
-                    dup_ids.join(", ")
-                )
-            },
-        ),
+    let (passed, allowed) = match expect.duplicates {
+        Duplicates::Allow => (true, "allowed".to_owned()),
+        Duplicates::Forbid => (dups == 0, "forbidden".to_owned()),
+        Duplicates::Bound(c) => (c.allows(dups), bound(c)),
     };
+    let duplicates = CheckResult::new(
+        Check::Duplicates,
+        passed,
+        match (dups, expect.duplicates) {
+            (0, Duplicates::Bound(c @ Count::Exactly(_))) if !passed => {
+                format!("no message processed twice ({})", bound(c))
+            }
+            (0, _) => "no message processed twice".to_owned(),
+            _ => format!(
+                "{dups} processed more than once ({allowed}): {}",
+                dup_ids.join(", ")
+            ),
+        },
+    );
 
     let unexpected = CheckResult::new(
-        "unexpected",
+        Check::Unexpected,
         l.unexpected.is_empty(),
         if l.unexpected.is_empty() {
             "every processed message was enqueued by this run".to_owned()
@@ -112,7 +106,7 @@ pub fn checks(expect: &Expect, l: &Ledger) -> Vec<CheckResult> {
         },
     );
     let stranded = CheckResult::new(
-        "no_stranded",
+        Check::NoStranded,
         l.left_in_progress.is_empty(),
         if l.left_in_progress.is_empty() {
             "no processed message left marked in progress".to_owned()
@@ -130,4 +124,13 @@ pub fn checks(expect: &Expect, l: &Ledger) -> Vec<CheckResult> {
         },
     );
     vec![loss, duplicates, unexpected, stranded]
+}
+
+/// The bound that applied, as check details name it: `allowed: at most 0`, `expected:
+/// exactly 7`.
+fn bound(c: Count) -> String {
+    match c {
+        Count::AtMost(n) => format!("allowed: at most {n}"),
+        Count::Exactly(n) => format!("expected: exactly {n}"),
+    }
 }

@@ -1,6 +1,6 @@
 //! After each restore, every affected worker reconnected and resumed within the limit.
 
-use super::{ms, CheckResult, OutageRecovery};
+use super::{ms, Check, CheckResult, OutageRecovery};
 use crate::scenario::Expect;
 use crate::timeline::{EventKind, Timeline};
 
@@ -87,7 +87,7 @@ pub fn check(expect: &Expect, timeline: &Timeline, outages: &[OutageRecovery]) -
     if lines.is_empty() {
         lines.push("no outage in this run".to_owned());
     }
-    CheckResult::new("reconnect", passed, lines.join("\n"))
+    CheckResult::new(Check::Reconnect, passed, lines.join("\n"))
 }
 
 /// "the worker exited with ... at ... ms", when it died on its own.
@@ -145,5 +145,5 @@ pub fn detect(limit: crate::scenario::Dur, outages: &[OutageRecovery]) -> CheckR
     if lines.is_empty() {
         lines.push("no outage in this run".to_owned());
     }
-    CheckResult::new("detect", passed, lines.join("\n"))
+    CheckResult::new(Check::Detect, passed, lines.join("\n"))
 }

@@ -1315,3 +1315,224 @@ fn an_early_attempt_of_one_stream_still_fires_among_two() {
         v.violations
     );
 }
+
+#[test]
+fn every_check_the_verdict_gives_is_in_the_list_and_the_list_has_no_other() {
+    // Every optional check on: the verdict then gives each check of the list once.
+    let s = scenario_expecting(
+        r#"reconnect_within = "500ms"
+detect_within = "1s"
+never_crashed = true
+backoff = { initial = "50ms" }"#,
+    );
+    let v = judge(&s, &outage_run().build());
+    let mut given: Vec<&str> = v.checks.iter().map(|c| c.name.as_str()).collect();
+    given.sort_unstable();
+    let mut listed: Vec<&str> = Check::all().map(Check::name).collect();
+    listed.sort_unstable();
+    assert_eq!(given, listed);
+    assert_eq!(Check::from_name("no_loss"), Some(Check::NoLoss));
+    assert_eq!(Check::from_name("no_los"), None);
+}
+
+/// One message lost (m-1, never processed) and one processed twice (m-0).
+fn one_lost_one_twice() -> Timeline {
+    outage_run()
+        .connected(350)
+        .done(360, "m-0")
+        .worker_exit(900, 0, true)
+        .build()
+}
+
+#[test]
+fn exact_counts_of_loss_and_duplicates_pass_only_on_the_count() {
+    let t = one_lost_one_twice();
+    let v = judge(
+        &scenario_expecting("lost = { exactly = 1 }\nduplicates = { exactly = 1 }"),
+        &t,
+    );
+    assert!(check(&v, "no_loss").passed, "{:#?}", v.checks);
+    assert!(
+        check(&v, "no_loss")
+            .detail
+            .contains("1 lost (expected: exactly 1)"),
+        "{}",
+        check(&v, "no_loss").detail
+    );
+    assert!(check(&v, "duplicates").passed, "{:#?}", v.checks);
+    assert!(
+        check(&v, "duplicates")
+            .detail
+            .contains("(expected: exactly 1)"),
+        "{}",
+        check(&v, "duplicates").detail
+    );
+    // The controls: fewer than the exact count fails, and so does more.
+    let v = judge(
+        &scenario_expecting("lost = { exactly = 2 }\nduplicates = { exactly = 2 }"),
+        &t,
+    );
+    assert_eq!(v.failed_checks(), vec!["no_loss", "duplicates"]);
+    let detail = &check(&v, "no_loss").detail;
+    assert!(
+        detail.contains("1 of 2 acknowledged messages never processed (expected: exactly 2): fewer than the scenario documents"),
+        "{detail}"
+    );
+    let v = judge(
+        &scenario_expecting("lost = { exactly = 0 }\nduplicates = { exactly = 0 }"),
+        &t,
+    );
+    assert_eq!(v.failed_checks(), vec!["no_loss", "duplicates"]);
+}
+
+#[test]
+fn at_most_counts_name_their_bound() {
+    let t = one_lost_one_twice();
+    for (expect, passes) in [
+        ("lost = 1\nduplicates = 1", true),
+        ("lost = { at_most = 1 }\nduplicates = { at_most = 1 }", true),
+        (
+            "lost = { at_most = 0 }\nduplicates = { at_most = 0 }",
+            false,
+        ),
+    ] {
+        let v = judge(&scenario_expecting(expect), &t);
+        assert_eq!(
+            check(&v, "no_loss").passed && check(&v, "duplicates").passed,
+            passes,
+            "{expect}: {:#?}",
+            v.checks
+        );
+        for name in ["no_loss", "duplicates"] {
+            assert!(
+                check(&v, name).detail.contains("(allowed: at most "),
+                "{expect}: {}",
+                check(&v, name).detail
+            );
+        }
+    }
+}
+
+#[test]
+fn a_scenario_that_fails_exactly_as_declared_ends_as_expected() {
+    let lost_one = || {
+        outage_run()
+            .connected(350)
+            .worker_exit(900, 0, true)
+            .build()
+    };
+    let declared = scenario_expecting("reconnect_within = \"500ms\"\nfails = [\"no_loss\"]");
+    let v = judge(&declared, &lost_one());
+    assert_eq!(v.failed_checks(), vec!["no_loss", "reconnect"], "the run");
+    // The run loses m-1 and never resumes: reconnect fails too, which nobody declared.
+    assert_eq!(v.outcome, Outcome::Fail);
+    assert!(!v.passed);
+
+    let declared =
+        scenario_expecting("reconnect_within = \"500ms\"\nfails = [\"no_loss\", \"reconnect\"]");
+    let v = judge(&declared, &lost_one());
+    assert_eq!(v.outcome, Outcome::ExpectedFail);
+    assert!(v.passed, "as expected");
+    assert!(check(&v, "no_loss").expected_to_fail && !check(&v, "no_loss").passed);
+    assert!(!check(&v, "clean_exit").expected_to_fail);
+
+    // The control: the same scenario on a good run is flagged, not passed.
+    let good = outage_run()
+        .connected(350)
+        .done(360, "m-1")
+        .worker_exit(900, 0, true)
+        .build();
+    let v = judge(&declared, &good);
+    assert_eq!(v.outcome, Outcome::UnexpectedPass);
+    assert!(!v.passed);
+    let passes: Vec<&str> = unexpected_passes(&v.checks)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(passes, ["no_loss", "reconnect"]);
+
+    // One of the two still fails, the other passes: the worker changed, flagged.
+    let resumed_late = outage_run()
+        .connected(350)
+        .done(360, "m-0")
+        .worker_exit(900, 0, true)
+        .build();
+    let v = judge(&declared, &resumed_late);
+    assert_eq!(v.failed_checks(), vec!["no_loss"]);
+    assert_eq!(v.outcome, Outcome::UnexpectedPass);
+
+    // A step not applied stays an error, whatever was declared.
+    let mut t = lost_one();
+    t.events.push(Event {
+        at_ns: 100 * MS,
+        kind: EventKind::FaultFailed {
+            step: 0,
+            action: "kill".into(),
+            target: "redis".into(),
+            error: "no".into(),
+        },
+    });
+    assert_eq!(judge(&declared, &t).outcome, Outcome::Error);
+}
+
+#[test]
+fn a_check_runs_exactly_when_its_field_says_so() {
+    let t = outage_run().build();
+    for expect in [
+        "clean_exit = false",
+        r#"detect_within = "1s"
+never_crashed = true
+backoff = { initial = "50ms" }"#,
+    ] {
+        let s = scenario_expecting(expect);
+        let v = judge(&s, &t);
+        for c in Check::all() {
+            assert_eq!(
+                v.checks.iter().any(|r| r.name == c.name()),
+                c.runs_under(&s.expect).is_ok(),
+                "{c} under {expect}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_worker_declared_to_exit_must_exit_on_its_own_with_its_code() {
+    let s = |extra: &str| {
+        parse_str(
+            "t.toml",
+            &format!(
+                "name = \"t\"\n[services.redis]\nkind = \"redis\"\n[workers.w1]\nfixture = \"redis-worker\"\nexits = 0\n[workload]\nmessages = 3\nrate = 10\n[expect]\nnever_crashed = true\n{extra}"
+            ),
+        )
+        .expect("valid")
+    };
+    let ran = || T::new().connected(0).enq(10, "m-0").done(20, "m-0");
+    let v = judge(&s(""), &ran().worker_exit(30, 0, false).build());
+    assert!(v.passed, "{:#?}", v.checks);
+    assert!(
+        check(&v, "clean_exit")
+            .detail
+            .contains("w1 exited on its own with exit code 0 at 30 ms, as expected"),
+        "{}",
+        check(&v, "clean_exit").detail
+    );
+    // The controls: another code, and running until SIGTERM, fail it.
+    let v = judge(&s(""), &ran().worker_exit(30, 3, false).build());
+    assert_eq!(v.failed_checks(), vec!["clean_exit", "never_crashed"]);
+    assert!(
+        check(&v, "clean_exit")
+            .detail
+            .contains("exited on its own with exit code 3 at 30 ms, expected exit code 0"),
+        "{}",
+        check(&v, "clean_exit").detail
+    );
+    let v = judge(&s(""), &ran().worker_exit(900, 0, true).build());
+    assert_eq!(v.failed_checks(), vec!["clean_exit"]);
+    assert!(
+        check(&v, "clean_exit")
+            .detail
+            .contains("w1 did not exit on its own (expected: exit code 0)"),
+        "{}",
+        check(&v, "clean_exit").detail
+    );
+}

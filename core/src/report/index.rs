@@ -97,7 +97,8 @@ pub fn regressions(current: &[IndexEntry], baseline: &[IndexEntry]) -> Vec<Regre
 fn css_class(o: Outcome) -> &'static str {
     match o {
         Outcome::Pass => "pass",
-        Outcome::Fail => "fail",
+        Outcome::ExpectedFail => "xfail",
+        Outcome::Fail | Outcome::UnexpectedPass => "fail",
         Outcome::Error => "error",
     }
 }
@@ -110,7 +111,7 @@ fn esc(s: &str) -> String {
 }
 
 const STYLE: &str = r#"
-:root { --ink: #212121; --muted: #666; --line: #e0e0e0; --pass: #2e7d32; --fail: #c62828; --error: #ef6c00; --bg: #fafafa; }
+:root { --ink: #212121; --muted: #666; --line: #e0e0e0; --pass: #2e7d32; --xfail: #00838f; --fail: #c62828; --error: #ef6c00; --bg: #fafafa; }
 * { box-sizing: border-box; }
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink); background: var(--bg); margin: 0; }
 header { background: #263238; color: #fff; padding: 20px 32px; }
@@ -125,6 +126,7 @@ th, td { text-align: left; padding: 8px 12px; border-bottom: 1px solid var(--lin
 th { background: #f5f5f5; font-weight: 600; font-size: 13px; color: var(--muted); text-transform: uppercase; letter-spacing: .03em; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .pass { color: var(--pass); font-weight: 600; }
+.xfail { color: var(--xfail); font-weight: 600; }
 .fail { color: var(--fail); font-weight: 600; }
 .error { color: var(--error); font-weight: 600; }
 .regress { background: #fff3e0; border: 1px solid #ffb74d; border-radius: 8px; padding: 10px 16px; margin-bottom: 20px; }
@@ -146,27 +148,39 @@ pub fn index_html(title: &str, entries: &[IndexEntry], regressions: &[Regression
         count(Outcome::Fail),
         count(Outcome::Error),
     );
-    let errored_text = if errored > 0 {
-        format!(", {errored} could not be judged")
-    } else {
-        String::new()
+    let (xfailed, xpassed) = (count(Outcome::ExpectedFail), count(Outcome::UnexpectedPass));
+    // The rarer outcomes are named only when they occur.
+    let extra = |n: usize, what: &str| {
+        if n > 0 {
+            format!(", {n} {what}")
+        } else {
+            String::new()
+        }
     };
     let _ = writeln!(
         s,
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title><style>{STYLE}</style></head><body>\n<header><h1>{t}</h1><p>rebound: {} scenarios, {passed} passed, {failed} failed{errored_text}</p></header>\n<main>",
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title><style>{STYLE}</style></head><body>\n<header><h1>{t}</h1><p>rebound: {} scenarios, {passed} passed{}, {failed} failed{}{}</p></header>\n<main>",
         entries.len(),
+        extra(xfailed, "failed as expected"),
+        extra(xpassed, "unexpectedly passed"),
+        extra(errored, "could not be judged"),
         t = esc(title)
     );
-    let errored_badge = if errored > 0 {
-        format!("<div class=\"badge\"><b class=\"error\">{errored}</b>errors</div>")
-    } else {
-        String::new()
+    let badge = |n: usize, class: &str, what: &str| {
+        if n > 0 {
+            format!("<div class=\"badge\"><b class=\"{class}\">{n}</b>{what}</div>")
+        } else {
+            String::new()
+        }
     };
     let _ = writeln!(
         s,
-        "<div class=\"badges\"><div class=\"badge\"><b>{}</b>scenarios</div><div class=\"badge\"><b class=\"pass\">{passed}</b>passed</div><div class=\"badge\"><b class=\"{}\">{failed}</b>failed</div>{errored_badge}</div>",
+        "<div class=\"badges\"><div class=\"badge\"><b>{}</b>scenarios</div><div class=\"badge\"><b class=\"pass\">{passed}</b>passed</div>{}<div class=\"badge\"><b class=\"{}\">{failed}</b>failed</div>{}{}</div>",
         entries.len(),
+        badge(xfailed, "xfail", "failed as expected"),
         if failed == 0 { "pass" } else { "fail" },
+        badge(xpassed, "fail", "unexpectedly passed"),
+        badge(errored, "error", "errors"),
     );
     if !regressions.is_empty() {
         let _ = write!(
@@ -188,12 +202,15 @@ pub fn index_html(title: &str, entries: &[IndexEntry], regressions: &[Regression
             .errors
             .iter()
             .map(|e| esc(e))
-            .chain(
-                r.checks
-                    .iter()
-                    .filter(|c| !c.passed)
-                    .map(|c| format!("<code>{}</code>", esc(&c.name))),
-            )
+            .chain(r.checks.iter().filter_map(|c| {
+                let name = esc(&c.name);
+                match (c.passed, c.expected_to_fail) {
+                    (false, false) => Some(format!("<code>{name}</code>")),
+                    (false, true) => Some(format!("<code>{name}</code> (expected)")),
+                    (true, true) => Some(format!("<code>{name}</code> passed, expected to fail")),
+                    (true, false) => None,
+                }
+            }))
             .collect();
         let runs = r.repetition.as_ref().map_or_else(
             || "1".to_owned(),
@@ -255,16 +272,31 @@ pub fn junit_xml(entries: &[IndexEntry]) -> Result<String, quick_junit::Serializ
             suite.add_test_case(case);
         }
         for c in &r.checks {
-            let status = if c.passed {
-                TestCaseStatus::success()
-            } else {
-                let mut failed = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                let first = c.detail.lines().next().unwrap_or_default();
-                failed
-                    .set_message(xml_text(first))
-                    .set_description(xml_text(&c.detail));
-                failed
+            let first = c.detail.lines().next().unwrap_or_default();
+            // A failure the scenario declares is no failure of the run: skipped, with why (as
+            // pytest reports an xfail); a declared one that passed fails the run.
+            let (mut status, message) = match (c.passed, c.expected_to_fail) {
+                (true, false) => (TestCaseStatus::success(), None),
+                (false, false) => (
+                    TestCaseStatus::non_success(NonSuccessKind::Failure),
+                    Some(first.to_owned()),
+                ),
+                (false, true) => (
+                    TestCaseStatus::skipped(),
+                    Some(format!("failed as expected: {first}")),
+                ),
+                (true, true) => (
+                    TestCaseStatus::non_success(NonSuccessKind::Failure),
+                    Some(format!(
+                        "expected to fail (expect.fails), but passed: {first}"
+                    )),
+                ),
             };
+            if let Some(m) = message {
+                status
+                    .set_message(xml_text(&m))
+                    .set_description(xml_text(&c.detail));
+            }
             let mut case = TestCase::new(xml_text(&c.name), status);
             case.set_classname(xml_text(&r.scenario));
             suite.add_test_case(case);

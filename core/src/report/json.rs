@@ -10,8 +10,10 @@ use crate::streams::Assigned;
 use crate::timeline::{EventKind, Timeline};
 
 /// Version of the report format (docs/report.md). 2 added recovery figures, backoff attempts,
-/// violations, throughput, timing fidelity and repetition; every version-1 field is kept.
-pub const REPORT_VERSION: u32 = 2;
+/// violations, throughput, timing fidelity and repetition; 3 added the outcomes
+/// `expected_fail` and `unexpected_pass` and the checks' `expected_to_fail`. Every earlier
+/// field is kept.
+pub const REPORT_VERSION: u32 = 3;
 
 /// Reports written before outcomes existed were passed or failed: [`Report::from_json`] reads
 /// which from `passed`.
@@ -33,9 +35,12 @@ pub struct Report {
     pub report_version: u32,
     pub scenario: String,
     pub description: String,
-    /// `pass`, `fail`, or `error` when the run cannot be judged (see `errors`).
+    /// `pass`, `fail`, `expected_fail` (exactly the checks of `expect.fails` failed),
+    /// `unexpected_pass` (one of them passed), or `error` when the run cannot be judged (see
+    /// `errors`).
     #[serde(default = "outcome_of_old_report")]
     pub outcome: Outcome,
+    /// The run ended as expected: `pass` or `expected_fail`.
     pub passed: bool,
     /// Why the run cannot be judged: each step that could not be applied.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::json::{Repetition, Report};
-use crate::check::Distribution;
+use crate::check::{unexpected_failures, unexpected_passes, CheckResult, Distribution};
 
 fn opt(v: Option<f64>) -> String {
     v.map_or_else(|| "–".to_owned(), |v| format!("{v:.1}"))
@@ -42,13 +42,21 @@ pub fn markdown(r: &Report) -> String {
         let _ = writeln!(s);
     }
 
+    if let Some(why) = expectation(r) {
+        let _ = writeln!(s, "{why}\n");
+    }
     let _ = writeln!(s, "## Checks\n\n| check | result | detail |\n|---|---|---|");
     for c in &r.checks {
         let _ = writeln!(
             s,
             "| `{}` | {} | {} |",
             c.name,
-            if c.passed { "pass" } else { "**FAIL**" },
+            match (c.passed, c.expected_to_fail) {
+                (true, false) => "pass",
+                (false, false) => "**FAIL**",
+                (false, true) => "fail, as expected",
+                (true, true) => "**pass, expected to fail**",
+            },
             cell(&c.detail)
         );
     }
@@ -253,6 +261,40 @@ fn who(r: &Report, worker: &str, stream: &str, headline: bool) -> String {
     } else {
         format!("{worker} ({stream})")
     }
+}
+
+/// What the scenario declared it expects to fail, and how that came out; None when it
+/// declares nothing.
+fn expectation(r: &Report) -> Option<String> {
+    let declared: Vec<String> = r
+        .checks
+        .iter()
+        .filter(|c| c.expected_to_fail)
+        .map(|c| format!("`{}`", c.name))
+        .collect();
+    if declared.is_empty() {
+        return None;
+    }
+    let list = |it: &mut dyn Iterator<Item = &CheckResult>| {
+        it.map(|c| format!("`{}`", c.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let passed = list(&mut unexpected_passes(&r.checks));
+    let failed = list(&mut unexpected_failures(&r.checks));
+    let mut text = format!(
+        "The scenario expects {} to fail (`expect.fails`): a known-bad worker kept as a regression test.",
+        declared.join(", ")
+    );
+    if !passed.is_empty() {
+        text.push_str(&format!(
+            " Unexpectedly passed: {passed}; the worker no longer does what the scenario documents."
+        ));
+    }
+    if !failed.is_empty() {
+        text.push_str(&format!(" Failed without being expected to: {failed}."));
+    }
+    Some(text)
 }
 
 fn dist_row(s: &mut String, name: &str, d: Option<&Distribution>) {

@@ -104,14 +104,12 @@ fn write_run(
     create_dir(out)?;
     let mut report = Report::new(&scenario.description, timeline, verdict);
     if let Some(rep) = repetition {
+        // The run shown is the first that did not end as expected (or run 1): its outcome is
+        // the scenario's, unless one of the runs could not be judged.
         report.passed = rep.passed == rep.runs;
-        report.outcome = if rep.errored > 0 {
-            Outcome::Error
-        } else if report.passed {
-            Outcome::Pass
-        } else {
-            Outcome::Fail
-        };
+        if rep.errored > 0 {
+            report.outcome = Outcome::Error;
+        }
         report.repetition = Some(rep);
     }
     let toml = toml::to_string(scenario).map_err(|e| ReportError::Invalid {

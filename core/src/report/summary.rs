@@ -80,13 +80,14 @@ pub fn summary(r: &Report) -> String {
     for e in &r.errors {
         let _ = writeln!(s, "  error: {e}");
     }
-    for c in r.checks.iter().filter(|c| !c.passed) {
-        let _ = writeln!(
-            s,
-            "  failed {}: {}",
-            c.name,
-            c.detail.replace('\n', "\n    ")
-        );
+    for c in &r.checks {
+        let head = match (c.passed, c.expected_to_fail) {
+            (true, false) => continue,
+            (false, false) => format!("failed {}", c.name),
+            (false, true) => format!("failed {} (as expected)", c.name),
+            (true, true) => format!("passed {}, expected to fail (expect.fails)", c.name),
+        };
+        let _ = writeln!(s, "  {head}: {}", c.detail.replace('\n', "\n    "));
     }
     s
 }

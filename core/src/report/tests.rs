@@ -277,3 +277,116 @@ fn worker_output_goes_to_one_log_per_worker() {
         .expect("log written");
     assert_eq!(log, "    1500.000 stderr oops\n");
 }
+
+/// The scenario of [`run`], declaring the backoff failure it shows.
+fn declaring_backoff() -> Scenario {
+    let (mut s, _, _) = run();
+    s.expect.fails = Some(vec![toml::Spanned::new(0..0, "backoff".to_owned())]);
+    s
+}
+
+fn junit_case(r: &Report, name: &str) -> quick_junit::TestCase {
+    let xml = junit_xml(&[IndexEntry {
+        dir: "t".into(),
+        report: r.clone(),
+    }])
+    .expect("serialised");
+    let junit = quick_junit::Report::deserialize_from_str(&xml).expect("well-formed");
+    junit.test_suites[0]
+        .test_cases
+        .iter()
+        .find(|c| c.name.as_str() == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no test case {name}: {xml}"))
+}
+
+fn index_of(r: &Report) -> String {
+    index_html(
+        "x",
+        &[IndexEntry {
+            dir: "t".into(),
+            report: r.clone(),
+        }],
+        &[],
+    )
+}
+
+#[test]
+fn a_declared_failure_reads_as_expected_in_every_report() {
+    let s = declaring_backoff();
+    let (_, t, _) = run();
+    let v = judge(&s, &t);
+    assert_eq!(v.outcome, Outcome::ExpectedFail);
+    let r = Report::new(&s.description, &t, &v);
+    let json = serde_json::to_value(&r).expect("json");
+    assert_eq!(json["outcome"], "expected_fail");
+    assert_eq!(json["passed"], true);
+    let backoff = json["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "backoff"))
+        .expect("backoff check");
+    assert_eq!(backoff["expected_to_fail"], true);
+    assert_eq!(Report::from_json(&json.to_string()).expect("read back"), r);
+
+    let md = markdown(&r);
+    assert!(md.starts_with("# FAILED AS EXPECTED t"), "{md}");
+    assert!(md.contains("| `backoff` | fail, as expected |"), "{md}");
+    assert!(
+        md.contains("The scenario expects `backoff` to fail"),
+        "{md}"
+    );
+    let text = summary(&r);
+    assert!(text.starts_with("FAILED AS EXPECTED t"), "{text}");
+    assert!(text.contains("failed backoff (as expected): w1:"), "{text}");
+    let html = index_of(&r);
+    assert!(html.contains("1 failed as expected"), "{html}");
+    assert!(
+        html.contains("<td class=\"xfail\">FAILED AS EXPECTED</td>"),
+        "{html}"
+    );
+    match junit_case(&r, "backoff").status {
+        quick_junit::TestCaseStatus::Skipped {
+            message: Some(m), ..
+        } => assert!(m.starts_with("failed as expected: w1:"), "{m:?}"),
+        other => panic!("an expected failure is not skipped: {other:?}"),
+    }
+}
+
+#[test]
+fn a_declared_failure_that_passes_is_flagged_in_every_report() {
+    let s = declaring_backoff();
+    let good = Wire::new().outage(1000 * MS, &ideal(6)).build();
+    let v = judge(&s, &good);
+    assert_eq!(v.outcome, Outcome::UnexpectedPass);
+    let r = Report::new(&s.description, &good, &v);
+    assert!(!r.passed);
+    let md = markdown(&r);
+    assert!(md.starts_with("# UNEXPECTEDLY PASSED t"), "{md}");
+    assert!(
+        md.contains("| `backoff` | **pass, expected to fail** |"),
+        "{md}"
+    );
+    assert!(md.contains("Unexpectedly passed: `backoff`"), "{md}");
+    let text = summary(&r);
+    assert!(
+        text.contains("passed backoff, expected to fail (expect.fails)"),
+        "{text}"
+    );
+    let html = index_of(&r);
+    assert!(html.contains("1 unexpectedly passed"), "{html}");
+    assert!(
+        html.contains("<code>backoff</code> passed, expected to fail"),
+        "{html}"
+    );
+    match junit_case(&r, "backoff").status {
+        quick_junit::TestCaseStatus::NonSuccess {
+            kind: quick_junit::NonSuccessKind::Failure,
+            message: Some(m),
+            ..
+        } => assert!(
+            m.starts_with("expected to fail (expect.fails), but passed"),
+            "{m:?}"
+        ),
+        other => panic!("an unexpected pass is not a failure: {other:?}"),
+    }
+}

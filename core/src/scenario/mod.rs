@@ -7,6 +7,7 @@ mod load;
 mod model;
 pub mod patterns;
 mod schedule;
+pub mod template;
 mod validate;
 
 pub use crate::fault::{effect_of, Action};
@@ -15,10 +16,10 @@ pub use duration::{parse_duration, Dur, DurationError};
 pub use error::{did_you_mean, line_col, Location, ScenarioError, ScenarioErrors};
 pub use load::{load_file, parse_str};
 pub use model::{
-    split_link, Duplicates, Durability, Expect, HashPart, InProgressStore, InspectCommandSpec,
-    Limits, PatternsSpec, PayloadFormat, ProducerCommandSpec, RestartPolicy, ResultsKind,
-    ResultsSpec, Scenario, ServiceKind, ServiceSpec, StepSpec, StoreType, StreamSpec, Streams,
-    WorkerSpec, WorkloadSpec,
+    split_link, Count, Duplicates, Durability, Expect, HashPart, InProgressStore,
+    InspectCommandSpec, Limits, PatternsSpec, PayloadFormat, ProducerCommandSpec, RestartPolicy,
+    ResultsKind, ResultsSpec, Scenario, ServiceKind, ServiceSpec, StepSpec, StoreType, StreamSpec,
+    Streams, WorkerSpec, WorkloadSpec,
 };
 pub use schedule::{occurrences, production_time, scripted_end, step_times, timed_actions, Timed};
 pub use validate::worker_uses;

@@ -153,6 +153,10 @@ pub struct WorkerSpec {
     /// apart (by default: the name a client gives a connection, else what it uses it for).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub streams: Vec<StreamSpec>,
+    /// The worker is expected to exit on its own with this code (a batch or burst worker)
+    /// instead of running until SIGTERM; `clean_exit` judges it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exits: Option<u8>,
 }
 
 /// `[[workers.<name>.streams]]`: the connections of one retry loop of the worker.
@@ -470,8 +474,119 @@ pub fn split_link(target: &str) -> Option<(&str, &str)> {
     Some((w.trim(), s.trim()))
 }
 
-/// Whether a message processed twice fails the scenario: `"allow"`, `"forbid"`, or a number
-/// (at most that many duplicated messages).
+/// A bound on a count of messages: `N` or `{ at_most = N }` (at most N), or
+/// `{ exactly = N }` (a known-bad worker documented by the scenario: fewer is a change too).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Count {
+    AtMost(u64),
+    Exactly(u64),
+}
+
+impl Default for Count {
+    fn default() -> Self {
+        Count::AtMost(0)
+    }
+}
+
+impl Count {
+    /// Whether `n` is within the bound.
+    pub fn allows(self, n: u64) -> bool {
+        match self {
+            Count::AtMost(m) => n <= m,
+            Count::Exactly(m) => n == m,
+        }
+    }
+}
+
+const COUNT_FIELDS: &[&str] = &["at_most", "exactly"];
+
+impl schemars::JsonSchema for Count {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Count".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A number (at most that many), `{ at_most = N }`, or `{ exactly = N }`.",
+            "anyOf": [
+                { "type": "integer", "minimum": 0, "description": "at most this many" },
+                {
+                    "type": "object",
+                    "properties": {
+                        "at_most": { "type": "integer", "minimum": 0 },
+                        "exactly": { "type": "integer", "minimum": 0 }
+                    },
+                    "additionalProperties": false,
+                    "minProperties": 1,
+                    "maxProperties": 1
+                }
+            ]
+        })
+    }
+}
+
+impl Serialize for Count {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        match self {
+            // The short form, as most files write it.
+            Count::AtMost(n) => s.serialize_u64(*n),
+            Count::Exactly(n) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("exactly", n)?;
+                m.end()
+            }
+        }
+    }
+}
+
+fn count_of_i64<E: serde::de::Error>(v: i64) -> Result<u64, E> {
+    u64::try_from(v).map_err(|_| E::custom("a count of messages cannot be negative"))
+}
+
+/// `{ at_most = N }` or `{ exactly = N }`: one key, a count.
+fn count_from_map<'de, A: serde::de::MapAccess<'de>>(mut map: A) -> Result<Count, A::Error> {
+    use serde::de::Error as _;
+    let mut found: Option<Count> = None;
+    while let Some(key) = map.next_key::<String>()? {
+        if !COUNT_FIELDS.contains(&key.as_str()) {
+            return Err(A::Error::unknown_field(&key, COUNT_FIELDS));
+        }
+        let n = count_of_i64(map.next_value::<i64>()?)?;
+        if found.is_some() {
+            return Err(A::Error::custom("give `at_most` or `exactly`, not both"));
+        }
+        found = Some(match key.as_str() {
+            "exactly" => Count::Exactly(n),
+            _ => Count::AtMost(n),
+        });
+    }
+    found.ok_or_else(|| A::Error::custom("write `{ at_most = N }` or `{ exactly = N }`"))
+}
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Count;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number, `{ at_most = N }` or `{ exactly = N }`")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Count, E> {
+                Ok(Count::AtMost(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Count, E> {
+                count_of_i64(v).map(Count::AtMost)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Count, A::Error> {
+                count_from_map(map)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Whether a message processed twice fails the scenario: `"allow"`, `"forbid"`, or a bound on
+/// the number of duplicated messages (a [`Count`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Duplicates {
     /// At-least-once delivery: duplicates are reported, not failed.
@@ -479,21 +594,19 @@ pub enum Duplicates {
     Allow,
     /// Exactly-once processing is required.
     Forbid,
-    /// At most this many messages may be processed more than once.
-    AtMost(u64),
+    /// At most, or exactly, this many messages processed more than once.
+    Bound(Count),
 }
 
 impl schemars::JsonSchema for Duplicates {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "Duplicates".into()
     }
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let count = generator.subschema_for::<Count>();
         schemars::json_schema!({
-            "description": "`allow` (at-least-once: reported, not failed), `forbid`, or the number of messages that may be processed more than once.",
-            "anyOf": [
-                { "type": "string", "enum": ["allow", "forbid"] },
-                { "type": "integer", "minimum": 0 }
-            ]
+            "description": "`allow` (at-least-once: reported, not failed), `forbid`, or how many messages may be processed more than once: a number (at most), `{ at_most = N }` or `{ exactly = N }`.",
+            "anyOf": [{ "type": "string", "enum": ["allow", "forbid"] }, count]
         })
     }
 }
@@ -503,7 +616,7 @@ impl Serialize for Duplicates {
         match self {
             Duplicates::Allow => s.serialize_str("allow"),
             Duplicates::Forbid => s.serialize_str("forbid"),
-            Duplicates::AtMost(n) => s.serialize_u64(*n),
+            Duplicates::Bound(c) => c.serialize(s),
         }
     }
 }
@@ -511,10 +624,10 @@ impl Serialize for Duplicates {
 impl<'de> Deserialize<'de> for Duplicates {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
-        impl serde::de::Visitor<'_> for V {
+        impl<'de> serde::de::Visitor<'de> for V {
             type Value = Duplicates;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("`allow`, `forbid` or a number of duplicated messages")
+                f.write_str("`allow`, `forbid`, a number, `{ at_most = N }` or `{ exactly = N }`")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Duplicates, E> {
                 match v {
@@ -524,12 +637,16 @@ impl<'de> Deserialize<'de> for Duplicates {
                 }
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Duplicates, E> {
-                Ok(Duplicates::AtMost(v))
+                Ok(Duplicates::Bound(Count::AtMost(v)))
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Duplicates, E> {
-                u64::try_from(v)
-                    .map(Duplicates::AtMost)
-                    .map_err(|_| E::custom("the number of duplicates cannot be negative"))
+                count_of_i64(v).map(|n| Duplicates::Bound(Count::AtMost(n)))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Duplicates, A::Error> {
+                count_from_map(map).map(Duplicates::Bound)
             }
         }
         d.deserialize_any(V)
@@ -540,9 +657,10 @@ impl<'de> Deserialize<'de> for Duplicates {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
-    /// How many acknowledged messages may be lost (normally 0).
+    /// How many acknowledged messages may be lost: a number (at most; normally 0),
+    /// `{ at_most = N }` or `{ exactly = N }`.
     #[serde(default)]
-    pub lost: u64,
+    pub lost: Count,
     #[serde(default)]
     pub duplicates: Duplicates,
     /// After each restore, every affected worker must open a working connection and process a
@@ -568,12 +686,28 @@ pub struct Expect {
     /// The reconnect schedule every worker must follow (checks `backoff` and `no_hammering`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backoff: Option<BackoffSpec>,
+    /// The checks this scenario is expected to fail: a known-bad worker kept as a regression
+    /// test. The run is as expected when exactly these fail, and flagged when one passes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Vec<crate::check::Check>>")]
+    pub fails: Option<Vec<Spanned<String>>>,
+}
+
+impl Expect {
+    /// The names of the checks declared in `fails` (none when it is absent).
+    pub fn expected_failures(&self) -> Vec<&str> {
+        self.fails
+            .iter()
+            .flatten()
+            .map(|c| c.get_ref().as_str())
+            .collect()
+    }
 }
 
 impl Default for Expect {
     fn default() -> Self {
         Self {
-            lost: 0,
+            lost: Count::default(),
             duplicates: Duplicates::default(),
             reconnect_within: default_reconnect_within(),
             clean_exit: true,
@@ -581,6 +715,7 @@ impl Default for Expect {
             detect_within: None,
             never_crashed: false,
             backoff: None,
+            fails: None,
         }
     }
 }

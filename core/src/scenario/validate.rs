@@ -9,6 +9,8 @@ use super::error::{did_you_mean, ScenarioError};
 use super::model::{split_link, Durability, Scenario, ServiceKind, StepSpec};
 use super::patterns::LinePatterns;
 use super::schedule::{production_time, step_times, timed_actions};
+use super::template;
+use crate::check::Check;
 use crate::fault::{Action, Family, ProcState, StateRule};
 
 /// Spans of the parsed document, to point at the exact key or value of a problem.
@@ -198,6 +200,15 @@ pub fn validate(s: &Scenario, path: &str, text: &str) -> Vec<ScenarioError> {
                 .with_help("step targets name services and workers: each name must be unique"),
             );
         }
+        if name == "env" {
+            errors.push(
+                at(
+                    spans.find(&[Key::Name("services"), Key::Name(name)], true),
+                    "service name `env` is taken by the templates' `${env.NAME}`".to_owned(),
+                )
+                .with_help("name the service otherwise"),
+            );
+        }
         if let Some(d) = &svc.durability {
             let choices = Durability::choices(svc.kind);
             if !choices.contains(d.get_ref()) {
@@ -324,6 +335,26 @@ pub fn validate(s: &Scenario, path: &str, text: &str) -> Vec<ScenarioError> {
                 );
             }
         }
+        if w.exits.is_some() {
+            if w.restart.is_some() {
+                errors.push(
+                    at(
+                        wspan("exits"),
+                        format!("worker `{name}`: `exits` and `restart` do not go together"),
+                    )
+                    .with_help("a worker expected to exit is not restarted: keep one of them"),
+                );
+            }
+            if !s.expect.clean_exit {
+                errors.push(
+                    at(
+                        wspan("exits"),
+                        format!("worker `{name}`: `exits` is judged by `clean_exit`, which `expect.clean_exit = false` turns off"),
+                    )
+                    .with_help("remove `exits`, or `clean_exit = false`"),
+                );
+            }
+        }
         if let Err(e) = LinePatterns::new(&w.patterns.clone().unwrap_or_default()) {
             errors.push(at(
                 spans.find(&[Key::Name("workers"), Key::Name(name)], true),
@@ -440,11 +471,142 @@ pub fn validate(s: &Scenario, path: &str, text: &str) -> Vec<ScenarioError> {
             at(field.or(span.clone()), m)
         }));
     }
+    errors.extend(templates(s, &spans, text, &at));
+    if let Some(fails) = &s.expect.fails {
+        errors.extend(expected_failures(fails, &s.expect, &at, || {
+            spans.find(&[Key::Name("expect"), Key::Name("fails")], false)
+        }));
+    }
     if s.repeat == 0 {
         errors.push(at(top("repeat"), "`repeat` must be at least 1".to_owned()));
     }
 
     errors.extend(validate_steps(s, path, text, &spans));
+    errors
+}
+
+/// Every template of the file: readable, and naming only variables its place provides.
+fn templates(
+    s: &Scenario,
+    spans: &Spans<'_>,
+    text: &str,
+    at: &impl Fn(Option<Range<usize>>, String) -> ScenarioError,
+) -> Vec<ScenarioError> {
+    let mut errors = Vec::new();
+    for site in template::sites(s) {
+        let path: Vec<Key<'_>> = site
+            .path
+            .iter()
+            .map(|seg| match *seg {
+                template::Seg::Name(n) => Key::Name(n),
+                template::Seg::Index(i) => Key::Index(i),
+            })
+            .collect();
+        let string = spans.find(&path, false);
+        // The exact place inside the string when it is written as it reads (no escapes).
+        let inside = |r: Range<usize>| match &string {
+            Some(sp)
+                if text.get(sp.start + 1..sp.end.saturating_sub(1)) == Some(site.text)
+                    && sp.end > sp.start + 1 =>
+            {
+                Some(sp.start + 1 + r.start..sp.start + 1 + r.end)
+            }
+            _ => string.clone(),
+        };
+        let pieces = match template::parse(site.text) {
+            Ok(p) => p,
+            Err(e) => {
+                errors.push(
+                    at(
+                        inside(e.at..e.at + 2),
+                        format!("`{site}`: {e} in `{}`", site.text),
+                    )
+                    .with_help("close it with `}`, or write `$$` for a literal `$`"),
+                );
+                continue;
+            }
+        };
+        let known = template::variables(s, site.context);
+        let names: Vec<String> = known.iter().map(template::Var::name).collect();
+        for piece in pieces {
+            let template::Piece::Var { name, at: range } = piece else {
+                continue;
+            };
+            let place = inside(range.start - 2..range.end + 1);
+            let problem = match template::Var::parse(name) {
+                Some(template::Var::Env { name: env, .. }) if !template::is_env_name(&env) => {
+                    Some((
+                        format!("`{site}`: `${{{name}}}`: `{env}` is no environment variable name"),
+                        "letters, digits and `_`, not starting with a digit: `${env.API_TOKEN}`"
+                            .to_owned(),
+                    ))
+                }
+                Some(template::Var::Env { .. }) => None,
+                Some(var) if known.contains(&var) => None,
+                _ => {
+                    let mut choices: Vec<&str> = names.iter().map(String::as_str).collect();
+                    choices.push("env.NAME");
+                    let here = match site.context {
+                        template::Context::Worker => "a worker's",
+                        template::Context::Helper => "the producer's and inspect command's",
+                    };
+                    Some((
+                        format!("`{site}`: unknown template variable `${{{name}}}`"),
+                        choices_help(name, &choices, &format!("{here} variables")),
+                    ))
+                }
+            };
+            if let Some((message, help)) = problem {
+                errors.push(at(place, message).with_help(help));
+            }
+        }
+    }
+    errors
+}
+
+/// `expect.fails`: each name a check that runs in this scenario, once; at least one.
+fn expected_failures(
+    fails: &[toml::Spanned<String>],
+    expect: &crate::scenario::Expect,
+    at: &impl Fn(Option<Range<usize>>, String) -> ScenarioError,
+    list_span: impl Fn() -> Option<Range<usize>>,
+) -> Vec<ScenarioError> {
+    let mut errors = Vec::new();
+    if fails.is_empty() {
+        errors.push(
+            at(list_span(), "`expect.fails` names no check".to_owned()).with_help(
+                "list the checks the scenario is expected to fail (`fails = [\"no_loss\"]`), or remove it",
+            ),
+        );
+    }
+    let names: Vec<&str> = Check::all().map(Check::name).collect();
+    let mut seen = Vec::new();
+    for f in fails {
+        let name = f.get_ref();
+        let span = Some(f.span());
+        let Some(check) = Check::from_name(name) else {
+            errors.push(
+                at(span, format!("`expect.fails`: no check is named `{name}`"))
+                    .with_help(choices_help(name, &names, "checks")),
+            );
+            continue;
+        };
+        if seen.contains(&check) {
+            errors.push(at(
+                span,
+                format!("`expect.fails`: `{name}` is listed twice"),
+            ));
+        } else if let Err(needs) = check.runs_under(expect) {
+            errors.push(
+                at(
+                    span,
+                    format!("`expect.fails`: check `{name}` does not run in this scenario"),
+                )
+                .with_help(format!("it runs with {needs}")),
+            );
+        }
+        seen.push(check);
+    }
     errors
 }
 
@@ -1091,6 +1253,126 @@ rate = 100
         let e = errors(&bad);
         assert!(
             e[0].contains("cannot terminate worker `w1`: it is paused"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn expected_failures_name_checks_that_run_once_each() {
+        let with = |fails: &str| with_steps("") + &format!("[expect]\n{fails}\n");
+        assert_eq!(
+            errors(&with("fails = [\"no_loss\", \"no_unexpected_death\"]")),
+            Vec::<String>::new()
+        );
+        let e = errors(&with("fails = [\"no_los\"]"));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with("s.toml:10:10: `expect.fails`: no check is named `no_los`"),
+            "{e:?}"
+        );
+        assert!(e[0].contains("did you mean `no_loss`?"), "{e:?}");
+        let e = errors(&with("fails = []"));
+        assert!(
+            e[0].starts_with("s.toml:10:9: `expect.fails` names no check"),
+            "{e:?}"
+        );
+        let e = errors(&with("fails = [\"detect\", \"no_loss\", \"no_loss\"]"));
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(
+            e[0].contains("check `detect` does not run in this scenario")
+                && e[0].contains("`expect.detect_within = \"1s\"`"),
+            "{e:?}"
+        );
+        assert!(e[1].contains("`no_loss` is listed twice"), "{e:?}");
+        let e = errors(&with("clean_exit = false\nfails = [\"clean_exit\"]"));
+        assert!(e[0].contains("check `clean_exit` does not run"), "{e:?}");
+    }
+
+    #[test]
+    fn a_service_cannot_be_named_env() {
+        let t = with_steps("").replace("[services.redis]", "[services.env]");
+        let e = errors(&t);
+        assert!(
+            e.iter()
+                .any(|m| m.starts_with("s.toml:2:11: service name `env` is taken")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn templates_name_only_the_variables_their_place_provides() {
+        let base = with_steps("");
+        let ok = base.replace(
+            "fixture = \"redis-worker\"",
+            "fixture = \"redis-worker\"\nenv = { A = \"${redis.url} ${worker} ${env.HOME:-x} $$\" }",
+        );
+        assert_eq!(errors(&ok), Vec::<String>::new());
+        let bad = base.replace(
+            "fixture = \"redis-worker\"",
+            "fixture = \"redis-worker\"\nenv = { A = \"x=${rediss.url}\", B = \"${env.1A}\", C = \"${queue\" }",
+        );
+        let e = errors(&bad);
+        assert_eq!(e.len(), 3, "{e:?}");
+        assert!(
+            e[0].starts_with(
+                "s.toml:6:16: `workers.w1.env.A`: unknown template variable `${rediss.url}`"
+            ),
+            "{e:?}"
+        );
+        assert!(e[0].contains("did you mean `redis.url`?"), "{e:?}");
+        assert!(
+            e[1].starts_with("s.toml:6:37: `workers.w1.env.B`: `${env.1A}`: `1A` is no environment variable name"),
+            "{e:?}"
+        );
+        assert!(
+            e[2].starts_with("s.toml:6:54: `workers.w1.env.C`: unclosed `${` in `${queue`"),
+            "{e:?}"
+        );
+        // A worker's variable in the producer's command, pointed at in its array.
+        let helper = base.replace(
+            "rate = 100",
+            "rate = 100\n[workload.producer]\ncommand = [\"p\", \"--name\", \"${worker}\"]",
+        );
+        let e = errors(&helper);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with(
+                "s.toml:10:28: `workload.producer.command[2]`: unknown template variable `${worker}`"
+            ),
+            "{e:?}"
+        );
+        assert!(
+            e[0].contains("the producer's and inspect command's variables: `root`"),
+            "{e:?}"
+        );
+        // A string with escapes: the error points at the string.
+        let escaped = base.replace(
+            "fixture = \"redis-worker\"",
+            "fixture = \"redis-worker\"\ncwd = \"\\t${nope}\"",
+        );
+        let e = errors(&escaped);
+        assert!(e[0].starts_with("s.toml:6:7: `workers.w1.cwd`"), "{e:?}");
+    }
+
+    #[test]
+    fn a_worker_expected_to_exit_is_neither_restarted_nor_unjudged() {
+        let with = |worker: &str, expect: &str| {
+            with_steps("").replace(
+                "fixture = \"redis-worker\"",
+                &format!("fixture = \"redis-worker\"\n{worker}"),
+            ) + expect
+        };
+        assert_eq!(errors(&with("exits = 0", "")), Vec::<String>::new());
+        let e = errors(&with("exits = 0\nrestart = {}", ""));
+        assert!(
+            e[0].starts_with("s.toml:6:9: worker `w1`: `exits` and `restart` do not go together"),
+            "{e:?}"
+        );
+        let e = errors(&with("exits = 3", "[expect]\nclean_exit = false\n"));
+        assert!(e[0].contains("`exits` is judged by `clean_exit`"), "{e:?}");
+        let e = errors(&with("exits = 256", ""));
+        assert!(
+            e[0].starts_with("s.toml:6:9: invalid value: integer `256`"),
             "{e:?}"
         );
     }

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 pub enum Exit {
     /// 0: every scenario ended as expected (passed, or failed exactly as it declares).
     Ok,
-    /// 1: a scenario failed (or a report regressed against its baseline).
+    /// 1: a scenario failed, or a check it expects to fail passed (or a report regressed
+    /// against its baseline).
     Failed,
     /// 2: invalid input or usage: a scenario file with problems, no scenario selected, a report
     /// directory not to be written over. Nothing was started.
@@ -47,8 +48,8 @@ impl From<Exit> for ExitCode {
 
 /// The exit codes, for `--help`.
 pub const EXIT_CODES: &str = "Exit codes:
-  0    every scenario ended as expected
-  1    a scenario failed (report: a regression against the baseline)
+  0    every scenario ended as expected (passed, or failed exactly as its expect.fails says)
+  1    a scenario failed or unexpectedly passed (report: a regression against the baseline)
   2    invalid input or usage (nothing was started)
   3    could not run or judge a scenario (a broker missing, a step not applied)
   130  interrupted by SIGINT (Ctrl+C); 143 by SIGTERM";

@@ -179,25 +179,36 @@ pub fn run(args: RunArgs, logs: bool) -> ExitCode {
     out!();
     out_raw!("{}", table::render(&rows, table::colours_wanted()));
     let exit_of = |o: &Outcome| match &o.report {
-        Ok(r) => match r.outcome {
-            rebound::check::Outcome::Pass => Exit::Ok,
-            rebound::check::Outcome::Fail => Exit::Failed,
-            rebound::check::Outcome::Error => Exit::CouldNotRun,
-        },
+        Ok(r) => exit_of_outcome(r.outcome),
         Err(_) => Exit::CouldNotRun,
     };
     let failed: Vec<&Outcome> = outcomes.iter().filter(|o| exit_of(o) != Exit::Ok).collect();
-    let count = |e: Exit| outcomes.iter().filter(|o| exit_of(o) == e).count();
-    let not_run = count(Exit::CouldNotRun);
-    out!(
-        "{} passed, {} failed{}; {}",
-        count(Exit::Ok),
-        count(Exit::Failed),
-        if not_run > 0 {
-            format!(", {not_run} could not be run or judged")
+    let count = |want: rebound::check::Outcome| {
+        outcomes
+            .iter()
+            .filter(|o| o.report.as_ref().is_ok_and(|r| r.outcome == want))
+            .count()
+    };
+    let not_run = outcomes
+        .iter()
+        .filter(|o| exit_of(o) == Exit::CouldNotRun)
+        .count();
+    // The rarer outcomes are named only when they occur.
+    let extra = |n: usize, what: &str| {
+        if n > 0 {
+            format!(", {n} {what}")
         } else {
             String::new()
-        },
+        }
+    };
+    use rebound::check::Outcome as O;
+    out!(
+        "{} passed{}, {} failed{}{}; {}",
+        count(O::Pass),
+        extra(count(O::ExpectedFail), "failed as expected"),
+        count(O::Fail),
+        extra(count(O::UnexpectedPass), "unexpectedly passed"),
+        extra(not_run, "could not be run or judged"),
         args.report_dir.join("index.html").display()
     );
     for o in &failed {
@@ -217,6 +228,17 @@ pub fn run(args: RunArgs, logs: bool) -> ExitCode {
         .map(exit_of)
         .fold(Exit::Ok, Exit::max)
         .into()
+}
+
+/// The exit code of a judged scenario: 0 when it ended as expected (passed, or failed exactly
+/// as it declares), 1 when it failed or unexpectedly passed, 3 when it cannot be judged.
+fn exit_of_outcome(outcome: rebound::check::Outcome) -> Exit {
+    use rebound::check::Outcome as O;
+    match outcome {
+        O::Pass | O::ExpectedFail => Exit::Ok,
+        O::Fail | O::UnexpectedPass => Exit::Failed,
+        O::Error => Exit::CouldNotRun,
+    }
 }
 
 /// One line for what `--runtime auto` chose: the runtime most scenarios go to and why, and
@@ -318,10 +340,9 @@ async fn run_scenario(
         match result {
             Ok(mut out) => {
                 if times > 1 {
-                    shared.display.print(&format!(
-                        "  run {k}/{times}: {}\n",
-                        if out.verdict.passed { "pass" } else { "FAIL" }
-                    ));
+                    shared
+                        .display
+                        .print(&format!("  run {k}/{times}: {}\n", out.verdict.outcome));
                 }
                 outcome.kept = out.kept.take();
                 runs.push((out.timeline, out.verdict));
@@ -362,4 +383,19 @@ async fn run_scenario(
         }
     };
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rebound::check::Outcome as O;
+
+    #[test]
+    fn a_scenario_that_ends_as_it_declares_exits_0() {
+        assert_eq!(exit_of_outcome(O::Pass), Exit::Ok);
+        assert_eq!(exit_of_outcome(O::ExpectedFail), Exit::Ok);
+        assert_eq!(exit_of_outcome(O::Fail), Exit::Failed);
+        assert_eq!(exit_of_outcome(O::UnexpectedPass), Exit::Failed);
+        assert_eq!(exit_of_outcome(O::Error), Exit::CouldNotRun);
+    }
 }

@@ -10,12 +10,20 @@ use rebound::report::Report;
 
 /// How a scenario ended, shown in capitals (`PASS`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr)]
-#[strum(serialize_all = "UPPERCASE")]
 pub enum Verdict {
+    #[strum(serialize = "PASS")]
     Pass,
+    #[strum(serialize = "FAIL")]
     Fail,
+    /// Exactly the checks the scenario declares in `expect.fails` failed.
+    #[strum(serialize = "FAILED AS EXPECTED")]
+    ExpectedFail,
+    /// A check of `expect.fails` passed.
+    #[strum(serialize = "UNEXPECTEDLY PASSED")]
+    UnexpectedPass,
     /// The run could not finish (a service did not start, a worker could not be launched...)
     /// or cannot be judged (a step not applied).
+    #[strum(serialize = "ERROR")]
     Error,
 }
 
@@ -55,6 +63,8 @@ impl Row {
             verdict: match r.outcome {
                 Outcome::Pass => Verdict::Pass,
                 Outcome::Fail => Verdict::Fail,
+                Outcome::ExpectedFail => Verdict::ExpectedFail,
+                Outcome::UnexpectedPass => Verdict::UnexpectedPass,
                 Outcome::Error => Verdict::Error,
             },
             reconnect,
@@ -74,11 +84,16 @@ impl Row {
             failing: (!r.errors.is_empty())
                 .then_some("not applied or not readable: see the summary")
                 .into_iter()
+                .map(str::to_owned)
                 .chain(
                     r.checks
                         .iter()
-                        .filter(|c| !c.passed)
-                        .map(|c| c.name.as_str()),
+                        .filter_map(|c| match (c.passed, c.expected_to_fail) {
+                            (false, false) => Some(c.name.clone()),
+                            (false, true) => Some(format!("{} (expected)", c.name)),
+                            (true, true) => Some(format!("{} passed (expected to fail)", c.name)),
+                            (true, false) => None,
+                        }),
                 )
                 .collect::<Vec<_>>()
                 .join(", "),
@@ -183,8 +198,8 @@ pub fn render(rows: &[Row], colour: bool) -> String {
     for r in rows {
         let verdict: &'static str = r.verdict.into();
         let fg = match r.verdict {
-            Verdict::Pass => Color::DarkGreen,
-            Verdict::Fail | Verdict::Error => Color::DarkRed,
+            Verdict::Pass | Verdict::ExpectedFail => Color::DarkGreen,
+            Verdict::Fail | Verdict::UnexpectedPass | Verdict::Error => Color::DarkRed,
         };
         table.add_row(vec![
             cell(r.scenario.clone(), None, false),
@@ -194,7 +209,11 @@ pub fn render(rows: &[Row], colour: bool) -> String {
             count(r.lost),
             count(r.duplicated),
             count(r.stuck),
-            cell(r.failing.clone(), Some(Color::DarkRed), false),
+            cell(
+                r.failing.clone(),
+                (r.verdict != Verdict::ExpectedFail).then_some(Color::DarkRed),
+                false,
+            ),
         ]);
     }
     let last = COLUMNS.len() - 1;
@@ -234,6 +253,26 @@ mod tests {
                 duplicated: 3,
                 stuck: 0,
                 failing: String::new(),
+            },
+            Row {
+                scenario: "redis-external-sigterm".into(),
+                verdict: Verdict::ExpectedFail,
+                reconnect: "95 ms".into(),
+                resume: "96 ms".into(),
+                lost: 0,
+                duplicated: 0,
+                stuck: 0,
+                failing: "no_unexpected_death (expected)".into(),
+            },
+            Row {
+                scenario: "redis-fixed-bug".into(),
+                verdict: Verdict::UnexpectedPass,
+                reconnect: "80 ms".into(),
+                resume: "81 ms".into(),
+                lost: 0,
+                duplicated: 0,
+                stuck: 0,
+                failing: "no_loss passed (expected to fail)".into(),
             },
             Row::error(
                 "rabbitmq-latency",

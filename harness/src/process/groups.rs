@@ -29,14 +29,34 @@ pub(super) fn register(pgid: i32) {
     groups().insert(pgid);
 }
 
-/// After the leader has exited: SIGKILL whatever is left of its group, wait (at most
-/// `timeout`) until it is gone, and forget the group. Blocking.
-pub(super) fn finish(pgid: i32, timeout: Duration) {
+/// After the leader has exited: let what is left of its group run until `let_run_until` (a
+/// stop's grace: children finishing their job), then SIGKILL whatever is still there, wait (at
+/// most `timeout`) until it is gone, and forget the group. Blocking.
+pub(super) fn finish(pgid: i32, let_run_until: Option<Instant>, timeout: Duration) {
     if !groups().contains(&pgid) {
         return;
     }
+    if let Some(until) = let_run_until {
+        wait_empty(pgid, until);
+    }
     if stop_group(pgid, Instant::now() + timeout).is_empty() {
         groups().remove(&pgid);
+    }
+}
+
+/// Waits until group `pgid` has no live member, at most until `deadline`.
+fn wait_empty(pgid: i32, deadline: Instant) {
+    loop {
+        let members = live_members(pgid);
+        let left = deadline.saturating_duration_since(Instant::now());
+        if members.is_empty() || left.is_zero() {
+            return;
+        }
+        // Then look again: a member may have forked meanwhile.
+        if wait_exited(&members, left).is_err() {
+            // No pidfd (kernel < 5.3): the deadline bounds a short poll instead.
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }
 
@@ -186,7 +206,7 @@ mod tests {
             "expected the leader and the sleep in one group: {members:?}"
         );
         // Not stop_all: other tests of this binary may have groups registered.
-        finish(pgid, Duration::from_secs(10));
+        finish(pgid, None, Duration::from_secs(10));
         let _ = child.wait();
         assert!(live_members(pgid).is_empty(), "the group outlived finish");
         assert!(!groups().contains(&pgid), "an empty group stays registered");

@@ -3,16 +3,23 @@
 //! Every child runs in its own process group (so a signal reaches a shell script's children
 //! too) and gets SIGKILL from the kernel if rebound dies (parent-death signal), so nothing is
 //! left running even when rebound is killed. A group counts as exited only once all of it is
-//! gone, and [`stop_all`] finishes every group on rebound's own way out. Output is delivered line by line to a callback,
-//! and the exit status is observable without polling.
+//! gone, and [`stop_all`] finishes every group on rebound's own way out. Output is delivered
+//! line by line to a callback, and the exit status is observable without polling.
+//!
+//! A worker is stopped as systemd's `KillMode=mixed` does it ([`Child::terminate_mixed`]):
+//! SIGTERM to its main process only, so a pre-fork worker's children finish the job in hand
+//! while it waits for them, and SIGKILL to whatever is left of the group after the grace.
 
 use std::io;
 use std::os::unix::process::{CommandExt as _, ExitStatusExt};
 use std::process::Stdio;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rustix::io::Errno;
-use rustix::process::{getppid, kill_process_group, set_parent_process_death_signal, Pid};
+use rustix::process::{
+    getppid, kill_process, kill_process_group, set_parent_process_death_signal, Pid,
+};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 use tokio::sync::watch;
@@ -34,6 +41,9 @@ pub type LineSink = std::sync::Arc<dyn Fn(Stream, String) + Send + Sync>;
 pub struct Child {
     pid: u32,
     exit: watch::Receiver<Option<ExitStatus>>,
+    /// Set while a [`Child::terminate_mixed`] is under way: until when the rest of the group may
+    /// go on once the main process has exited.
+    grace_until: Arc<Mutex<Option<Instant>>>,
 }
 
 /// Starts `cmd` with stdin closed and stdout/stderr sent line by line to `sink`.
@@ -73,10 +83,14 @@ pub fn spawn(mut cmd: Command, sink: LineSink) -> io::Result<Child> {
     let pgid = i32::try_from(pid).map_err(io::Error::other)?;
     groups::register(pgid);
     let (tx, rx) = watch::channel(None);
+    let grace_until: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let grace = grace_until.clone();
     tokio::spawn(async move {
         let status = child.wait().await;
-        // The exit is the whole group's: a helper the leader left behind is stopped too.
-        let _ = tokio::task::spawn_blocking(move || groups::finish(pgid, STRAGGLERS)).await;
+        // The exit is the whole group's: a helper the leader left behind is stopped too, at
+        // once, or at the end of the grace of a stop under way (its children finish their job).
+        let until = *grace.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = tokio::task::spawn_blocking(move || groups::finish(pgid, until, STRAGGLERS)).await;
         // Let the readers deliver the last lines before the exit is announced.
         for r in readers.into_iter().flatten() {
             let _ = r.await;
@@ -90,7 +104,11 @@ pub fn spawn(mut cmd: Command, sink: LineSink) -> io::Result<Child> {
         };
         let _ = tx.send(Some(status));
     });
-    Ok(Child { pid, exit: rx })
+    Ok(Child {
+        pid,
+        exit: rx,
+        grace_until,
+    })
 }
 
 fn read_lines<R: AsyncRead + Unpin + Send + 'static>(
@@ -162,6 +180,30 @@ impl Child {
     /// whether SIGKILL was needed.
     pub async fn terminate(&self, grace: Duration) -> io::Result<(ExitStatus, bool)> {
         self.signal(Signal::TERM)?;
+        if let Some(s) = self.wait_exit(grace).await {
+            return Ok((s, false));
+        }
+        Ok((self.kill().await?, true))
+    }
+
+    /// systemd's `KillMode=mixed`: SIGTERM to the main process only, then SIGKILL to the whole
+    /// group once `grace` has passed, whether the main process is still there or has exited
+    /// leaving children behind. The exit is announced when the whole group is gone. Returns the
+    /// main process's exit status and whether SIGKILL was needed.
+    pub async fn terminate_mixed(&self, grace: Duration) -> io::Result<(ExitStatus, bool)> {
+        if let Some(s) = self.exited() {
+            return Ok((s, false));
+        }
+        *self.grace_until.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + grace);
+        let pid = i32::try_from(self.pid)
+            .ok()
+            .and_then(Pid::from_raw)
+            .ok_or_else(|| io::Error::other(format!("{} is no process id", self.pid)))?;
+        match kill_process(pid, Signal::TERM) {
+            // Gone already: the exit watcher announces it.
+            Ok(()) | Err(Errno::SRCH) => {}
+            Err(e) => return Err(e.into()),
+        }
         if let Some(s) = self.wait_exit(grace).await {
             return Ok((s, false));
         }

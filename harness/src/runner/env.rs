@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::{RunError, RunOptions, Sink};
 use crate::runtime::Service;
+use crate::scenario::template::{parse, sites, variables, Context, Piece, ServiceField, Var};
 use crate::scenario::{Durability, ResultsKind, Scenario, ServiceKind};
 use crate::timeline::ProxyRoute;
 use crate::worker::{template, WorkerError};
@@ -82,18 +83,23 @@ pub(super) fn helper_command<'a>(
     extra_env: impl IntoIterator<Item = (&'a String, &'a String)>,
     cwd: Option<&str>,
 ) -> Result<HelperCommand, CommandError> {
-    let mut vars = BTreeMap::new();
-    vars.insert("queue".to_owned(), scenario.workload.queue.clone());
-    vars.insert("root".to_owned(), dirs.root.display().to_string());
-    vars.insert(
-        "scenario_dir".to_owned(),
-        dirs.scenario.display().to_string(),
-    );
+    let vars = values(scenario, Context::Helper, |var| match var {
+        Var::Root => Some(dirs.root.display().to_string()),
+        Var::ScenarioDir => Some(dirs.scenario.display().to_string()),
+        Var::Queue => Some(scenario.workload.queue.clone()),
+        // No worker here; the environment is read as a template is expanded.
+        Var::Worker | Var::Env { .. } => None,
+        Var::Service { service, field } => {
+            let svc = services.get(service)?;
+            match field {
+                ServiceField::Url | ServiceField::DirectUrl => Some(svc.client_url(&svc.addr())),
+                ServiceField::Addr | ServiceField::Durable => None,
+            }
+        }
+    });
     let mut env = BTreeMap::new();
     for (name, svc) in services {
         let url = svc.client_url(&svc.addr());
-        vars.insert(format!("{name}.url"), url.clone());
-        vars.insert(format!("{name}.direct_url"), url.clone());
         if *name == scenario.workload_service() {
             let var = match scenario.services[name].kind {
                 ServiceKind::Redis => "REDIS_URL",
@@ -268,6 +274,35 @@ impl Dirs {
     }
 }
 
+/// Every `${env.NAME}` without a default whose variable is not set, with where the file names
+/// it: a run needs them all, so it says so before it starts anything.
+pub(super) fn unset_environment(
+    scenario: &Scenario,
+    env: impl Fn(&str) -> bool,
+) -> Result<(), RunError> {
+    let mut missing = Vec::new();
+    for site in sites(scenario) {
+        for piece in parse(site.text).into_iter().flatten() {
+            if let Piece::Var { name, .. } = piece {
+                if let Some(Var::Env {
+                    name,
+                    default: None,
+                }) = Var::parse(name)
+                {
+                    if !env(&name) {
+                        missing.push(format!("`{name}` (in {site})"));
+                    }
+                }
+            }
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(RunError::Environment(missing))
+    }
+}
+
 /// The templates a worker's command, cwd and environment may use.
 pub(super) fn template_vars(
     scenario: &Scenario,
@@ -276,29 +311,40 @@ pub(super) fn template_vars(
     services: &BTreeMap<String, Box<dyn Service>>,
     dirs: &Dirs,
 ) -> BTreeMap<String, String> {
-    let mut vars = BTreeMap::new();
-    vars.insert("queue".to_owned(), scenario.workload.queue.clone());
-    vars.insert("worker".to_owned(), worker.to_owned());
-    vars.insert("root".to_owned(), dirs.root.display().to_string());
-    vars.insert(
-        "scenario_dir".to_owned(),
-        dirs.scenario.display().to_string(),
-    );
-    for r in routes.iter().filter(|r| r.worker == worker) {
-        let Some(s) = services.get(&r.service) else {
-            continue;
-        };
-        vars.insert(format!("{}.addr", r.service), r.listen.clone());
-        vars.insert(format!("{}.url", r.service), s.client_url(&r.listen));
-        vars.insert(format!("{}.direct_url", r.service), s.client_url(&s.addr()));
-        if let Some(spec) = scenario.services.get(&r.service) {
-            vars.insert(
-                format!("{}.durable", r.service),
-                (spec.durability() != Durability::Transient).to_string(),
-            );
+    values(scenario, Context::Worker, |var| match var {
+        Var::Root => Some(dirs.root.display().to_string()),
+        Var::ScenarioDir => Some(dirs.scenario.display().to_string()),
+        Var::Queue => Some(scenario.workload.queue.clone()),
+        Var::Worker => Some(worker.to_owned()),
+        // Read as a template is expanded.
+        Var::Env { .. } => None,
+        Var::Service { service, field } => {
+            let route = routes
+                .iter()
+                .find(|r| r.worker == worker && r.service == *service)?;
+            let svc = services.get(service)?;
+            Some(match field {
+                ServiceField::Url => svc.client_url(&route.listen),
+                ServiceField::Addr => route.listen.clone(),
+                ServiceField::DirectUrl => svc.client_url(&svc.addr()),
+                ServiceField::Durable => (scenario.services.get(service)?.durability()
+                    != Durability::Transient)
+                    .to_string(),
+            })
         }
-    }
-    vars
+    })
+}
+
+/// The value of every variable available in `context` (as validation knows them), by name.
+fn values(
+    scenario: &Scenario,
+    context: Context,
+    value: impl Fn(&Var) -> Option<String>,
+) -> BTreeMap<String, String> {
+    variables(scenario, context)
+        .into_iter()
+        .filter_map(|var| Some((var.name(), value(&var)?)))
+        .collect()
 }
 
 /// The worker spec with its command, arguments and cwd expanded; a relative cwd, or a relative
@@ -368,4 +414,38 @@ pub(super) fn worker_env(
         }
     }
     Ok(env)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_unset_environment_variable_without_a_default_is_named_with_its_place() {
+        let s = crate::scenario::parse_str(
+            "t.toml",
+            r#"name = "t"
+[services.redis]
+kind = "redis"
+[workers.w1]
+command = ["${env.SET}/w"]
+env = { A = "${env.GONE}", B = "${env.GONE_TOO:-fine}" }
+[workload]
+messages = 1
+rate = 1
+[workload.inspect]
+command = ["i"]
+cwd = "${env.ALSO_GONE}"
+"#,
+        )
+        .expect("valid");
+        let err = unset_environment(&s, |n| n == "SET")
+            .expect_err("two are unset")
+            .to_string();
+        assert_eq!(
+            err,
+            "environment variables not set: `GONE` (in workers.w1.env.A), `ALSO_GONE` (in workload.inspect.cwd); set them, or give defaults: `${env.NAME:-value}`"
+        );
+        assert!(unset_environment(&s, |n| n != "GONE_TOO").is_ok());
+    }
 }

@@ -99,6 +99,8 @@ pub enum RunError {
     Producer(CommandError),
     #[error("workload inspect command: {0}")]
     Inspect(CommandError),
+    #[error("environment variables not set: {}; set them, or give defaults: `${{env.NAME:-value}}`", .0.join(", "))]
+    Environment(Vec<String>),
 }
 
 /// What the runs of a session share, owned: the RabbitMQ node that scenarios which leave the
@@ -125,6 +127,7 @@ impl Session {
         scenario: &Scenario,
         options: &RunOptions,
     ) -> Result<RunOutput, RunError> {
+        env::unset_environment(scenario, |name| std::env::var_os(name).is_some())?;
         let seed = options
             .seed
             .or(scenario.seed)
@@ -216,33 +219,49 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput,
 }
 
 /// Waits until every acknowledged message was processed (or the sinks reached the count),
-/// then gives workers behind a restored service their time to reconnect.
+/// then gives workers behind a restored service their time to reconnect; both end as soon as
+/// every worker has exited for good.
 async fn drain(scenario: &Scenario, sinks: &[Sink], stage: &Stage, recorder: &Recorder) {
     let limits = &scenario.limits;
+    let deadline = tokio::time::Instant::now() + Duration::from(limits.drain);
     recorder.record(EventKind::DrainStarted);
     let drained = if sinks.is_empty() {
-        drain::wait_drained(recorder, limits.drain.into()).await
-    } else if sink::wait_sinks(sinks, recorder, limits.drain.into()).await {
-        Drained::All
+        drain::wait_drained(recorder, scenario, limits.drain.into()).await
     } else {
-        recorder.record(EventKind::Note {
-            message: format!(
-                "the results sinks did not reach the acknowledged count after waiting {}",
-                limits.drain
-            ),
-        });
-        Drained::All
+        sink::wait_sinks(sinks, recorder, scenario, limits.drain.into()).await
     };
-    if let Drained::TimedOut { remaining } = drained {
+    match drained {
+        Drained::TimedOut { remaining } if sinks.is_empty() => {
+            recorder.record(EventKind::Note {
+                message: format!(
+                    "{remaining} acknowledged messages still unprocessed after waiting {}",
+                    limits.drain
+                ),
+            });
+        }
+        Drained::TimedOut { .. } => {
+            recorder.record(EventKind::Note {
+                message: format!(
+                    "the results sinks did not reach the acknowledged count after waiting {}",
+                    limits.drain
+                ),
+            });
+        }
+        Drained::All | Drained::WorkersGone => {}
+    }
+    // A worker expected to exit ends by itself: no SIGTERM before it had its time to.
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    for worker in drain::await_exits(recorder, scenario, left).await {
         recorder.record(EventKind::Note {
             message: format!(
-                "{remaining} acknowledged messages still unprocessed after waiting {}",
+                "{worker} was expected to exit on its own and still ran after waiting {}",
                 limits.drain
             ),
         });
     }
     drain::settle(
         recorder,
+        scenario,
         &stage.routes,
         scenario.expect.reconnect_within.into(),
     )

@@ -6,9 +6,10 @@
 
 use std::time::Duration;
 
+use super::drain::{Drained, Liveness};
 use super::inspect::id_of;
 use crate::direct::{self, DirectError};
-use crate::scenario::ResultsKind;
+use crate::scenario::{ResultsKind, Scenario};
 use crate::timeline::{EventKind, Recorder};
 
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -137,14 +138,21 @@ impl Sink {
 }
 
 /// During the drain, with sinks: waits until the sinks and the stdout `Processed` events
-/// together hold at least as many entries as there are acknowledged messages, or `limit`.
-/// Sinks are polled every 50 ms (they cannot notify); true when the count was reached.
-pub async fn wait_sinks(sinks: &[Sink], recorder: &Recorder, limit: Duration) -> bool {
+/// together hold at least as many entries as there are acknowledged messages, every worker
+/// has exited for good, or `limit`. Sinks are polled every 50 ms (they cannot notify).
+pub(super) async fn wait_sinks(
+    sinks: &[Sink],
+    recorder: &Recorder,
+    scenario: &Scenario,
+    limit: Duration,
+) -> Drained {
     let deadline = tokio::time::Instant::now() + limit;
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     loop {
         tick.tick().await;
         let events = recorder.snapshot();
+        // A gone worker adds nothing more: the sinks hold what they will.
+        let gone = Liveness::of(scenario, &events).all_gone();
         let acked = events
             .iter()
             .filter(|e| {
@@ -166,10 +174,15 @@ pub async fn wait_sinks(sinks: &[Sink], recorder: &Recorder, limit: Duration) ->
             in_sinks += s.count().await.unwrap_or(0);
         }
         if on_stdout + in_sinks >= acked {
-            return true;
+            return Drained::All;
+        }
+        if gone {
+            return Drained::WorkersGone;
         }
         if tokio::time::Instant::now() >= deadline {
-            return false;
+            return Drained::TimedOut {
+                remaining: usize::try_from(acked - on_stdout - in_sinks).unwrap_or(usize::MAX),
+            };
         }
     }
 }

@@ -202,14 +202,16 @@ impl Worker {
             })
     }
 
-    /// SIGTERM, then SIGKILL after `grace`; the exit is recorded as expected. A paused worker
-    /// is thawed first: a stopped process cannot handle SIGTERM.
+    /// SIGTERM to its main process, then SIGKILL to its whole process group after `grace`
+    /// (systemd's `KillMode=mixed`: a pre-fork worker's children finish the job in hand while
+    /// it waits for them); the exit is recorded as expected. A paused worker is thawed first:
+    /// a stopped process cannot handle SIGTERM.
     pub async fn stop(&self, grace: Duration) -> Result<ExitStatus, WorkerError> {
         self.stopping.store(true, Ordering::SeqCst);
         self.resume()?;
         let (status, _killed) =
             self.child
-                .terminate(grace)
+                .terminate_mixed(grace)
                 .await
                 .map_err(|source| WorkerError::Signal {
                     worker: self.name.clone(),

@@ -334,3 +334,112 @@ for = "200ms"
     );
     assert!(stdout.contains("1 could not be run or judged"), "{stdout}");
 }
+
+/// A worker that ignores SIGTERM, in a scenario that declares the `clean_exit` failure: exit
+/// code 0 and "failed as expected"; the same scenario with a worker that exits cleanly is
+/// flagged with exit code 1.
+#[test]
+fn a_scenario_that_fails_as_it_declares_exits_0_and_one_that_passes_exits_1() {
+    build_fixtures();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let write = |name: &str, args: &str| {
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                r#"name = "{name}"
+[services.redis]
+kind = "redis"
+[workers.w1]
+fixture = "redis-worker"
+args = [{args}]
+[workload]
+messages = 20
+rate = 100
+[expect]
+fails = ["clean_exit"]
+[limits]
+shutdown_grace = "300ms"
+"#
+            ),
+        )
+        .expect("written");
+        path
+    };
+    let run = |scenario: &Path, report: &str| {
+        let out = rebound()
+            .args(["run", "--runtime", "local", "--report-dir"])
+            .arg(dir.path().join(report))
+            .arg(scenario)
+            .output()
+            .expect("rebound runs");
+        (out.status.code(), text(&out.stdout))
+    };
+    let (code, stdout) = run(&write("known-bad", "\"--ignore-sigterm\""), "bad");
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("FAILED AS EXPECTED known-bad"), "{stdout}");
+    assert!(
+        stdout.contains("failed clean_exit (as expected)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("0 passed, 1 failed as expected, 0 failed"),
+        "{stdout}"
+    );
+    let (code, stdout) = run(&write("fixed", ""), "fixed");
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("UNEXPECTEDLY PASSED fixed"), "{stdout}");
+    assert!(
+        stdout.contains("0 passed, 0 failed, 1 unexpectedly passed"),
+        "{stdout}"
+    );
+}
+
+/// `${env.NAME}` takes rebound's own environment: here the worker's program itself, so the run
+/// only works if it was expanded. Unset, the run is refused before anything starts, naming it.
+#[test]
+fn env_templates_take_rebounds_environment_and_an_unset_one_is_named() {
+    build_fixtures();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scenario = dir.path().join("env.toml");
+    std::fs::write(
+        &scenario,
+        r#"name = "env"
+[services.redis]
+kind = "redis"
+[workers.w1]
+command = ["${env.REBOUND_IT_WORKER}"]
+env = { SPEED = "${env.REBOUND_IT_UNSET:-1}" }
+[workload]
+messages = 20
+rate = 100
+"#,
+    )
+    .expect("written");
+    let worker = Path::new(env!("CARGO_BIN_EXE_rebound")).with_file_name("redis-worker");
+    let run = |report: &str, worker: Option<&Path>| {
+        let mut cmd = rebound();
+        cmd.args(["run", "--runtime", "local", "--report-dir"])
+            .arg(dir.path().join(report))
+            .arg(&scenario)
+            .env_remove("REBOUND_IT_UNSET");
+        match worker {
+            Some(w) => cmd.env("REBOUND_IT_WORKER", w),
+            None => cmd.env_remove("REBOUND_IT_WORKER"),
+        };
+        let out = cmd.output().expect("rebound runs");
+        (out.status.code(), text(&out.stdout) + &text(&out.stderr))
+    };
+    let (code, out) = run("set", Some(&worker));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("PASS env"), "{out}");
+    let (code, out) = run("unset", None);
+    assert_eq!(code, Some(3), "{out}");
+    assert!(
+        out.contains(
+            "environment variables not set: `REBOUND_IT_WORKER` (in workers.w1.command[0])"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("REBOUND_IT_UNSET"), "it has a default: {out}");
+}

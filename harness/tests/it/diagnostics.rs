@@ -51,6 +51,11 @@ fn cases() -> Vec<(&'static str, String)> {
         ("for on an action it cannot undo", with("[[steps]]\nat = \"1s\"\naction = \"idle_drop\"\nfor = \"1s\"\ntarget = \"redis\"\n")),
         ("a worker taken down", with("[[steps]]\nat = \"1s\"\naction = \"down\"\ntarget = \"w1\"\n")),
         ("durability of the other kind", BASE.replace("kind = \"redis\"", "kind = \"redis\"\ndurability = \"durable\"")),
+        ("unknown bound of a count", with("[expect]\nlost = { exactli = 7 }\n")),
+        ("an expected failure that names no check", with("[expect]\nfails = [\"no_los\"]\n")),
+        ("unknown template variable", BASE.replace("fixture = \"redis-worker\"", "fixture = \"redis-worker\"\nenv = { URL = \"${rediss.url}\" }")),
+        ("every type error at once, with the meaning of the rest", with("[[steps]]\nat = 1\naction = \"kill\"\ntarget = \"redis\"\n[[steps]]\nat = \"2s\"\naction = \"restart\"\ntarget = \"redis\"\nfor = true\n[expect]\nreconnect_within = 5\n").replace("rate = 100", "rate = 0")),
+        ("a worker expected to exit, and restarted", BASE.replace("fixture = \"redis-worker\"", "fixture = \"redis-worker\"\nexits = 0\nrestart = { max = 2 }")),
         ("resume while running", with("[[steps]]\nat = \"1s\"\naction = \"resume\"\ntarget = \"redis\"\n")),
     ]
 }
@@ -253,7 +258,8 @@ mod generated {
             actions in proptest::collection::vec((0..Action::names().len(), 0..4usize, 1u64..500, proptest::option::of(1u64..300)), 0..5),
             messages in 1u64..100_000,
             rate in 1u32..1000,
-            dup in 0..3u8,
+            dup in 0..5u8,
+            lost in 0..3u8,
             never_crashed in any::<bool>(),
             restart in any::<bool>(),
         ) -> String {
@@ -268,8 +274,9 @@ mod generated {
                 t.push_str(&step_text(Action::all().nth(a).expect("an action"), targets[target], at, for_ms.map(|f| f * 1000 / 2)));
             }
             t.push_str(&format!(
-                "[expect]\nduplicates = {}\nnever_crashed = {never_crashed}\nresume_within = \"2s\"\n",
-                ["\"allow\"", "\"forbid\"", "3"][dup as usize]
+                "[expect]\nduplicates = {}\nlost = {}\nnever_crashed = {never_crashed}\nresume_within = \"2s\"\n",
+                ["\"allow\"", "\"forbid\"", "3", "{ exactly = 2 }", "{ at_most = 1 }"][dup as usize],
+                ["0", "{ exactly = 7 }", "{ at_most = 3 }"][lost as usize]
             ));
             t
         }

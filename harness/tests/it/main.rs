@@ -6,6 +6,8 @@
 mod cli;
 mod diagnostics;
 mod docker_cleanup;
+mod drain;
+mod exits;
 mod faults;
 mod guide;
 mod leaks;
@@ -13,4 +15,5 @@ mod redaction;
 mod registry;
 mod runtime;
 mod schema;
+mod shutdown;
 mod support;
