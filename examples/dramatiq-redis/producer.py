@@ -4,8 +4,10 @@ job through Dramatiq's own API (its JSON envelope, its queue declarations) and p
 
 RabbitMQ: `confirm_delivery=True`, so `enqueue` returns only after the publisher confirm.
 Redis: `enqueue` returns after the EVALSHA of Dramatiq's dispatch script (appendfsync always).
-The Dramatiq message id is the workload id (`m-42`): Dramatiq keeps message ids in its Redis
-list, so what is left there after a run is named by the ids rebound knows.
+The Dramatiq message id is the workload id (`m-42`), so the envelope names it. (What is left
+in the queue after a run is still not named for rebound: on RabbitMQ the body is Dramatiq's
+JSON envelope, with no top-level `id`; on Redis the list `dramatiq:<queue>` holds a fresh
+`redis_message_id` UUID per enqueue, the envelope being in the hash `dramatiq:<queue>.msgs`.)
 
 Environment from the harness: URL / AMQP_URL / REDIS_URL (direct), QUEUE, MESSAGES, FIRST_SEQ,
 RATE; FLAW=no-confirm (flawed/, RabbitMQ) keeps Dramatiq's default `confirm_delivery=False`:
