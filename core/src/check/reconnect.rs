@@ -41,9 +41,12 @@ pub fn check(expect: &Expect, timeline: &Timeline, outages: &[OutageRecovery]) -
         let reconnect_ok = r
             .reconnected_at_ns
             .is_some_and(|t| t.saturating_sub(restored) <= limit);
-        let resume_ok = !r.work_pending
-            || r.resumed_at_ns
-                .is_some_and(|t| t.saturating_sub(restored) <= resume_limit);
+        // Resuming is judged from when there was work to resume: a producer that starts late
+        // after the restore leaves the worker nothing to do until then.
+        let resume_ok = r.work_from_ns.is_none_or(|from| {
+            r.resumed_at_ns
+                .is_some_and(|t| t.saturating_sub(from) <= resume_limit)
+        });
         if reconnect_ok && resume_ok {
             let resumed = match r.resumed_at_ns {
                 Some(t) => format!(", resumed after {:.1} ms", ms(t.saturating_sub(restored))),
@@ -71,10 +74,14 @@ pub fn check(expect: &Expect, timeline: &Timeline, outages: &[OutageRecovery]) -
         if !resume_ok {
             match r.resumed_at_ns {
                 None => why.push("never processed another message".to_owned()),
-                Some(t) => why.push(format!(
-                    "resumed only after {:.1} ms",
-                    ms(t.saturating_sub(restored))
-                )),
+                Some(t) => why.push(match r.work_from_ns.filter(|f| *f > restored) {
+                    Some(from) => format!(
+                        "resumed only {:.1} ms after the first message enqueued after the restore ({:.1} ms after the restore)",
+                        ms(t.saturating_sub(from)),
+                        ms(t.saturating_sub(restored))
+                    ),
+                    None => format!("resumed only after {:.1} ms", ms(t.saturating_sub(restored))),
+                }),
             }
         }
         if let Some(exit) = early_exit(timeline, &r.worker) {

@@ -42,9 +42,10 @@ pub struct Recovery {
     pub reconnected_at_ns: Option<u64>,
     /// First message processed after the restore (or the reconnection, if earlier).
     pub resumed_at_ns: Option<u64>,
-    /// Whether acknowledged messages were waiting for this worker's kind at the restore, so a
-    /// resume was possible (otherwise there was nothing to process).
-    pub work_pending: bool,
+    /// When work was first waiting after the restore: the restore itself when an acknowledged
+    /// message was still unprocessed then, else the first acknowledged enqueue after it (a
+    /// producer that starts late); `None` when there was nothing left to process.
+    pub work_from_ns: Option<u64>,
 }
 
 /// The stream of a route whose reconnection is the headline: the one declared to consume,
@@ -165,13 +166,15 @@ fn recovery(
         resumed_at_ns,
         // A worker reporting through a results sink is judged on its reconnection alone: when
         // it resumed is not observable.
-        work_pending: restored.is_some_and(|r| work_pending_at(timeline, r))
-            && !reports_via_sink(timeline, &stream.worker),
+        work_from_ns: restored
+            .and_then(|r| work_waiting_from(timeline, r))
+            .filter(|_| !reports_via_sink(timeline, &stream.worker)),
     }
 }
 
-/// Whether some acknowledged message was still unprocessed at `at_ns`, or enqueued later.
-fn work_pending_at(timeline: &Timeline, at_ns: u64) -> bool {
+/// When work was first waiting at or after `at_ns`: `at_ns` when an acknowledged message was
+/// still unprocessed then, else the first acknowledged enqueue after it.
+fn work_waiting_from(timeline: &Timeline, at_ns: u64) -> Option<u64> {
     use std::collections::HashSet;
     let done_before: HashSet<&str> = timeline
         .events
@@ -182,9 +185,14 @@ fn work_pending_at(timeline: &Timeline, at_ns: u64) -> bool {
             _ => None,
         })
         .collect();
-    timeline.events.iter().any(|e| {
-        matches!(&e.kind, EventKind::Enqueued { id, outcome: EnqueueOutcome::Acked, .. } if !done_before.contains(id.as_str()))
-    })
+    timeline
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(&e.kind, EventKind::Enqueued { id, outcome: EnqueueOutcome::Acked, .. } if !done_before.contains(id.as_str()))
+        })
+        .map(|e| e.at_ns.max(at_ns))
+        .min()
 }
 
 /// Whether `worker`'s processed ids came from a results sink (read after the run).

@@ -366,6 +366,41 @@ fn resume_is_not_required_when_nothing_was_left_to_do() {
     assert!(check(&v, "reconnect").passed, "{:#?}", v.checks);
 }
 
+/// Restored at 300 ms with nothing waiting; a late producer enqueues m-1 at 1500 ms, and the
+/// worker, reconnected at 350 ms, processes it `took` ms later.
+fn late_producer(took: u64) -> Timeline {
+    T::new()
+        .connected(0)
+        .enq(10, "m-0")
+        .done(20, "m-0")
+        .fault(100, "kill")
+        .fault(300, "restart")
+        .connected(350)
+        .enq(1500, "m-1")
+        .done(1500 + took, "m-1")
+        .worker_exit(2900, 0, true)
+        .build()
+}
+
+#[test]
+fn resume_is_timed_from_the_first_message_enqueued_after_the_restore() {
+    let v = judge(&scenario(), &late_producer(20));
+    assert!(check(&v, "reconnect").passed, "{:#?}", v.checks);
+}
+
+#[test]
+fn a_worker_slow_to_take_late_work_still_fails_resume() {
+    // Limit 500 ms: it took m-1 600 ms after it was enqueued.
+    let c = check(&judge(&scenario(), &late_producer(600)), "reconnect").clone();
+    assert!(!c.passed);
+    assert!(
+        c.detail
+            .contains("resumed only 600.0 ms after the first message enqueued after the restore"),
+        "{}",
+        c.detail
+    );
+}
+
 #[test]
 fn clean_exit_fires_on_early_exit_and_on_unclean_shutdown() {
     let early = outage_run()
@@ -1146,6 +1181,15 @@ impl Multi {
         }
         self
     }
+    /// The last connection also used as `what` (a pool hands one connection to several uses).
+    fn also_used(mut self, what: Use) -> Self {
+        let Some(last) = self.events.last() else {
+            return self;
+        };
+        let at_ns = last.at_ns + 1;
+        self.ev(at_ns, self.conn, ConnEventKind::Used { what });
+        self
+    }
     /// A refused attempt at `at`.
     fn refused(mut self, at_ms: f64) -> Self {
         self.conn += 1;
@@ -1306,6 +1350,77 @@ fn an_early_attempt_of_one_stream_still_fires_among_two() {
         .working(1300.6 + 100.0, Use::Subscribe, None)
         .build();
     let v = judge(&s, &t);
+    assert!(!check(&v, "backoff").passed);
+    assert!(
+        v.violations
+            .iter()
+            .any(|x| x.kind == ViolationKind::TooSoon),
+        "{:#?}",
+        v.violations
+    );
+}
+
+/// huey's consumer: a worker thread blocked in BRPOP on a pooled connection the scheduler
+/// thread also ran its script on, retrying 100 ms x1.15; a scheduler thread ticking every
+/// `tick_ms` on a connection it only runs commands on. Killed at 1000 ms, restored at 2000 ms.
+fn pool_and_ticker(tick_ms: f64) -> Timeline {
+    let mut m = Multi::new()
+        .working(0.0, Use::BlockingRead, Some(1000.0))
+        .also_used(Use::Commands)
+        .working(1.0, Use::Commands, Some(1000.0))
+        .fault(1000.0, "kill");
+    let (mut t, mut delay) = (1000.0, 100.0);
+    while t + delay < 2000.0 {
+        t += delay;
+        m = m.refused(t);
+        t += 0.2;
+        delay *= 1.15;
+    }
+    // The scheduler's tick is 700 ms into its period at the kill.
+    let mut tick = 1000.0 + (tick_ms * 0.3).min(tick_ms - 1.0);
+    while tick < 2000.0 {
+        m = m.refused(tick);
+        tick += tick_ms;
+    }
+    m.fault(2000.0, "restart")
+        .working(t + delay, Use::BlockingRead, None)
+        .working(tick, Use::Commands, None)
+        .build()
+}
+
+fn huey_like() -> Scenario {
+    let mut s = scenario_expecting(
+        r#"reconnect_within = "5s"
+clean_exit = false
+backoff = { initial = "100ms", factor = 1.15, max = "10s", tolerance = "5ms" }"#,
+    );
+    let ticker: crate::scenario::StreamSpec = toml::from_str(
+        "name = \"scheduler\"\nuses = \"commands\"\nbackoff = { every = \"1s\", tolerance = \"5ms\" }",
+    )
+    .expect("a stream spec");
+    s.workers["w1"].streams.push(ticker);
+    s
+}
+
+#[test]
+fn a_pooled_blocking_read_connection_is_not_taken_for_the_ticking_commands_stream() {
+    let v = judge(&huey_like(), &pool_and_ticker(1000.0));
+    assert!(
+        check(&v, "backoff").passed,
+        "{}",
+        check(&v, "backoff").detail
+    );
+    let streams: Vec<&str> = v.episodes.iter().map(|e| e.stream.as_str()).collect();
+    assert!(streams.contains(&"blocking_read"), "{streams:?}");
+    assert!(streams.contains(&"scheduler"), "{streams:?}");
+    let head: Vec<_> = v.outages.iter().filter(|o| o.recovery.headline).collect();
+    assert_eq!(head[0].recovery.stream, "blocking_read");
+}
+
+#[test]
+fn a_ticker_faster_than_its_period_still_fails_backoff() {
+    // The scheduler retries every 150 ms where it ticks every second.
+    let v = judge(&huey_like(), &pool_and_ticker(150.0));
     assert!(!check(&v, "backoff").passed);
     assert!(
         v.violations

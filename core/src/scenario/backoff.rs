@@ -9,8 +9,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::duration::Dur;
 
 /// The expected schedule: a fixed list of delays (`delays`), an exponential one (`initial`,
-/// `factor`, `max`) or a linear one (`initial`, `step`, `max`), with a jitter kind and a
-/// tolerance for measurement noise.
+/// `factor`, `max`), a linear one (`initial`, `step`, `max`) or a periodic tick (`every`), with
+/// a jitter kind and a tolerance for measurement noise.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackoffSpec {
@@ -26,6 +26,11 @@ pub struct BackoffSpec {
     /// Linear schedule: each delay is the previous one plus this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<Dur>,
+    /// Periodic schedule: a loop that tries on a fixed tick whatever happened (a scheduler
+    /// thread). Its tick does not start at the disconnect, so attempt 1 comes anywhere within
+    /// one period of it; every later attempt one period after the previous.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<Dur>,
     /// The cap: no delay may exceed it (exponential schedule; optional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<Dur>,
@@ -227,6 +232,9 @@ impl BackoffSpec {
     /// The base delay before `attempt` (1-based) and whether the cap limited it.
     fn base_ns(&self, attempt: u32) -> (f64, bool) {
         let k = attempt.max(1);
+        if let Some(every) = self.every {
+            return (every.as_nanos() as f64, false);
+        }
         if let Some(delays) = &self.delays {
             let i = usize::try_from(k - 1)
                 .unwrap_or(usize::MAX)
@@ -250,6 +258,7 @@ impl BackoffSpec {
     pub fn window(&self, attempt: u32) -> Window {
         let (b, capped) = self.base_ns(attempt);
         let (lo, hi) = match self.jitter {
+            _ if self.every.is_some() && attempt <= 1 => (0.0, b),
             Jitter::None => (b, b),
             Jitter::Full => (0.0, b),
             Jitter::Equal => (b / 2.0, b),
@@ -274,9 +283,10 @@ impl BackoffSpec {
         if let Some(r) = self.max_rate {
             return r;
         }
-        let shortest = match &self.delays {
-            Some(d) => d.iter().map(Dur::as_nanos).min().unwrap_or(0),
-            None => self.initial.map_or(0, |d| d.as_nanos()),
+        let shortest = match (&self.delays, self.every) {
+            (_, Some(every)) => every.as_nanos(),
+            (Some(d), None) => d.iter().map(Dur::as_nanos).min().unwrap_or(0),
+            (None, None) => self.initial.map_or(0, |d| d.as_nanos()),
         };
         // A window of 1 s always has room for one attempt, however long the delays are.
         if shortest == 0 {
@@ -289,14 +299,23 @@ impl BackoffSpec {
     /// Every problem with the spec, as messages (empty when valid).
     pub fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
-        match (&self.delays, &self.initial) {
-            (Some(_), Some(_)) => p.push(
-                "`expect.backoff` has both `delays` (a fixed list) and `initial` (exponential): keep one".to_owned(),
+        let kinds = [
+            self.delays.is_some().then_some("`delays` (a fixed list)"),
+            self.initial
+                .is_some()
+                .then_some("`initial` (exponential or linear)"),
+            self.every.is_some().then_some("`every` (a periodic tick)"),
+        ];
+        let kinds: Vec<&str> = kinds.into_iter().flatten().collect();
+        match (&self.delays, kinds.len()) {
+            (_, 2..) => p.push(format!(
+                "`expect.backoff` has {}: keep one",
+                kinds.join(" and ")
+            )),
+            (_, 0) => p.push(
+                "`expect.backoff` needs `delays = [\"100ms\", ...]`, `initial = \"100ms\"` or `every = \"1s\"`".to_owned(),
             ),
-            (None, None) => p.push(
-                "`expect.backoff` needs `delays = [\"100ms\", ...]` or `initial = \"100ms\"`".to_owned(),
-            ),
-            (Some(d), None) if d.is_empty() => {
+            (Some(d), _) if d.is_empty() => {
                 p.push("`expect.backoff.delays` is empty".to_owned())
             }
             _ => {}
@@ -324,6 +343,17 @@ impl BackoffSpec {
                 p.push(format!(
                     "`expect.backoff.max` ({m}) is below `initial` ({i})"
                 ));
+            }
+        }
+        if self.every.is_some() {
+            if self.factor.is_some() || self.step.is_some() || self.max.is_some() {
+                p.push(
+                    "`expect.backoff.every` is a fixed tick: it takes no `factor`, `step` or `max`"
+                        .to_owned(),
+                );
+            }
+            if self.every.is_some_and(|e| e.0.is_zero()) {
+                p.push("`expect.backoff.every` must be longer than 0".to_owned());
             }
         }
         if let Jitter::Fraction(j) = self.jitter {
@@ -368,6 +398,7 @@ mod tests {
             initial: Some(Dur::from_millis(50)),
             factor: Some(2.0),
             step: None,
+            every: None,
             max: Some(Dur::from_millis(400)),
             jitter,
             tolerance: Tolerance {
@@ -409,6 +440,32 @@ mod tests {
         assert_eq!(s.window(2).hi_ns, 30 * MS);
         assert_eq!(s.window(9).hi_ns, 30 * MS);
         assert!(s.problems().is_empty());
+    }
+
+    #[test]
+    fn a_periodic_tick_starts_anywhere_within_one_period_then_keeps_it() {
+        let s = BackoffSpec {
+            every: Some(Dur::from_millis(1000)),
+            initial: None,
+            factor: None,
+            max: None,
+            ..exp(Jitter::None)
+        };
+        assert!(s.problems().is_empty(), "{:?}", s.problems());
+        let w = |k| {
+            let w = s.window(k);
+            (w.lo_ns / MS, w.hi_ns / MS)
+        };
+        assert_eq!(w(1), (0, 1000));
+        assert_eq!(w(2), (1000, 1000));
+        assert_eq!(w(7), (1000, 1000));
+        assert_eq!(s.rate_bound(), 2.0);
+        let both = BackoffSpec {
+            initial: Some(Dur::from_millis(10)),
+            ..s.clone()
+        };
+        let p = both.problems().join("\n");
+        assert!(p.contains("`every`") && p.contains("keep one"), "{p}");
     }
 
     #[test]

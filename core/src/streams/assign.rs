@@ -96,10 +96,12 @@ fn matches(spec: &StreamSpec, service: &str, c: &Conn) -> bool {
     if spec.service.as_deref().is_some_and(|s| s != service) {
         return false;
     }
+    // A connection is of its main use, as when streams are named by use: one a pool hands to
+    // a blocking read and to commands is a blocking-read one.
     let by_use = spec
         .uses
         .as_ref()
-        .is_none_or(|u| c.uses.contains(u.get_ref()));
+        .is_none_or(|u| c.uses.iter().max() == Some(u.get_ref()));
     let by_name = spec
         .client_name
         .as_ref()
