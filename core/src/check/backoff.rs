@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::episode::{rounds, Episode};
+use super::episode::{rounds, AttemptKind, Episode};
 use super::{ms, CheckResult};
 use crate::streams::Stream;
 use crate::timeline::{EventKind, Timeline};
@@ -78,6 +78,10 @@ pub fn check(
             ep.worker.clone()
         };
         for a in &mut ep.attempts {
+            // A redial on use or a restarted process's first dial: not the schedule's to time.
+            if a.kind != AttemptKind::Retry {
+                continue;
+            }
             let w = spec.window(a.index);
             let prev_end = a.round.start_ns.saturating_sub(a.gap_ns);
             let late = canary.late_between(prev_end, a.round.start_ns);
@@ -147,7 +151,11 @@ pub fn check(
             });
         }
         if let Some(max) = spec.max_attempts {
-            if let Some(a) = ep.attempts.get(max as usize) {
+            if let Some(a) = ep
+                .attempts
+                .iter()
+                .find(|a| a.kind == AttemptKind::Retry && a.index > max)
+            {
                 violations.push(Violation {
                     worker: ep.worker.clone(),
                     outage: ep.label.clone(),

@@ -33,11 +33,33 @@ pub struct Round {
     pub connected_ns: Option<u64>,
 }
 
+/// What an attempt was, for the schedule.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum AttemptKind {
+    /// A retry of the worker's schedule: timed.
+    #[default]
+    Retry,
+    /// The client's redial of a connection it found closed, on its next use of it
+    /// (`redial_on_use`): when it comes says when the worker next needed the connection, not
+    /// how long it waited.
+    Redial,
+    /// The first dial of a worker process started again during the outage (its supervisor's
+    /// restart): its start, not a retry; the schedule starts again after it.
+    Start,
+}
+
 /// One attempt of an episode, with the gap before it and what the schedule expected.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Attempt {
-    /// 1-based index in the episode (the schedule's attempt number).
+    /// The schedule's attempt number, 1-based, counted from the loss or from the start of the
+    /// process making it; 0 for a redial or a start, which the schedule does not time.
     pub index: u32,
+    #[serde(default)]
+    pub kind: AttemptKind,
     pub round: Round,
     /// From the end of the previous round (or the loss of the working connection).
     pub gap_ns: u64,
@@ -139,16 +161,22 @@ pub fn episodes(timeline: &Timeline, outages: &[Outage], streams: &[Stream]) -> 
                 })
                 .collect()
         };
+        let redial_on_use = stream.backoff.as_ref().is_some_and(|b| b.redial_on_use);
+        let starts = worker_starts(timeline, &stream.worker);
         let mut nth = 0;
         // When the current working connection was lost (None: connected or never connected).
         let mut lost: Option<u64> = None;
         let mut current: Option<Episode> = None;
         for ((r, g), how) in rs.iter().zip(&groups).zip(&assigned) {
+            let shape = Shape {
+                redial_on_use,
+                starts: &starts,
+            };
             if let Some(ep) = current.as_mut() {
-                push_attempt(ep, r, *how, timeline);
+                push_attempt(ep, r, *how, timeline, shape);
             } else if let Some(l) = lost.filter(|l| *l <= r.start_ns) {
                 let mut ep = new_episode(stream, l, nth, outages, Some(r.start_ns));
-                push_attempt(&mut ep, r, *how, timeline);
+                push_attempt(&mut ep, r, *how, timeline, shape);
                 current = Some(ep);
             }
             if r.succeeded {
@@ -212,8 +240,67 @@ fn new_episode(
     }
 }
 
-fn push_attempt(ep: &mut Episode, r: &Round, assigned: Assigned, timeline: &Timeline) {
+/// What decides an attempt's kind: whether the client redials on use, and when the worker's
+/// processes started.
+#[derive(Clone, Copy)]
+struct Shape<'a> {
+    redial_on_use: bool,
+    starts: &'a [u64],
+}
+
+/// When each process of `worker` started, in order.
+fn worker_starts(timeline: &Timeline, worker: &str) -> Vec<u64> {
+    timeline
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::WorkerStarted { worker: w, .. } if w == worker => Some(e.at_ns),
+            _ => None,
+        })
+        .collect()
+}
+
+fn push_attempt(
+    ep: &mut Episode,
+    r: &Round,
+    assigned: Assigned,
+    timeline: &Timeline,
+    shape: Shape,
+) {
     let prev_end = ep.attempts.last().map_or(ep.lost_at_ns, |a| a.round.end_ns);
+    // A process started since the previous attempt (or the loss): this is its first dial.
+    let prev_start = ep
+        .attempts
+        .last()
+        .map_or(ep.lost_at_ns, |a| a.round.start_ns);
+    let restarted = shape
+        .starts
+        .iter()
+        .any(|s| *s > prev_start && *s <= r.start_ns);
+    // Retries of the current process so far, and whether it has redialled.
+    let this_process: Vec<&Attempt> = ep
+        .attempts
+        .iter()
+        .rev()
+        .take_while(|a| a.kind != AttemptKind::Start)
+        .collect();
+    let kind = if restarted {
+        AttemptKind::Start
+    } else if shape.redial_on_use && ep.attempts.is_empty() {
+        AttemptKind::Redial
+    } else {
+        AttemptKind::Retry
+    };
+    let index = match kind {
+        AttemptKind::Retry => {
+            this_process
+                .iter()
+                .filter(|a| a.kind == AttemptKind::Retry)
+                .count() as u32
+                + 1
+        }
+        AttemptKind::Redial | AttemptKind::Start => 0,
+    };
     // An announcement of this stream's (or one that names none) made during the gap.
     let announced_ms = timeline
         .events
@@ -230,7 +317,8 @@ fn push_attempt(ep: &mut Episode, r: &Round, assigned: Assigned, timeline: &Time
             _ => None,
         });
     ep.attempts.push(Attempt {
-        index: ep.attempts.len() as u32 + 1,
+        index,
+        kind,
         round: r.clone(),
         gap_ns: r.start_ns.saturating_sub(prev_end),
         announced_ms,

@@ -16,7 +16,7 @@ mod recovery;
 
 pub use backoff::{Violation, ViolationKind};
 pub use conn::{connections, Conn};
-pub use episode::{episodes, Attempt, Episode, Round};
+pub use episode::{episodes, Attempt, AttemptKind, Episode, Round};
 pub use figures::{
     canary_lateness, fault_latencies, percentile, retry_errors, throughput,
     unexplained_retry_errors, Distribution, Figures, RateBucket,

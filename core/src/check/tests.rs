@@ -1360,6 +1360,145 @@ fn an_early_attempt_of_one_stream_still_fires_among_two() {
     );
 }
 
+impl Multi {
+    /// The worker's process exits at `exit_ms` and its supervisor starts it again at
+    /// `start_ms`.
+    fn restarted(mut self, exit_ms: f64, start_ms: f64) -> Self {
+        self.events.push(Event {
+            at_ns: (exit_ms * MS as f64) as u64,
+            kind: EventKind::WorkerExited {
+                worker: "w1".into(),
+                pid: 1,
+                status: ExitStatus {
+                    code: Some(1),
+                    signal: None,
+                },
+                expected: false,
+                by_step: false,
+            },
+        });
+        self.events.push(Event {
+            at_ns: (start_ms * MS as f64) as u64,
+            kind: EventKind::WorkerStarted {
+                worker: "w1".into(),
+                pid: 2,
+            },
+        });
+        self
+    }
+}
+
+/// A redis-py pool behind a fixed 1 s schedule: killed at 1000 ms, the worker next uses its
+/// connection at 1400 ms (the pool redials at once, refused), retries `retry_ms` after that,
+/// and every 1 s until the restore at 3000 ms.
+fn redial_then(retry_ms: f64) -> Timeline {
+    let mut m = Multi::new()
+        .working(0.0, Use::Commands, Some(1000.0))
+        .fault(1000.0, "kill")
+        .refused(1400.0);
+    let mut t = 1400.2 + retry_ms;
+    while t < 3000.0 {
+        m = m.refused(t);
+        t += 1000.2;
+    }
+    m.fault(3000.0, "restart")
+        .working(t, Use::Commands, None)
+        .build()
+}
+
+fn fixed_1s(redial_on_use: bool) -> Scenario {
+    scenario_expecting(&format!(
+        r#"reconnect_within = "2s"
+clean_exit = false
+backoff = {{ delays = ["1s"], tolerance = "5ms", redial_on_use = {redial_on_use} }}"#
+    ))
+}
+
+#[test]
+fn a_redial_on_use_is_not_timed_and_the_schedule_starts_after_it() {
+    let v = judge(&fixed_1s(true), &redial_then(1000.0));
+    assert!(
+        check(&v, "backoff").passed,
+        "{}",
+        check(&v, "backoff").detail
+    );
+    let a = &v.episodes[0].attempts;
+    assert_eq!(a[0].kind, AttemptKind::Redial);
+    assert_eq!((a[1].kind, a[1].index), (AttemptKind::Retry, 1));
+    // The control: the same worker judged without the declaration fails on the redial.
+    let v = judge(&fixed_1s(false), &redial_then(1000.0));
+    assert!(!check(&v, "backoff").passed);
+}
+
+#[test]
+fn a_retry_too_soon_after_the_redial_still_fails() {
+    let v = judge(&fixed_1s(true), &redial_then(50.0));
+    assert!(!check(&v, "backoff").passed);
+    assert!(
+        v.violations
+            .iter()
+            .any(|x| x.kind == ViolationKind::TooSoon && x.attempt == 1),
+        "{:#?}",
+        v.violations
+    );
+}
+
+/// arq under a supervisor: killed at 1000 ms, the process redials once on use and exits at
+/// 1060 ms; started again at 1170 ms, its first dial at 1300 ms (refused), then its start-up
+/// retries `retry_ms` apart until the restore at 2500 ms.
+fn exits_and_restarts(retry_ms: f64) -> Timeline {
+    let mut m = Multi::new()
+        .working(0.0, Use::Commands, Some(1000.0))
+        .fault(1000.0, "kill")
+        .refused(1001.0)
+        .restarted(1060.0, 1170.0)
+        .refused(1300.0);
+    let mut t = 1300.2 + retry_ms;
+    while t < 2500.0 {
+        m = m.refused(t);
+        t += retry_ms + 0.2;
+    }
+    m.fault(2500.0, "restart")
+        .working(t, Use::Commands, None)
+        .build()
+}
+
+#[test]
+fn a_restarted_process_starts_the_schedule_again_after_its_first_dial() {
+    let v = judge(&fixed_1s(true), &exits_and_restarts(1000.0));
+    assert!(
+        check(&v, "backoff").passed,
+        "{}",
+        check(&v, "backoff").detail
+    );
+    let kinds: Vec<(AttemptKind, u32)> = v.episodes[0]
+        .attempts
+        .iter()
+        .map(|a| (a.kind, a.index))
+        .collect();
+    assert_eq!(
+        kinds[..3],
+        [
+            (AttemptKind::Redial, 0),
+            (AttemptKind::Start, 0),
+            (AttemptKind::Retry, 1)
+        ]
+    );
+}
+
+#[test]
+fn a_restarted_process_that_retries_too_soon_still_fails() {
+    let v = judge(&fixed_1s(true), &exits_and_restarts(100.0));
+    assert!(!check(&v, "backoff").passed);
+    assert!(
+        v.violations
+            .iter()
+            .any(|x| x.kind == ViolationKind::TooSoon && x.attempt == 1),
+        "{:#?}",
+        v.violations
+    );
+}
+
 /// huey's consumer: a worker thread blocked in BRPOP on a pooled connection the scheduler
 /// thread also ran its script on, retrying 100 ms x1.15; a scheduler thread ticking every
 /// `tick_ms` on a connection it only runs commands on. Killed at 1000 ms, restored at 2000 ms.

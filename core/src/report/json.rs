@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::check::{
-    canary_lateness, fault_latencies, retry_errors, throughput, CheckResult, Distribution,
-    Duplicate, Figures, Lost, Outcome, RateBucket, Verdict, Violation,
+    canary_lateness, fault_latencies, retry_errors, throughput, AttemptKind, CheckResult,
+    Distribution, Duplicate, Figures, Lost, Outcome, RateBucket, Verdict, Violation,
 };
 use crate::streams::Assigned;
 use crate::timeline::{EventKind, Timeline};
@@ -141,8 +141,12 @@ pub struct EpisodeEntry {
 /// One attempt round.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AttemptEntry {
-    /// 1-based attempt number in the outage.
+    /// The schedule's attempt number (from the loss, or from a restarted process's start); 0
+    /// for a redial on use or a restarted process's first dial, which are not timed.
     pub index: u32,
+    /// `retry`, `redial` or `start`.
+    #[serde(default)]
+    pub kind: AttemptKind,
     pub at_ms: f64,
     /// From the end of the previous attempt (or the loss) to this one.
     pub gap_ms: f64,
@@ -444,6 +448,7 @@ impl Report {
                         .iter()
                         .map(|a| AttemptEntry {
                             index: a.index,
+                            kind: a.kind,
                             at_ms: ms(a.round.start_ns),
                             gap_ms: ms(a.gap_ns),
                             expected_ms: a.expected.map(|w| (ms(w.lo_ns), ms(w.hi_ns))),

@@ -3,7 +3,9 @@
 use std::fmt::Write;
 
 use super::json::{Repetition, Report};
-use crate::check::{unexpected_failures, unexpected_passes, CheckResult, Distribution};
+use crate::check::{
+    unexpected_failures, unexpected_passes, AttemptKind, CheckResult, Distribution,
+};
 
 fn opt(v: Option<f64>) -> String {
     v.map_or_else(|| "–".to_owned(), |v| format!("{v:.1}"))
@@ -123,10 +125,14 @@ pub fn markdown(r: &Report) -> String {
                     }
                     _ => result.to_owned(),
                 };
+                let attempt = match a.kind {
+                    AttemptKind::Retry => a.index.to_string(),
+                    AttemptKind::Redial => "redial on use".to_owned(),
+                    AttemptKind::Start => "restarted process".to_owned(),
+                };
                 let _ = writeln!(
                     s,
-                    "| {} | {:.1} | {:.1} | {expected} | {} | {result} |",
-                    a.index,
+                    "| {attempt} | {:.1} | {:.1} | {expected} | {} | {result} |",
                     a.at_ms,
                     a.gap_ms,
                     opt(a.announced_ms)

@@ -54,6 +54,11 @@ pub struct BackoffSpec {
     /// Connections opened closer together than this form one attempt round (a pool).
     #[serde(default = "default_round_window")]
     pub round_window: Dur,
+    /// The client replaces a connection it finds closed at once, the next time it uses it
+    /// (redis-py's pool): the first attempt after a loss comes whenever the worker next touches
+    /// the connection, so it is not timed, and the schedule starts after it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub redial_on_use: bool,
 }
 
 const DEFAULT_FACTOR: f64 = 2.0;
@@ -408,6 +413,7 @@ mod tests {
             max_attempts: None,
             max_rate: None,
             round_window: DEFAULT_ROUND_WINDOW,
+            redial_on_use: false,
         }
     }
 

@@ -300,7 +300,12 @@ fn choose(loops: &[Loop], t: u64, announced: &[(u64, f64, &str)]) -> (usize, Ass
             let l = &loops[i];
             let spec = l.backoff.as_ref()?;
             let since = l.waiting_since?;
-            let (lo, hi) = spec.window(l.attempts + 1).widened(spec.tolerance, 0);
+            if redial_due(l) {
+                return None;
+            }
+            // After a redial on use, the schedule counts from the redial.
+            let k = l.attempts + 1 - u32::from(spec.redial_on_use);
+            let (lo, hi) = spec.window(k).widened(spec.tolerance, 0);
             let (lo, hi) = (since.saturating_add(lo), since.saturating_add(hi));
             (lo..=hi)
                 .contains(&t)
@@ -310,7 +315,22 @@ fn choose(loops: &[Loop], t: u64, announced: &[(u64, f64, &str)]) -> (usize, Ass
     if let Some((i, _)) = fit {
         return (i, Assigned::Schedule);
     }
+    // A stream whose client redials on use has its first attempt due whenever it next uses
+    // the connection.
+    let due: Vec<usize> = waiting
+        .iter()
+        .copied()
+        .filter(|i| redial_due(&loops[*i]))
+        .collect();
+    if !due.is_empty() {
+        return (longest_waiting(loops, &due), Assigned::Schedule);
+    }
     (longest_waiting(loops, &waiting), Assigned::FitsNone)
+}
+
+/// Whether the stream's client redials on use and has not yet since its loss.
+fn redial_due(l: &Loop) -> bool {
+    l.attempts == 0 && l.backoff.as_ref().is_some_and(|b| b.redial_on_use)
 }
 
 fn longest_waiting(loops: &[Loop], among: &[usize]) -> usize {
