@@ -16,7 +16,7 @@ use super::conn::Conn;
 use super::ms;
 use super::outage::{route_affected, Outage};
 use crate::scenario::DEFAULT_ROUND_WINDOW;
-use crate::streams::{Assigned, Stream};
+use crate::streams::{declared_name, Assigned, Stream};
 use crate::timeline::{EventKind, Timeline};
 
 /// Connections opened together: one attempt.
@@ -301,17 +301,23 @@ fn push_attempt(
         }
         AttemptKind::Redial | AttemptKind::Start => 0,
     };
-    // An announcement of this stream's (or one that names none) made during the gap.
+    // An announcement of this stream's (or one that names none) made during the gap. A
+    // redial on use or a process's first dial follows no announced delay.
     let announced_ms = timeline
         .events
         .iter()
+        .filter(|_| kind == AttemptKind::Retry)
         .filter(|e| e.at_ns > prev_end && e.at_ns <= r.start_ns)
         .find_map(|e| match &e.kind {
             EventKind::RetryAnnounced {
                 worker,
                 delay_ms,
                 stream,
-            } if *worker == ep.worker && stream.as_ref().is_none_or(|s| *s == ep.stream) => {
+            } if *worker == ep.worker
+                && stream
+                    .as_deref()
+                    .is_none_or(|s| s == declared_name(&ep.stream)) =>
+            {
                 Some(*delay_ms)
             }
             _ => None,

@@ -1431,6 +1431,29 @@ fn a_redial_on_use_is_not_timed_and_the_schedule_starts_after_it() {
 }
 
 #[test]
+fn a_redial_on_use_is_not_paired_with_an_announced_delay() {
+    let announce = |at_ms: f64| Event {
+        at_ns: (at_ms * MS as f64) as u64,
+        kind: EventKind::RetryAnnounced {
+            worker: "w1".into(),
+            delay_ms: 1000.0,
+            stream: None,
+        },
+    };
+    let mut t = redial_then(1000.0);
+    // The worker announces its 1 s delay as the loss is seen, and again after the redial.
+    t.events.push(announce(1100.0));
+    t.events.push(announce(1400.3));
+    t.events.sort_by_key(|e| e.at_ns);
+    let v = judge(&fixed_1s(true), &t);
+    let attempts = &v.episodes[0].attempts;
+    assert_eq!(attempts[0].kind, AttemptKind::Redial);
+    assert_eq!(attempts[0].announced_ms, None, "{attempts:#?}");
+    assert_eq!(attempts[1].kind, AttemptKind::Retry);
+    assert_eq!(attempts[1].announced_ms, Some(1000.0), "{attempts:#?}");
+}
+
+#[test]
 fn a_retry_too_soon_after_the_redial_still_fails() {
     let v = judge(&fixed_1s(true), &redial_then(50.0));
     assert!(!check(&v, "backoff").passed);
@@ -1539,6 +1562,73 @@ backoff = { initial = "100ms", factor = 1.15, max = "10s", tolerance = "5ms" }"#
     .expect("a stream spec");
     s.workers["w1"].streams.push(ticker);
     s
+}
+
+/// Two consumer threads of one worker (dramatiq's), each with its own redis-py pool on a fixed
+/// 1 s schedule and identical on the wire: killed at 1000 ms, one redials on use at 1300 ms,
+/// the other at 1600 ms, and each retries `retry_ms` after its own last attempt until the
+/// restore at 3000 ms.
+fn two_redialing_loops(retry_ms: f64) -> Timeline {
+    let mut m = Multi::new()
+        .working(0.0, Use::Commands, Some(1000.0))
+        .working(1.0, Use::Commands, Some(1000.0))
+        .fault(1000.0, "kill");
+    let mut back = Vec::new();
+    for redial in [1300.0, 1600.0] {
+        m = m.refused(redial);
+        let mut t = redial + 0.2 + retry_ms;
+        while t < 3000.0 {
+            m = m.refused(t);
+            t += retry_ms + 0.2;
+        }
+        back.push(t);
+    }
+    m = m.fault(3000.0, "restart");
+    for t in back {
+        m = m.working(t, Use::Commands, None);
+    }
+    m.build()
+}
+
+fn consumer_loops(loops: u32) -> Scenario {
+    let mut s = fixed_1s(true);
+    let spec: crate::scenario::StreamSpec = toml::from_str(&format!(
+        "name = \"consumers\"\nuses = \"commands\"\nconsumes = true\nloops = {loops}"
+    ))
+    .expect("a stream spec");
+    s.workers["w1"].streams.push(spec);
+    s
+}
+
+#[test]
+fn identical_loops_of_one_worker_are_judged_each_on_its_own_schedule() {
+    let v = judge(&consumer_loops(2), &two_redialing_loops(1000.0));
+    assert!(
+        check(&v, "backoff").passed,
+        "{}",
+        check(&v, "backoff").detail
+    );
+    let streams: Vec<&str> = v.episodes.iter().map(|e| e.stream.as_str()).collect();
+    assert!(
+        streams.contains(&"consumers#1") && streams.contains(&"consumers#2"),
+        "{streams:?}"
+    );
+    // The control: the same history as one loop interleaves into 300 ms gaps and fails.
+    let v = judge(&consumer_loops(1), &two_redialing_loops(1000.0));
+    assert!(!check(&v, "backoff").passed);
+}
+
+#[test]
+fn a_loop_retrying_too_soon_still_fails_among_identical_loops() {
+    let v = judge(&consumer_loops(2), &two_redialing_loops(400.0));
+    assert!(!check(&v, "backoff").passed);
+    assert!(
+        v.violations
+            .iter()
+            .any(|x| x.kind == ViolationKind::TooSoon),
+        "{:#?}",
+        v.violations
+    );
 }
 
 #[test]

@@ -182,6 +182,15 @@ pub struct StreamSpec {
     /// Its own reconnect schedule, where it differs from `expect.backoff`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backoff: Option<BackoffSpec>,
+    /// Threads that each run this loop on their own with the same schedule and look the same
+    /// on the wire (two consumer threads sending the same script): judged as that many
+    /// streams, `<name>#1`, `<name>#2`, ...
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub loops: u32,
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 /// `[workers.<name>.patterns]`: regexes matched against each stdout and stderr line.

@@ -313,6 +313,15 @@ pub fn validate(s: &Scenario, path: &str, text: &str) -> Vec<ScenarioError> {
                     ));
                 }
             }
+            if st.loops == 0 {
+                errors.push(at(
+                    sfield("loops"),
+                    format!(
+                        "stream `{}` of worker `{name}` has `loops = 0`: a stream is at least one loop",
+                        st.name
+                    ),
+                ));
+            }
             consuming += usize::from(st.consumes);
             if let Some(b) = &st.backoff {
                 errors.extend(b.problems().into_iter().map(|m| at(sfield("backoff"), m)));
@@ -1150,6 +1159,20 @@ rate = 100
             "[[steps]]\nat = \"1s\"\naction = \"kill\"\ntarget = \"redis\"\n[[steps]]\nafter = \"1s\"\naction = \"restart\"\ntarget = \"redis\"\n",
         );
         assert_eq!(errors(&t), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_stream_of_zero_loops_points_at_its_field() {
+        let t = with_steps("").replace(
+            "[workload]",
+            "[[workers.w1.streams]]\nname = \"c\"\nuses = \"commands\"\nloops = 0\n[workload]",
+        );
+        let e = errors(&t);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with("s.toml:9:9: stream `c` of worker `w1` has `loops = 0`"),
+            "{e:?}"
+        );
     }
 
     #[test]

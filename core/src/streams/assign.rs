@@ -132,9 +132,20 @@ pub fn glob_matches(glob: &str, text: &str) -> bool {
     g[gi..].iter().all(|c| *c == '*')
 }
 
+/// The declared stream a judged stream belongs to: `consumers` for `consumers#2`, one of a
+/// stream's loops.
+pub fn declared_name(stream: &str) -> &str {
+    match stream.rsplit_once('#') {
+        Some((name, i)) if !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => stream,
+    }
+}
+
 /// Where a stream stands while its connections are assigned.
 struct Loop {
-    name: String,
+    /// What its working connections show: the stream's name, without `#i` for one of a
+    /// stream's loops.
+    key: String,
     /// A working connection open now (its close time, when it closed).
     open_until: Option<u64>,
     /// When it last needed a connection: its working one's close, or its last attempt's end.
@@ -183,10 +194,29 @@ fn route_streams(
             .or_else(|| default_backoff.clone()),
         conns: Vec::new(),
     };
+    // A stream of N loops is N streams, `<name>#1` ... `<name>#N`, over the same connections.
+    let names: Vec<(String, String, Option<&StreamSpec>)> = names
+        .into_iter()
+        .flat_map(|(key, spec)| {
+            let loops = spec.map_or(1, |s| s.loops.max(1));
+            (1..=loops).map(move |i| {
+                let name = if loops == 1 {
+                    key.clone()
+                } else {
+                    let name = format!("{key}#{i}");
+                    debug_assert_eq!(declared_name(&name), key);
+                    name
+                };
+                (name, key.clone(), spec)
+            })
+        })
+        .collect();
     if names.len() <= 1 {
         let (name, spec) = names
             .first()
-            .map_or((DEFAULT_STREAM.to_owned(), None), |(n, s)| (n.clone(), *s));
+            .map_or((DEFAULT_STREAM.to_owned(), None), |(n, _, s)| {
+                (n.clone(), *s)
+            });
         let mut only = stream(&name, spec);
         only.conns = cs
             .iter()
@@ -203,11 +233,12 @@ fn route_streams(
         return vec![only];
     }
 
-    let mut out: Vec<Stream> = names.iter().map(|(n, s)| stream(n, *s)).collect();
+    let mut out: Vec<Stream> = names.iter().map(|(n, _, s)| stream(n, *s)).collect();
     let mut loops: Vec<Loop> = out
         .iter()
-        .map(|s| Loop {
-            name: s.name.clone(),
+        .zip(&names)
+        .map(|(s, (_, key, _))| Loop {
+            key: key.clone(),
             open_until: None,
             waiting_since: Some(0),
             attempts: 0,
@@ -237,10 +268,7 @@ fn route_streams(
             }
         }
         let (index, assigned) = match key {
-            Some(k) => (
-                loops.iter().position(|l| l.name == *k).unwrap_or(0),
-                Assigned::Content,
-            ),
+            Some(k) => (content_loop(&loops, k), Assigned::Content),
             None => choose(&loops, t, &announced),
         };
         let l = &mut loops[index];
@@ -258,6 +286,22 @@ fn route_streams(
         });
     }
     out
+}
+
+/// The loop a working connection showing `key` belongs to: of the loops it could be, one
+/// without a working connection (the one that waited longest), else the first.
+fn content_loop(loops: &[Loop], key: &str) -> usize {
+    let of_key: Vec<usize> = (0..loops.len()).filter(|i| loops[*i].key == key).collect();
+    let waiting: Vec<usize> = of_key
+        .iter()
+        .copied()
+        .filter(|i| loops[*i].open_until.is_none())
+        .collect();
+    if waiting.is_empty() {
+        of_key.first().copied().unwrap_or(0)
+    } else {
+        longest_waiting(loops, &waiting)
+    }
 }
 
 /// Which waiting stream a failed attempt at `t` belongs to, and why.
@@ -282,7 +326,7 @@ fn choose(loops: &[Loop], t: u64, announced: &[(u64, f64, &str)]) -> (usize, Ass
         announced
             .iter()
             .rev()
-            .find(|(at, _, s)| *s == l.name && *at >= since && *at <= t)
+            .find(|(at, _, s)| *s == l.key && *at >= since && *at <= t)
             .is_some_and(|(at, delay_ms, _)| {
                 let due = *at as f64 + delay_ms * 1e6;
                 let slack = (delay_ms * 1e6 * 0.1).max(20e6);
