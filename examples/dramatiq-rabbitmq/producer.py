@@ -10,9 +10,7 @@ JSON envelope, with no top-level `id`; on Redis the list `dramatiq:<queue>` hold
 `redis_message_id` UUID per enqueue, the envelope being in the hash `dramatiq:<queue>.msgs`.)
 
 Environment from the harness: URL / AMQP_URL / REDIS_URL (direct), QUEUE, MESSAGES, FIRST_SEQ,
-RATE; FLAW=no-confirm (flawed/, RabbitMQ) keeps Dramatiq's default `confirm_delivery=False`:
-`ack` is then printed when the publish was written to the socket, as an app that trusts
-`send()` would assume.
+RATE.
 """
 
 import os
@@ -24,7 +22,7 @@ import tasks  # the app: its broker (from AMQP_URL / REDIS_URL) and its actor
 
 def main():
     broker = tasks.broker
-    if hasattr(broker, "confirm_delivery") and os.environ.get("FLAW") != "no-confirm":
+    if hasattr(broker, "confirm_delivery"):
         broker.confirm_delivery = True
     first = int(os.environ["FIRST_SEQ"])
     count = int(os.environ["MESSAGES"])
