@@ -1360,6 +1360,63 @@ fn an_early_attempt_of_one_stream_still_fires_among_two() {
     );
 }
 
+/// A consumer loop (blocking pops) retrying 50, 100, 200, 400 ms and a control loop
+/// (subscription) on a 1 s schedule, cut by a kill at 1000 ms, on a busy machine: the
+/// consumer's third retry wakes `late_ms` late, and the canary was 40 ms late all along. The
+/// control loop, which has waited longest, would take an attempt that fits no schedule.
+fn two_loops_late(late_ms: f64) -> Timeline {
+    let mut m = Multi::new()
+        .working(0.0, Use::BlockingRead, Some(1000.0))
+        .working(1.0, Use::Subscribe, Some(1000.0))
+        .fault(1000.0, "kill");
+    let mut t = 1000.0;
+    for gap in [50.0, 100.0, 200.0 + late_ms, 400.0] {
+        t += gap;
+        m = m.refused(t);
+        t += 0.2;
+    }
+    let mut at = 0.0;
+    while at < 3000.0 {
+        m.events.push(Event {
+            at_ns: (at * MS as f64) as u64,
+            kind: EventKind::CanaryWoke {
+                slept_ns: 20 * MS,
+                late_ns: 40 * MS,
+            },
+        });
+        at += 60.0;
+    }
+    m.fault(1999.0, "restart")
+        .working(2000.0, Use::Subscribe, None)
+        .working(t + 400.0, Use::BlockingRead, None)
+        .build()
+}
+
+#[test]
+fn a_late_attempt_stays_with_its_stream_when_the_machine_was_as_late() {
+    let mut s = two_loop_scenario("");
+    let control: crate::scenario::StreamSpec = toml::from_str(
+        "name = \"control\"\nuses = \"subscribe\"\nbackoff = { delays = [\"1s\"], tolerance = \"5ms\" }",
+    )
+    .expect("a stream spec");
+    s.workers["w1"].streams.push(control);
+    let v = judge(&s, &two_loops_late(30.0));
+    assert!(
+        check(&v, "backoff").passed,
+        "{}",
+        check(&v, "backoff").detail
+    );
+    let consumer = v
+        .episodes
+        .iter()
+        .find(|e| e.stream == "blocking_read")
+        .expect("the consumer's episode");
+    assert_eq!(consumer.attempts.len(), 5, "{:#?}", consumer.attempts);
+    // The control: later than the machine was, it is still a violation.
+    let v = judge(&s, &two_loops_late(60.0));
+    assert!(!check(&v, "backoff").passed);
+}
+
 impl Multi {
     /// The worker's process exits at `exit_ms` and its supervisor starts it again at
     /// `start_ms`.

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::Conn;
 use crate::scenario::{BackoffSpec, Scenario, StreamSpec};
-use crate::timeline::{EventKind, ProxyRoute, Timeline, Use};
+use crate::timeline::{Canary, EventKind, ProxyRoute, Timeline, Use};
 
 /// How a connection came to be in its stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
@@ -245,6 +245,7 @@ fn route_streams(
             backoff: s.backoff.clone(),
         })
         .collect();
+    let canary = Canary::of(timeline);
     let announced: Vec<(u64, f64, &str)> = timeline
         .events
         .iter()
@@ -269,7 +270,7 @@ fn route_streams(
         }
         let (index, assigned) = match key {
             Some(k) => (content_loop(&loops, k), Assigned::Content),
-            None => choose(&loops, t, &announced),
+            None => choose(&loops, t, &announced, &canary),
         };
         let l = &mut loops[index];
         if key.is_some() {
@@ -305,7 +306,12 @@ fn content_loop(loops: &[Loop], key: &str) -> usize {
 }
 
 /// Which waiting stream a failed attempt at `t` belongs to, and why.
-fn choose(loops: &[Loop], t: u64, announced: &[(u64, f64, &str)]) -> (usize, Assigned) {
+fn choose(
+    loops: &[Loop],
+    t: u64,
+    announced: &[(u64, f64, &str)],
+    canary: &Canary,
+) -> (usize, Assigned) {
     let waiting: Vec<usize> = (0..loops.len())
         .filter(|i| loops[*i].open_until.is_none())
         .collect();
@@ -347,9 +353,11 @@ fn choose(loops: &[Loop], t: u64, announced: &[(u64, f64, &str)]) -> (usize, Ass
             if redial_due(l) {
                 return None;
             }
-            // After a redial on use, the schedule counts from the redial.
+            // After a redial on use, the schedule counts from the redial. Late by as much as
+            // the machine was is still this stream's attempt, as `backoff` judges it.
             let k = l.attempts + 1 - u32::from(spec.redial_on_use);
-            let (lo, hi) = spec.window(k).widened(spec.tolerance, 0);
+            let late = canary.late_between(since, t);
+            let (lo, hi) = spec.window(k).widened(spec.tolerance, late);
             let (lo, hi) = (since.saturating_add(lo), since.saturating_add(hi));
             (lo..=hi)
                 .contains(&t)

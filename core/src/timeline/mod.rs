@@ -3,9 +3,11 @@
 //! The harness records it (its `Recorder`); checks and reports only read it. It is saved as `timeline.json` next
 //! to the report so that a run can be judged and rendered again later.
 
+mod canary;
 mod connection;
 mod event;
 
+pub use canary::Canary;
 pub use connection::{CloseSide, ConnEventKind, ToxicRecord, Use};
 pub use event::{signal_name, EnqueueOutcome, Event, EventKind, ExitStatus, QueueRole, Stream};
 
