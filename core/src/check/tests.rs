@@ -1688,6 +1688,40 @@ fn a_loop_retrying_too_soon_still_fails_among_identical_loops() {
     );
 }
 
+/// Dramatiq's two consumer loops on one shared redis-py pool: killed at 1000 ms, loop A
+/// redials at 1018 ms and loop B at 1408 ms (both refused); Redis is back at 1500 ms. A's
+/// retry, 1 s after its redial, works; a pooled connection opens 7 ms later; B's retry (due
+/// at 2408 ms) finds fresh connections in the pool and dials nothing. `b_retry_ms`: a failed
+/// retry of B's at that time, before the restore.
+fn shared_pool_loops(b_retry_ms: Option<f64>) -> Timeline {
+    let mut m = Multi::new()
+        .working(0.0, Use::Commands, Some(1000.0))
+        .working(1.0, Use::Commands, Some(1000.0))
+        .fault(1000.0, "kill")
+        .refused(1018.0)
+        .refused(1408.0);
+    if let Some(t) = b_retry_ms {
+        m = m.refused(t);
+    }
+    m.fault(1500.0, "restart")
+        .working(2018.4, Use::Commands, None)
+        .working(2025.9, Use::Commands, None)
+        .build()
+}
+
+#[test]
+fn a_loop_that_finds_a_fresh_pooled_connection_is_not_blamed_for_anothers() {
+    let v = judge(&consumer_loops(2), &shared_pool_loops(None));
+    assert!(
+        check(&v, "backoff").passed,
+        "{}",
+        check(&v, "backoff").detail
+    );
+    // The control: a retry of B's too soon after its redial still fails.
+    let v = judge(&consumer_loops(2), &shared_pool_loops(Some(1450.0)));
+    assert!(!check(&v, "backoff").passed);
+}
+
 #[test]
 fn a_pooled_blocking_read_connection_is_not_taken_for_the_ticking_commands_stream() {
     let v = judge(&huey_like(), &pool_and_ticker(1000.0));

@@ -148,6 +148,8 @@ struct Loop {
     key: String,
     /// A working connection open now (its close time, when it closed).
     open_until: Option<u64>,
+    /// Whether it has had a working connection yet (a loop's first one is its start).
+    started: bool,
     /// When it last needed a connection: its working one's close, or its last attempt's end.
     waiting_since: Option<u64>,
     /// Failed attempts since it lost its working connection.
@@ -240,6 +242,7 @@ fn route_streams(
         .map(|(s, (_, key, _))| Loop {
             key: key.clone(),
             open_until: None,
+            started: false,
             waiting_since: Some(0),
             attempts: 0,
             backoff: s.backoff.clone(),
@@ -269,12 +272,14 @@ fn route_streams(
             }
         }
         let (index, assigned) = match key {
-            Some(k) => (content_loop(&loops, k), Assigned::Content),
+            Some(k) => (content_loop(&loops, k, t, &canary), Assigned::Content),
             None => choose(&loops, t, &announced, &canary),
         };
         let l = &mut loops[index];
         if key.is_some() {
-            l.open_until = Some(c.closed_ns.unwrap_or(u64::MAX));
+            let until = c.closed_ns.unwrap_or(u64::MAX);
+            l.open_until = Some(l.open_until.map_or(until, |u| u.max(until)));
+            l.started = true;
             l.waiting_since = None;
             l.attempts = 0;
         } else {
@@ -289,20 +294,63 @@ fn route_streams(
     out
 }
 
-/// The loop a working connection showing `key` belongs to: of the loops it could be, one
-/// without a working connection (the one that waited longest), else the first.
-fn content_loop(loops: &[Loop], key: &str) -> usize {
+/// The loop a working connection showing `key` at `t` belongs to. One loop of the key: that
+/// one. Several (identical threads): one not started yet; a waiting one whose schedule has it
+/// due now; else, when
+/// one of them already works again, that one (a shared pool opens connections for whichever
+/// thread asks, so a thread that finds a fresh one in the pool dials nothing); else the one
+/// that waited longest.
+fn content_loop(loops: &[Loop], key: &str, t: u64, canary: &Canary) -> usize {
     let of_key: Vec<usize> = (0..loops.len()).filter(|i| loops[*i].key == key).collect();
     let waiting: Vec<usize> = of_key
         .iter()
         .copied()
         .filter(|i| loops[*i].open_until.is_none())
         .collect();
-    if waiting.is_empty() {
-        of_key.first().copied().unwrap_or(0)
-    } else {
-        longest_waiting(loops, &waiting)
+    if waiting.is_empty() || of_key.len() == 1 {
+        return waiting.first().or(of_key.first()).copied().unwrap_or(0);
     }
+    // A loop's first working connection is its start.
+    if let Some(i) = waiting.iter().copied().find(|i| !loops[*i].started) {
+        return i;
+    }
+    let due = waiting
+        .iter()
+        .copied()
+        .filter_map(|i| {
+            if redial_due(&loops[i]) {
+                return Some((i, 0));
+            }
+            window_distance(&loops[i], t, canary).map(|d| (i, d))
+        })
+        .min_by_key(|(_, d)| *d);
+    if let Some((i, _)) = due {
+        return i;
+    }
+    of_key
+        .iter()
+        .copied()
+        .find(|i| loops[*i].open_until.is_some())
+        .unwrap_or_else(|| longest_waiting(loops, &waiting))
+}
+
+/// How far `t` is from the centre of the window the loop's schedule gives its next attempt,
+/// when `t` is inside it: the late side allows the machine's own lateness, as `backoff`
+/// judges it. None when the loop has no schedule, or its next attempt is a redial on use.
+fn window_distance(l: &Loop, t: u64, canary: &Canary) -> Option<u64> {
+    let spec = l.backoff.as_ref()?;
+    let since = l.waiting_since?;
+    if redial_due(l) {
+        return None;
+    }
+    // After a redial on use, the schedule counts from the redial.
+    let k = l.attempts + 1 - u32::from(spec.redial_on_use);
+    let late = canary.late_between(since, t);
+    let (lo, hi) = spec.window(k).widened(spec.tolerance, late);
+    let (lo, hi) = (since.saturating_add(lo), since.saturating_add(hi));
+    (lo..=hi)
+        .contains(&t)
+        .then(|| (t as i128 - ((lo + hi) / 2) as i128).unsigned_abs() as u64)
 }
 
 /// Which waiting stream a failed attempt at `t` belongs to, and why.
@@ -346,23 +394,7 @@ fn choose(
     let fit = waiting
         .iter()
         .copied()
-        .filter_map(|i| {
-            let l = &loops[i];
-            let spec = l.backoff.as_ref()?;
-            let since = l.waiting_since?;
-            if redial_due(l) {
-                return None;
-            }
-            // After a redial on use, the schedule counts from the redial. Late by as much as
-            // the machine was is still this stream's attempt, as `backoff` judges it.
-            let k = l.attempts + 1 - u32::from(spec.redial_on_use);
-            let late = canary.late_between(since, t);
-            let (lo, hi) = spec.window(k).widened(spec.tolerance, late);
-            let (lo, hi) = (since.saturating_add(lo), since.saturating_add(hi));
-            (lo..=hi)
-                .contains(&t)
-                .then(|| (i, (t as i128 - ((lo + hi) / 2) as i128).unsigned_abs()))
-        })
+        .filter_map(|i| window_distance(&loops[i], t, canary).map(|d| (i, d)))
         .min_by_key(|(_, d)| *d);
     if let Some((i, _)) = fit {
         return (i, Assigned::Schedule);
