@@ -28,7 +28,7 @@ pub enum Command {
     Run(RunArgs),
     /// List scenarios: services, workers, and every fault in order with its time.
     List {
-        /// Scenario files, or directories of `*.toml` files.
+        /// Scenario files, or directories (walked recursively for `*.toml` files).
         #[arg(default_value = "scenarios")]
         paths: Vec<PathBuf>,
         /// Only scenarios whose name contains PATTERN, or matches it as a glob (`*`, `?`);
@@ -79,7 +79,7 @@ pub enum Command {
 /// `rebound run`.
 #[derive(clap::Args)]
 pub struct RunArgs {
-    /// Scenario files, or directories of `*.toml` files.
+    /// Scenario files, or directories (walked recursively for `*.toml` files).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// Only scenarios whose name contains PATTERN, or matches it as a glob (`*`, `?`);
