@@ -45,6 +45,21 @@ pub enum Command {
         #[arg(long)]
         baseline: Option<PathBuf>,
     },
+    /// Start testing your own worker: write a starter scenario (the broker killed and restarted
+    /// under it) to DIR/scenarios/, and in a Cargo project tests/chaos.rs to run it under
+    /// `cargo test`. Never overwrites a file.
+    Init {
+        /// The project's directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// The command that starts your worker, as one string (`"python worker.py"`); it is
+        /// run from DIR.
+        #[arg(long)]
+        worker: String,
+        /// The broker your worker consumes from.
+        #[arg(long, value_enum)]
+        broker: super::init::Broker,
+    },
     /// Print the JSON Schema of scenario files (the one shipped as
     /// scenarios/scenario.schema.json), for editors.
     Schema,
