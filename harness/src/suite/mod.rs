@@ -330,6 +330,32 @@ mod tests {
     }
 
     #[test]
+    fn tests_are_named_by_path_and_other_folders_by_their_name_too() {
+        let t = tempfile::tempdir().expect("tempdir");
+        for f in [
+            "scenarios/redis/kill.toml",
+            "scenarios/b.toml",
+            "examples/py/a.toml",
+        ] {
+            let p = t.path().join(f);
+            std::fs::create_dir_all(p.parent().expect("a parent")).expect("mkdir");
+            std::fs::write(&p, "").expect("write");
+        }
+        let suite = Suite::new(t.path().join("scenarios")).folder(t.path().join("examples"));
+        let names: Vec<String> = suite
+            .files()
+            .expect("found")
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(names, ["b", "redis::kill", "examples::py::a"]);
+        let missing = Suite::new(t.path().join("nope"))
+            .files()
+            .expect_err("no folder");
+        assert!(missing.to_string().contains("nope"), "{missing}");
+    }
+
+    #[test]
     fn long_lists_are_shortened() {
         assert_eq!(shorten(&["a", "b"]), "a, b");
         assert_eq!(shorten(&["a", "b", "c", "d", "e"]), "a, b, c and 2 more");
