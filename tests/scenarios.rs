@@ -142,6 +142,8 @@ fn mentions(name: &str, out: &RunOutput) -> Result<(), String> {
 }
 
 fn main() {
+    // The runs' canary timer is this program started again: it must not get further.
+    rebound::canary::serve_if_asked();
     let args = Arguments::from_args();
     // Up to four scenario runs at a time unless told otherwise (`--test-threads N`), and only
     // those that cannot starve each other's workers of CPU: `rebound::suite::machine` lets each

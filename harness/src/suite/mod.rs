@@ -181,6 +181,8 @@ impl Suite {
     /// Parses libtest's command line, runs the selected tests and exits with the suite's
     /// status.
     pub fn run(self) -> ! {
+        // Before anything else: this program may have been started as a run's canary.
+        crate::canary::serve_if_asked();
         let ok = self.run_tests(Arguments::from_args());
         std::process::exit(if ok { 0 } else { 1 })
     }
