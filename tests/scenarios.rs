@@ -1,22 +1,16 @@
 //! The scenario suite: every file in `scenarios/` and `examples/` is a test named after the
 //! file, judged by what it declares (it passes, or fails exactly the checks its `expect.fails`
-//! lists), and each negative control runs a scenario with a broken worker and asserts exactly
-//! which checks fail.
+//! lists). That much is `rebound::suite`, as any project uses it; rebound adds its own tests on
+//! top: the docker runtime, the negative controls (a scenario with a broken worker must fail
+//! exactly the checks listed), timing fidelity and sharding.
 //!
 //! `cargo test redis-kill` selects by name; `cargo nextest run` lists and shards them.
 
-use std::process::ExitCode;
-
 use libtest_mimic::{Arguments, Failed, Trial};
-use rebound::check::{
-    fault_latencies, retry_errors, unexpected_failures, unexpected_passes,
-    unexplained_retry_errors, Distribution,
-};
-use rebound::runner::RunOptions;
-use rebound_suite::{
-    build_fixtures, docker_leftovers, docker_options, docker_unavailable, example_files, load,
-    machine, root, run_scenario, scenario_files,
-};
+use rebound::check::{fault_latencies, retry_errors, unexplained_retry_errors, Distribution};
+use rebound::runner::{RunOptions, RunOutput};
+use rebound::suite::{load, run_file, run_scenario, Suite};
+use rebound_suite::{docker_leftovers, docker_options, docker_unavailable, root};
 
 /// Scenarios that also run on the docker runtime, as `docker::<name>`: SIGKILL, SIGTERM and
 /// pause of both brokers, and an unannounced SIGTERM. Ignored (with the reason) without an engine or the images, unless
@@ -126,75 +120,60 @@ const DETAIL_MENTIONS: &[(&str, &str, &[&str])] = &[(
     ],
 )];
 
-/// Runs a shipped scenario and judges it by what it declares: it must end as expected (pass, or
-/// fail exactly the checks of its `expect.fails`), and its details must say what
-/// [`DETAIL_MENTIONS`] lists.
-fn judge_shipped(name: &str, path: &std::path::Path, base: RunOptions) -> Result<(), Failed> {
-    let scenario = load(path);
-    let options = RunOptions {
-        scenario_dir: path.parent().map(std::path::Path::to_path_buf),
-        ..base
-    };
-    let out = run_scenario(&scenario, &options, &name.replace("::", "--"))?;
-    let v = &out.verdict;
-    if !v.passed {
-        let lines: Vec<String> = unexpected_failures(&v.checks)
-            .map(|c| format!("failed {}: {}", c.name, c.detail))
-            .chain(
-                unexpected_passes(&v.checks)
-                    .map(|c| format!("passed {}, which expect.fails lists: {}", c.name, c.detail)),
-            )
-            .chain(v.errors.iter().map(|e| format!("error: {e}")))
-            .collect();
-        return Err(Failed::from(format!(
-            "{name}: {}\n{}",
-            v.outcome,
-            lines.join("\n")
-        )));
-    }
+/// What the details of a shipped scenario's checks must say ([`DETAIL_MENTIONS`]).
+fn mentions(name: &str, out: &RunOutput) -> Result<(), String> {
     let file = name.trim_start_matches("docker::");
     for (_, check, mentions) in DETAIL_MENTIONS.iter().filter(|(f, _, _)| *f == file) {
-        let detail = v
+        let detail = out
+            .verdict
             .checks
             .iter()
             .find(|c| c.name == *check)
             .map(|c| c.detail.as_str())
-            .ok_or_else(|| Failed::from(format!("{name}: no check {check}")))?;
+            .ok_or_else(|| format!("{name}: no check {check}"))?;
         let missing: Vec<&&str> = mentions.iter().filter(|m| !detail.contains(**m)).collect();
         if !missing.is_empty() {
-            return Err(Failed::from(format!(
+            return Err(format!(
                 "{name}: {check} does not mention {missing:?}:\n{detail}"
-            )));
+            ));
         }
     }
     Ok(())
 }
 
-fn main() -> ExitCode {
-    // The runs' canary timer is this program started again.
+fn main() {
+    // The runs' canary timer is this program started again: it must not get further.
     rebound::canary::serve_if_asked();
-    let mut args = Arguments::from_args();
-    // Three scenario runs at a time unless told otherwise (`--test-threads N`), and only
-    // those that cannot starve each other's workers of CPU: every test starts at once and
-    // `rebound_suite::machine` lets each run in when it may go (node boots and containers
-    // never beside runs whose timing is judged). cargo-nextest runs each test in its own
-    // process, where the machine cannot reach: use `--test-threads 1` there for timing.
-    machine::set_capacity(args.test_threads.unwrap_or(4));
-    if !args.list {
-        if let Err(e) = build_fixtures() {
+    let args = Arguments::from_args();
+    // Up to four scenario runs at a time unless told otherwise (`--test-threads N`), and only
+    // those that cannot starve each other's workers of CPU: `rebound::suite::machine` lets each
+    // run in when it may go (node boots and containers never beside runs whose timing is
+    // judged). cargo-nextest runs each test in its own process, where the machine cannot
+    // reach: use `--test-threads 1` there for timing.
+    let suite = Suite::new(root().join("scenarios"))
+        .folder(root().join("examples"))
+        // Variants that fail on a race, judged by the detection matrix, not declared outcomes.
+        .skip_dir("flawed")
+        .cargo_build([
+            "-p".to_owned(),
+            "rebound-fixtures".to_owned(),
+            "--bins".to_owned(),
+            "--manifest-path".to_owned(),
+            root().join("Cargo.toml").display().to_string(),
+        ])
+        .python_venv(
+            root().join(".venv"),
+            root().join("examples/requirements.txt"),
+        )
+        .check(mentions);
+    let files = match suite.files() {
+        Ok(files) => files,
+        Err(e) => {
             eprintln!("{e}");
-            return ExitCode::FAILURE;
+            std::process::exit(1);
         }
-    }
-    let mut trials: Vec<Trial> = scenario_files()
-        .into_iter()
-        .chain(example_files())
-        .map(|(name, path)| {
-            Trial::test(name.clone(), move || {
-                judge_shipped(&name, &path, RunOptions::default())
-            })
-        })
-        .collect();
+    };
+    let mut trials = Vec::new();
     // The docker runtime: the same files, labelled so leftovers can be found. Without an
     // engine and images they are ignored (with the reason), unless REBOUND_REQUIRE_DOCKER=1
     // (CI sets it when an engine is present) makes that a failure.
@@ -217,7 +196,8 @@ fn main() -> ExitCode {
             if let Some(why) = why {
                 return Err(Failed::from(format!("REBOUND_REQUIRE_DOCKER=1 but {why}")));
             }
-            judge_shipped(&name, &path, docker_options())?;
+            let out = run_file(&name, &path, docker_options())?;
+            mentions(&name, &out)?;
             // Its containers went with the run: none with its labels may remain.
             let left = docker_leftovers(Some(file)).map_err(Failed::from)?;
             if left.is_empty() {
@@ -232,12 +212,12 @@ fn main() -> ExitCode {
         let name = format!("negative::{file}::{}", flag.trim_start_matches('-'));
         let path = root().join("scenarios").join(format!("{file}.toml"));
         trials.push(Trial::test(name.clone(), move || {
-            let scenario = load(&path);
+            let scenario = load(&path)?;
             let options = RunOptions {
                 extra_worker_args: vec![flag.to_string()],
                 ..RunOptions::default()
             };
-            let out = run_scenario(&scenario, &options, &name.replace("::", "--"))?;
+            let out = run_scenario(&scenario, &options, &name)?;
             let mut failed = out.verdict.failed_checks();
             failed.sort_unstable();
             let mut expected = must_fail.to_vec();
@@ -253,34 +233,37 @@ fn main() -> ExitCode {
     }
     trials.push(Trial::test("timing::fidelity", fidelity));
     // Sharding: the list every CI machine sees, partitioned the way nextest does it.
-    let listed: Vec<(String, bool)> = trials
+    let listed: Vec<(String, bool)> = files
         .iter()
-        .map(|t| (t.name().to_owned(), t.has_ignored_flag()))
+        .map(|f| (f.name.clone(), false))
+        .chain(
+            trials
+                .iter()
+                .map(|t| (t.name().to_owned(), t.has_ignored_flag())),
+        )
         .chain([(SHARDING_TEST.to_owned(), false)])
         .collect();
+    let file_names: Vec<(String, std::path::PathBuf)> =
+        files.into_iter().map(|f| (f.name, f.path)).collect();
     trials.push(Trial::test(SHARDING_TEST, move || {
-        partitions_cover_every_test(&listed)
+        partitions_cover_every_test(&listed, &file_names)
     }));
-    args.test_threads = Some(trials.len().max(1));
-    let conclusion = libtest_mimic::run(&args, trials);
-    rebound_suite::end_session();
+    let mut suite = trials.into_iter().fold(suite, Suite::trial);
     // After every test: nothing with the suite's label and this run's id may remain.
-    if !args.list && unavailable.is_none() {
-        match docker_leftovers(None) {
+    if unavailable.is_none() {
+        suite = suite.after(|| match docker_leftovers(None) {
             Ok(left) if left.is_empty() => {
-                println!("docker: no container with the suite's label remains")
+                println!("docker: no container with the suite's label remains");
+                Ok(())
             }
-            Ok(left) => {
-                eprintln!("docker: containers left behind by the suite: {left:?}");
-                return ExitCode::FAILURE;
-            }
-            Err(e) => {
-                eprintln!("docker: cannot check for leftover containers: {e}");
-                return ExitCode::FAILURE;
-            }
-        }
+            Ok(left) => Err(format!(
+                "docker: containers left behind by the suite: {left:?}"
+            )),
+            Err(e) => Err(format!("docker: cannot check for leftover containers: {e}")),
+        });
     }
-    conclusion.exit_code()
+    let ok = suite.run_tests(args);
+    std::process::exit(if ok { 0 } else { 1 })
 }
 
 /// The goal for p99 |proxy-measured gap - announced delay|, in ms. A timing goal, so measured by
@@ -299,11 +282,11 @@ fn fidelity() -> Result<(), Failed> {
     let mut latencies = Vec::new();
     let mut shortest_ms = f64::INFINITY;
     for file in ["redis-kill-restart", "redis-restart-storm"] {
-        let scenario = load(&root().join("scenarios").join(format!("{file}.toml")));
+        let scenario = load(&root().join("scenarios").join(format!("{file}.toml")))?;
         let out = run_scenario(
             &scenario,
             &RunOptions::default(),
-            &format!("timing--{file}"),
+            &format!("timing::{file}"),
         )?;
         errors.extend(retry_errors(&out.verdict.episodes));
         unexplained.extend(unexplained_retry_errors(&out.verdict.episodes));
@@ -386,14 +369,17 @@ fn count_partition(tests: &[(String, bool)], k: usize, n: usize) -> Vec<String> 
 /// Every scenario file is its own test, every test id is unique and the same on every machine
 /// (the docker::* tests are listed, ignored, where no engine answers), so the N partitions of
 /// `cargo nextest run --partition count:K/N` together run each test exactly once.
-fn partitions_cover_every_test(tests: &[(String, bool)]) -> Result<(), Failed> {
+fn partitions_cover_every_test(
+    tests: &[(String, bool)],
+    files: &[(String, std::path::PathBuf)],
+) -> Result<(), Failed> {
     let mut names: Vec<&String> = tests.iter().map(|(n, _)| n).collect();
     names.sort();
     if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
         return Err(Failed::from(format!("two tests are named {}", w[0])));
     }
-    for (name, path) in scenario_files().into_iter().chain(example_files()) {
-        if !names.contains(&&name) {
+    for (name, path) in files {
+        if !names.contains(&name) {
             return Err(Failed::from(format!(
                 "{} has no test of its own (expected {name})",
                 path.display()

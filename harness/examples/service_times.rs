@@ -1,4 +1,4 @@
-//! Start and restart times of each broker on each runtime, as the README reports them.
+//! Start and restart times of each broker on each runtime, as docs/measured.md reports them.
 //!
 //! `cargo run --release -p rebound --example service_times -- [ROUNDS]` starts Redis and
 //! RabbitMQ on the local runtime and (when an engine answers and has the images) on the docker

@@ -16,6 +16,7 @@ mod recorder;
 pub mod runner;
 pub mod runtime;
 pub mod signals;
+pub mod suite;
 pub mod worker;
 pub mod workload;
 

@@ -103,6 +103,16 @@ fn css_class(o: Outcome) -> &'static str {
     }
 }
 
+/// The first line of a check's detail, cut to a table cell's length.
+fn first_line(detail: &str) -> String {
+    const MAX: usize = 240;
+    let line = detail.lines().next().unwrap_or_default();
+    match line.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line.to_owned(),
+    }
+}
+
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -136,6 +146,7 @@ section.scenario h2 { margin: 0 0 4px; font-size: 18px; }
 section.scenario p { margin: 0 0 12px; color: var(--muted); }
 section.scenario img { width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; }
 code { font-size: 13px; }
+.why { font-size: 13px; margin-bottom: 4px; }
 "#;
 
 /// `index.html`: a summary table (verdict, failed checks, recovery p95s, pass rate), links to
@@ -194,22 +205,25 @@ pub fn index_html(title: &str, entries: &[IndexEntry], regressions: &[Regression
     }
     let _ = writeln!(
         s,
-        "<table><thead><tr><th>scenario</th><th>result</th><th>failed checks</th><th>runs</th><th>reconnect p95</th><th>resume p95</th><th>lost</th><th>reports</th></tr></thead><tbody>"
+        "<table><thead><tr><th>scenario</th><th>result</th><th>failed checks, and why</th><th>runs</th><th>reconnect p95</th><th>resume p95</th><th>lost</th><th>reports</th></tr></thead><tbody>"
     );
     for e in entries {
         let r = &e.report;
+        // Each failed check with why: the first line of its detail.
         let failed: Vec<String> = r
             .errors
             .iter()
-            .map(|e| esc(e))
+            .map(|e| format!("<div class=\"why\">error: {}</div>", esc(&first_line(e))))
             .chain(r.checks.iter().filter_map(|c| {
                 let name = esc(&c.name);
-                match (c.passed, c.expected_to_fail) {
-                    (false, false) => Some(format!("<code>{name}</code>")),
-                    (false, true) => Some(format!("<code>{name}</code> (expected)")),
-                    (true, true) => Some(format!("<code>{name}</code> passed, expected to fail")),
-                    (true, false) => None,
-                }
+                let why = esc(&first_line(&c.detail));
+                let head = match (c.passed, c.expected_to_fail) {
+                    (false, false) => format!("<code>{name}</code>"),
+                    (false, true) => format!("<code>{name}</code> (expected)"),
+                    (true, true) => format!("<code>{name}</code> passed, expected to fail"),
+                    (true, false) => return None,
+                };
+                Some(format!("<div class=\"why\">{head}: {why}</div>"))
             }))
             .collect();
         let runs = r.repetition.as_ref().map_or_else(
@@ -224,7 +238,7 @@ pub fn index_html(title: &str, entries: &[IndexEntry], regressions: &[Regression
             esc(&r.scenario),
             css_class(r.outcome),
             r.outcome,
-            if failed.is_empty() { "–".to_owned() } else { failed.join(" ") },
+            if failed.is_empty() { "–".to_owned() } else { failed.concat() },
             fig("time_to_reconnect_ms"),
             fig("time_to_resume_ms"),
             r.ledger.lost

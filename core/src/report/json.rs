@@ -232,6 +232,27 @@ pub struct Repetition {
     pub processed_by_others: Option<Distribution>,
     /// Directories of the individual runs, relative to the scenario's report directory.
     pub run_dirs: Vec<String>,
+    /// The run the top-level report shows (1-based): the first that did not pass, else 1.
+    #[serde(default = "first_run")]
+    pub shown_run: u32,
+}
+
+fn first_run() -> u32 {
+    1
+}
+
+impl Repetition {
+    /// What the top-level report shows, for people: "run 2 of 5, the first that failed".
+    pub fn shown(&self) -> String {
+        if self.passed == self.runs {
+            format!("run {} of {}, every run passed", self.shown_run, self.runs)
+        } else {
+            format!(
+                "run {} of {}, the first that failed",
+                self.shown_run, self.runs
+            )
+        }
+    }
 }
 
 impl Repetition {
@@ -265,6 +286,10 @@ impl Repetition {
             time_to_resume_ms: dist(|o| o.time_to_resume_ms),
             processed_by_others: dist(|o| Some(o.processed_by_others as f64)),
             run_dirs,
+            shown_run: reports
+                .iter()
+                .position(|r| !r.passed)
+                .map_or(1, |i| i as u32 + 1),
         }
     }
 }

@@ -317,11 +317,12 @@ fn dist_row(s: &mut String, name: &str, d: Option<&Distribution>) {
 fn repetition(s: &mut String, rep: &Repetition) {
     let _ = writeln!(
         s,
-        "\n## Over {} runs\n\n{} of {} passed (pass rate {:.0} %).\n\n| figure | n | p50 | p95 | p99 | max |\n|---|---|---|---|---|---|",
+        "\n## Over {} runs\n\n{} of {} passed (pass rate {:.0} %). This report shows {}.\n\n| figure | n | p50 | p95 | p99 | max |\n|---|---|---|---|---|---|",
         rep.runs,
         rep.passed,
         rep.runs,
-        rep.pass_rate * 100.0
+        rep.pass_rate * 100.0,
+        rep.shown()
     );
     dist_row(s, "time to detect (ms)", rep.time_to_detect_ms.as_ref());
     dist_row(s, "attempts", rep.attempts.as_ref());

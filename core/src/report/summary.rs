@@ -59,10 +59,11 @@ pub fn summary(r: &Report) -> String {
     if let Some(rep) = &r.repetition {
         let _ = writeln!(
             s,
-            "  {} of {} runs passed ({:.0} %)",
+            "  {} of {} runs passed ({:.0} %); above: {}",
             rep.passed,
             rep.runs,
-            rep.pass_rate * 100.0
+            rep.pass_rate * 100.0,
+            rep.shown()
         );
         for (name, d) in [
             ("reconnect", &rep.time_to_reconnect_ms),

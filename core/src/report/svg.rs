@@ -42,8 +42,10 @@ fn draw_err<E: std::fmt::Debug>(e: E) -> DrawError {
 
 enum Lane {
     Service(String),
-    Connections(String, String),
-    Schedule(String),
+    /// (proxy, worker, service)
+    Connections(String, String, String),
+    /// (worker, service)
+    Schedule(String, String),
 }
 
 /// The SVG text of a run's timeline.
@@ -55,12 +57,20 @@ pub fn svg(report: &Report, timeline: &Timeline) -> Result<String, DrawError> {
         lanes.push(Lane::Service((*s).to_owned()));
     }
     for r in &timeline.routes {
-        lanes.push(Lane::Connections(r.proxy.clone(), r.worker.clone()));
-        if report.backoff.iter().any(|e| e.worker == r.worker) {
-            lanes.push(Lane::Schedule(r.worker.clone()));
+        lanes.push(Lane::Connections(
+            r.proxy.clone(),
+            r.worker.clone(),
+            r.service.clone(),
+        ));
+        if report
+            .backoff
+            .iter()
+            .any(|e| e.worker == r.worker && e.service == r.service)
+        {
+            lanes.push(Lane::Schedule(r.worker.clone(), r.service.clone()));
         }
     }
-    let lanes_px = 95 + LANE_PX * lanes.len() as u32;
+    let lanes_px = 107 + LANE_PX * lanes.len() as u32;
     let height = lanes_px + RATE_PX;
     let mut buf = String::new();
     {
@@ -91,7 +101,7 @@ fn draw_lanes(
         )
         .margin(10)
         .margin_right(20)
-        .x_label_area_size(50)
+        .x_label_area_size(62)
         .y_label_area_size(LABEL_PX)
         .build_cartesian_2d(0f64..end_ms, 0f64..n)
         .map_err(draw_err)?;
@@ -110,20 +120,19 @@ fn draw_lanes(
     let ms = |ns: u64| ns as f64 / 1e6;
     let conns = connections(timeline);
     let outs = outages(timeline);
+    // A worker that talks to several services has its lanes named after each.
+    let several = |w: &str| timeline.routes.iter().filter(|r| r.worker == w).count() > 1;
     for (i, lane) in lanes.iter().enumerate() {
         let (y0, y1) = band(i, 0.3, 0.7);
-        let label = match lane {
-            Lane::Service(s) => s.clone(),
-            Lane::Connections(_, w) => format!("{w} connections"),
-            Lane::Schedule(w) => format!("{w} attempts vs plan"),
-        };
         let (_, cy) = chart.backend_coord(&(0.0, (y0 + y1) / 2.0));
-        area.draw(&Text::new(
-            label,
-            (12, cy - 6),
-            ("sans-serif", 13).into_font().color(&INK),
-        ))
-        .map_err(draw_err)?;
+        for (k, line) in lane_label(lane, &several).iter().enumerate() {
+            area.draw(&Text::new(
+                line.clone(),
+                (12, cy - 6 + 15 * k as i32),
+                ("sans-serif", 13).into_font().color(&INK),
+            ))
+            .map_err(draw_err)?;
+        }
         match lane {
             Lane::Service(s) => {
                 chart
@@ -159,7 +168,7 @@ fn draw_lanes(
                         .map_err(draw_err)?;
                 }
             }
-            Lane::Connections(proxy, _) => {
+            Lane::Connections(proxy, _, _) => {
                 let cs = conns
                     .get(proxy.as_str())
                     .map(Vec::as_slice)
@@ -183,8 +192,12 @@ fn draw_lanes(
                     )
                     .map_err(draw_err)?;
             }
-            Lane::Schedule(w) => {
-                for e in report.backoff.iter().filter(|e| &e.worker == w) {
+            Lane::Schedule(w, service) => {
+                for e in report
+                    .backoff
+                    .iter()
+                    .filter(|e| &e.worker == w && &e.service == service)
+                {
                     for a in &e.attempts {
                         let from = a.at_ms - a.gap_ms;
                         // The wait: from the previous failure to the attempt.
@@ -226,38 +239,66 @@ fn draw_lanes(
     Ok(())
 }
 
-/// A one-line key under the caption: what each colour and mark means.
+/// A lane's label, one or two lines: a worker that talks to several services names the service
+/// (`w1 → redis` over `connections`).
+fn lane_label(lane: &Lane, several: &dyn Fn(&str) -> bool) -> Vec<String> {
+    match lane {
+        Lane::Service(s) => vec![s.clone()],
+        Lane::Connections(_, w, s) if several(w) => {
+            vec![format!("{w} → {s}"), "connections".into()]
+        }
+        Lane::Connections(_, w, _) => vec![format!("{w} connections")],
+        Lane::Schedule(w, s) if several(w) => {
+            vec![format!("{w} → {s}"), "attempts vs plan".into()]
+        }
+        Lane::Schedule(w, _) => vec![format!("{w} attempts vs plan")],
+    }
+}
+
+/// Every mark the lanes draw, in the key's order.
+const LEGEND: [(Mark, &str); 10] = [
+    (Mark::Swatch(UP_LIGHT), "service up"),
+    (Mark::Swatch(DOWN), "process down"),
+    (Mark::Swatch(PROXY_DOWN), "proxies down"),
+    (Mark::Swatch(WORKING), "working connection"),
+    (Mark::Cross, "failed attempt"),
+    (Mark::Wait, "wait before an attempt"),
+    (Mark::Swatch(WINDOW), "expected window"),
+    (Mark::Triangle(UP), "attempt in window"),
+    (Mark::Triangle(DOWN), "attempt outside"),
+    (Mark::Triangle(INK), "attempt not timed"),
+];
+
+#[derive(Clone, Copy)]
+enum Mark {
+    Swatch(RGBColor),
+    Cross,
+    Wait,
+    Triangle(RGBColor),
+}
+
+/// The key under the lanes, on two rows: what each colour and mark means.
 fn legend(area: &DrawingArea<SVGBackend<'_>, Shift>, x_start: i32) -> Result<(), DrawError> {
     let (_, y1) = area.get_pixel_range();
-    let y = y1.end - 14;
     let font = ("sans-serif", 12).into_font().color(&INK);
-    let mut x = x_start;
     let swatch = |c: RGBColor| Rectangle::new([(0, -5), (12, 5)], c.filled());
-    for (mark, text) in [
-        (0, "service up"),
-        (1, "process down"),
-        (2, "proxies down"),
-        (3, "working connection"),
-        (4, "failed attempt"),
-        (5, "expected window"),
-        (6, "attempt in window"),
-        (7, "attempt outside"),
-    ] {
-        let at = (x, y);
-        let drawn = match mark {
-            0 => area.draw(&(EmptyElement::at(at) + swatch(UP_LIGHT))),
-            1 => area.draw(&(EmptyElement::at(at) + swatch(DOWN))),
-            2 => area.draw(&(EmptyElement::at(at) + swatch(PROXY_DOWN))),
-            3 => area.draw(&(EmptyElement::at(at) + swatch(WORKING))),
-            4 => area.draw(&(EmptyElement::at(at) + Cross::new((6, 0), 5, DOWN))),
-            5 => area.draw(&(EmptyElement::at(at) + swatch(WINDOW))),
-            6 => area.draw(&(EmptyElement::at(at) + TriangleMarker::new((6, 0), 5, UP.filled()))),
-            _ => area.draw(&(EmptyElement::at(at) + TriangleMarker::new((6, 0), 5, DOWN.filled()))),
-        };
-        drawn.map_err(draw_err)?;
-        area.draw(&Text::new(text, (x + 17, y - 7), font.clone()))
-            .map_err(draw_err)?;
-        x += 30 + (text.len() as i32) * 7;
+    let per_row = LEGEND.len().div_ceil(2);
+    for (row, marks) in LEGEND.chunks(per_row).enumerate() {
+        let y = y1.end - 26 + 16 * row as i32;
+        let mut x = x_start;
+        for (mark, text) in marks {
+            let at = EmptyElement::at((x, y));
+            let drawn = match *mark {
+                Mark::Swatch(c) => area.draw(&(at + swatch(c))),
+                Mark::Cross => area.draw(&(at + Cross::new((6, 0), 5, DOWN))),
+                Mark::Wait => area.draw(&(at + PathElement::new(vec![(0, 0), (12, 0)], WINDOW))),
+                Mark::Triangle(c) => area.draw(&(at + TriangleMarker::new((6, 0), 5, c.filled()))),
+            };
+            drawn.map_err(draw_err)?;
+            area.draw(&Text::new(*text, (x + 17, y - 7), font.clone()))
+                .map_err(draw_err)?;
+            x += 30 + (text.len() as i32) * 7;
+        }
     }
     Ok(())
 }
@@ -323,4 +364,42 @@ fn draw_rate(
         .draw()
         .map_err(draw_err)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_worker_with_several_services_has_lanes_named_after_each() {
+        let several = |w: &str| w == "w1";
+        let conns = Lane::Connections("p".into(), "w1".into(), "redis".into());
+        assert_eq!(lane_label(&conns, &several), ["w1 → redis", "connections"]);
+        let plan = Lane::Schedule("w1".into(), "rabbitmq".into());
+        assert_eq!(
+            lane_label(&plan, &several),
+            ["w1 → rabbitmq", "attempts vs plan"]
+        );
+        let alone = Lane::Connections("p".into(), "w2".into(), "redis".into());
+        assert_eq!(lane_label(&alone, &several), ["w2 connections"]);
+    }
+
+    #[test]
+    fn the_key_names_every_mark_the_lanes_draw() {
+        // Colours and marks drawn in `draw_lanes`: each must have its entry in the key.
+        let drawn = [
+            "service up",
+            "process down",
+            "proxies down",
+            "working connection",
+            "failed attempt",
+            "wait before an attempt",
+            "expected window",
+            "attempt in window",
+            "attempt outside",
+            "attempt not timed",
+        ];
+        let keyed: Vec<&str> = LEGEND.iter().map(|(_, t)| *t).collect();
+        assert_eq!(keyed, drawn);
+    }
 }

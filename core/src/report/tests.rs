@@ -104,6 +104,30 @@ fn saved_runs_rerender_to_the_same_report_and_repeat_gives_distributions() {
     assert_eq!(rep.attempts.as_ref().map(|d| d.max), Some(6.0));
     let (again, _) = rerender(repeated.path(), None).expect("re-rendered");
     assert_eq!(again[0].report, top);
+
+    // The summary and report.md say which run the top-level files show.
+    let good = Wire::new().outage(1000 * MS, &ideal(6)).build();
+    let good_v = judge(&s, &good);
+    let (_, bad_t, bad_v) = run();
+    let runs = vec![(good.clone(), good_v.clone()), (bad_t, bad_v)];
+    let later = tempfile::tempdir().expect("tempdir");
+    let top = write_scenario(&later.path().join("t"), &s, &runs).expect("written");
+    let rep = top.repetition.clone().expect("repetition");
+    assert_eq!(rep.shown_run, 2);
+    let text = super::summary(&top);
+    assert!(
+        text.contains("above: run 2 of 2, the first that failed"),
+        "{text}"
+    );
+    let md = std::fs::read_to_string(later.path().join("t/report.md")).expect("report.md");
+    assert!(md.contains("This report shows run 2 of 2"), "{md}");
+    let all_good = vec![(good.clone(), good_v.clone()), (good, good_v)];
+    let top = write_scenario(&later.path().join("g"), &s, &all_good).expect("written");
+    assert!(
+        super::summary(&top).contains("above: run 1 of 2, every run passed"),
+        "{}",
+        super::summary(&top)
+    );
 }
 
 #[test]
@@ -389,4 +413,30 @@ fn a_declared_failure_that_passes_is_flagged_in_every_report() {
         ),
         other => panic!("an unexpected pass is not a failure: {other:?}"),
     }
+}
+
+#[test]
+fn the_index_says_why_each_failed_scenario_failed() {
+    let (s, t, v) = run();
+    let r = Report::new(&s.description, &t, &v);
+    let failed = r
+        .checks
+        .iter()
+        .find(|c| !c.passed)
+        .expect("the run fails a check");
+    let why = failed.detail.lines().next().expect("a detail");
+    let html = index_of(&r);
+    let shown = why
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;");
+    assert!(
+        html.contains(&format!(
+            "<code>{}</code>: {}",
+            failed.name,
+            &shown[..shown.len().min(100)]
+        )),
+        "{html}"
+    );
 }

@@ -28,7 +28,7 @@ pub enum Command {
     Run(RunArgs),
     /// List scenarios: services, workers, and every fault in order with its time.
     List {
-        /// Scenario files, or directories of `*.toml` files.
+        /// Scenario files, or directories (walked recursively for `*.toml` files).
         #[arg(default_value = "scenarios")]
         paths: Vec<PathBuf>,
         /// Only scenarios whose name contains PATTERN, or matches it as a glob (`*`, `?`);
@@ -44,6 +44,21 @@ pub enum Command {
         /// by more than 20 % (exit code 1).
         #[arg(long)]
         baseline: Option<PathBuf>,
+    },
+    /// Start testing your own worker: write a starter scenario (the broker killed and restarted
+    /// under it) to DIR/scenarios/, and in a Cargo project tests/chaos.rs to run it under
+    /// `cargo test`. Never overwrites a file.
+    Init {
+        /// The project's directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// The command that starts your worker, as one string (`"python worker.py"`); it is
+        /// run from DIR.
+        #[arg(long)]
+        worker: String,
+        /// The broker your worker consumes from.
+        #[arg(long, value_enum)]
+        broker: super::init::Broker,
     },
     /// Print the JSON Schema of scenario files (the one shipped as
     /// scenarios/scenario.schema.json), for editors.
@@ -79,7 +94,7 @@ pub enum Command {
 /// `rebound run`.
 #[derive(clap::Args)]
 pub struct RunArgs {
-    /// Scenario files, or directories of `*.toml` files.
+    /// Scenario files, or directories (walked recursively for `*.toml` files).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// Only scenarios whose name contains PATTERN, or matches it as a glob (`*`, `?`);

@@ -4,30 +4,17 @@ use std::path::PathBuf;
 
 use rebound::scenario::{load_file, Scenario};
 
-/// Loads every scenario in `paths` (files, or directories of `*.toml`, sorted); prints every
-/// problem of every file and returns None if any.
+/// Loads every scenario in `paths` (files, or directories walked recursively: see
+/// [`rebound::suite::discover`]); prints every problem of every file and returns None if any.
+/// A path that does not exist, or a directory without a scenario file, is an error naming it.
 pub fn load_all(paths: &[PathBuf]) -> Option<Vec<(PathBuf, Scenario)>> {
-    let mut files = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            match std::fs::read_dir(p) {
-                Ok(entries) => {
-                    let mut found: Vec<PathBuf> = entries
-                        .filter_map(|e| e.ok().map(|e| e.path()))
-                        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-                        .collect();
-                    found.sort();
-                    files.extend(found);
-                }
-                Err(e) => {
-                    err!("error: cannot read directory {}: {e}", p.display());
-                    return None;
-                }
-            }
-        } else {
-            files.push(p.clone());
+    let files = match rebound::suite::select(paths) {
+        Ok(files) => files,
+        Err(e) => {
+            err!("error: {e}");
+            return None;
         }
-    }
+    };
     let mut ok = true;
     let mut scenarios = Vec::new();
     for f in files {

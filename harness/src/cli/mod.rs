@@ -1,6 +1,6 @@
 //! The `rebound` command line, one job per file: [`args`] (what clap parses), [`run`]
 //! (`rebound run`), [`list`], [`progress`] (the live display, fed by [`status`]), [`table`]
-//! (the closing summary), [`keep`] (`--keep`), [`report_dir`] (never overwrite unasked),
+//! (the closing summary), [`init`] (`rebound init`), [`keep`] (`--keep`), [`report_dir`] (never overwrite unasked),
 //! [`filter`], [`load`], [`logging`] (`-v`), [`interrupt`] (Ctrl+C, in one place).
 
 #[macro_use]
@@ -9,6 +9,7 @@ mod out;
 mod args;
 mod exit;
 mod filter;
+mod init;
 mod interrupt;
 mod keep;
 mod list;
@@ -60,6 +61,11 @@ fn command(cli: Cli) -> ExitCode {
             event_capacity,
             threads,
         } => proxy_cmd::serve(host, port, seed, event_capacity, threads),
+        Command::Init {
+            dir,
+            worker,
+            broker,
+        } => init::init(&dir, &worker, broker),
         Command::Schema => {
             out!("{}", rebound::scenario::json_schema().trim_end());
             ExitCode::SUCCESS

@@ -25,8 +25,10 @@ struct Outcome {
     index: usize,
     path: PathBuf,
     name: String,
-    /// The seed of its last run (the one to replay).
+    /// The seed to replay: its first run that did not end as declared, else its last.
     seed: u64,
+    /// The runtime it ran on (`auto` settled).
+    runtime: RuntimeChoice,
     /// Its report, or why none could be written.
     report: Result<Report, String>,
     /// Its services, when `--keep` kept them up.
@@ -131,6 +133,7 @@ pub fn run(args: RunArgs, logs: bool) -> ExitCode {
                     path,
                     name,
                     seed: 0,
+                    runtime: choice,
                     report: Err(format!("the run's task failed: {e}")),
                     kept: None,
                 })
@@ -213,10 +216,9 @@ pub fn run(args: RunArgs, logs: bool) -> ExitCode {
     );
     for o in &failed {
         out!(
-            "replay {}: rebound run {} --seed {}",
+            "replay {}: {}",
             o.name,
-            o.path.display(),
-            o.seed
+            shell_line(&replay_args(args, &o.path, o.seed, o.runtime))
         );
     }
 
@@ -228,6 +230,45 @@ pub fn run(args: RunArgs, logs: bool) -> ExitCode {
         .map(exit_of)
         .fold(Exit::Ok, Exit::max)
         .into()
+}
+
+/// The command line that replays one scenario's run: its file, the seed, and every flag that
+/// changed how it ran (worker arguments, the runtime it ran on, private nodes), into a report
+/// directory of its own so the failed run's reports stay.
+fn replay_args(args: &RunArgs, path: &Path, seed: u64, runtime: RuntimeChoice) -> Vec<String> {
+    let mut line = vec!["rebound".to_owned(), "run".to_owned()];
+    line.push(path.display().to_string());
+    line.push(format!("--seed={seed}"));
+    for a in &args.worker_args {
+        line.push(format!("--worker-arg={a}"));
+    }
+    if let Some(name) = clap::ValueEnum::to_possible_value(&runtime) {
+        line.push(format!("--runtime={}", name.get_name()));
+    }
+    if args.private_nodes {
+        line.push("--private-nodes".to_owned());
+    }
+    let mut dir = args.report_dir.clone().into_os_string();
+    dir.push("-replay");
+    line.push(format!("--report-dir={}", PathBuf::from(dir).display()));
+    line.push("--overwrite".to_owned());
+    line
+}
+
+/// `words` as one line a POSIX shell splits back into them.
+fn shell_line(words: &[String]) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c);
+    words
+        .iter()
+        .map(|w| {
+            if !w.is_empty() && w.chars().all(plain) {
+                w.clone()
+            } else {
+                format!("'{}'", w.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The exit code of a judged scenario: 0 when it ended as expected (passed, or failed exactly
@@ -310,9 +351,11 @@ async fn run_scenario(
         path: path.clone(),
         name: scenario.name.clone(),
         seed: 0,
+        runtime,
         report: Err(String::new()),
         kept: None,
     };
+    let mut failed_seed = None;
     let mut runs = Vec::new();
     for k in 1..=times {
         // Drawn here rather than in the runner so it is printed before the run starts.
@@ -320,7 +363,7 @@ async fn run_scenario(
             .seed
             .or(scenario.seed)
             .unwrap_or_else(rand::random::<u64>);
-        outcome.seed = seed;
+        outcome.seed = failed_seed.unwrap_or(seed);
         let label = Label {
             k: index + 1,
             name: scenario.name.clone(),
@@ -339,6 +382,9 @@ async fn run_scenario(
         follower.finish().await;
         match result {
             Ok(mut out) => {
+                if exit_of_outcome(out.verdict.outcome) != Exit::Ok && failed_seed.is_none() {
+                    failed_seed = Some(seed);
+                }
                 if times > 1 {
                     shared
                         .display
@@ -388,7 +434,65 @@ async fn run_scenario(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser as _;
     use rebound::check::Outcome as O;
+
+    fn parse(words: &[String]) -> RunArgs {
+        match super::super::args::Cli::try_parse_from(words) {
+            Ok(cli) => match cli.command {
+                super::super::args::Command::Run(args) => args,
+                _ => panic!("not a run: {words:?}"),
+            },
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn the_replay_line_carries_every_flag_that_changed_the_run() {
+        let words: Vec<String> = [
+            "rebound",
+            "run",
+            "scenarios/",
+            "--worker-arg=--no-reconnect",
+            "--worker-arg",
+            "it's spaced",
+            "--runtime",
+            "auto",
+            "--private-nodes",
+            "--repeat",
+            "5",
+            "--report-dir",
+            "out dir",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let given = parse(&words);
+        let replay = replay_args(
+            &given,
+            Path::new("scenarios/redis-kill-restart.toml"),
+            42,
+            RuntimeChoice::Local,
+        );
+        let again = parse(&replay);
+        assert_eq!(again.worker_args, given.worker_args);
+        assert_eq!(again.seed, Some(42));
+        assert_eq!(again.runtime, RuntimeChoice::Local);
+        assert!(again.private_nodes);
+        assert_eq!(again.repeat, None, "a replay runs the failed run once");
+        assert_eq!(again.report_dir, PathBuf::from("out dir-replay"));
+        assert!(again.overwrite);
+        // The shell splits the printed line back into the same words.
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf '%s\\n' {}", shell_line(&replay)))
+            .output()
+            .expect("sh runs");
+        let split: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(split, replay);
+    }
 
     #[test]
     fn a_scenario_that_ends_as_it_declares_exits_0() {

@@ -25,9 +25,9 @@ pub struct Status {
     pub expected: u64,
     /// The fault action applied last (`kill redis`).
     pub step: Option<String>,
-    script_ns: Option<u64>,
-    /// What is down (a step broke it and none restored it yet), since when.
-    down: BTreeMap<String, Instant>,
+    /// What is down (a step broke it and none restored it yet), since when: as the event
+    /// arrived (the live outage clock) and on the run's clock (the line of the restoring step).
+    down: BTreeMap<String, (Instant, u64)>,
 }
 
 impl Status {
@@ -38,7 +38,6 @@ impl Status {
             processed: 0,
             expected,
             step: None,
-            script_ns: None,
             down: BTreeMap::new(),
         }
     }
@@ -49,8 +48,7 @@ impl Status {
         match &e.kind {
             EventKind::ScriptStarted => {
                 self.phase = Phase::Script;
-                self.script_ns = Some(e.at_ns);
-                Some("script started".to_owned())
+                Some(format!("script started at {}", secs(e.at_ns)))
             }
             EventKind::Processed { .. } => {
                 self.processed += 1;
@@ -63,19 +61,16 @@ impl Status {
                 ..
             } => {
                 let (breaks, restores) = effect_of(action);
-                let mut line = format!("step {}: {action} {target}", step + 1);
-                if let Some(t0) = self.script_ns {
-                    let at = e.at_ns.saturating_sub(t0) as f64 / 1e9;
-                    line.push_str(&format!(" at {at:.2} s"));
-                }
+                // Times on the run's clock, as the summary, the reports and the timeline use it.
+                let mut line = format!("step {}: {action} {target} at {}", step + 1, secs(e.at_ns));
                 if restores {
-                    if let Some(since) = self.down.remove(target) {
-                        let down = now.saturating_duration_since(since).as_secs_f64();
+                    if let Some((_, since_ns)) = self.down.remove(target) {
+                        let down = e.at_ns.saturating_sub(since_ns) as f64 / 1e9;
                         line.push_str(&format!(" ({target} was down {down:.1} s)"));
                     }
                 }
                 if breaks {
-                    self.down.entry(target.clone()).or_insert(now);
+                    self.down.entry(target.clone()).or_insert((now, e.at_ns));
                 }
                 line.push_str(&format!(
                     "; {} of {} processed",
@@ -123,8 +118,8 @@ impl Status {
     pub fn outage(&self, now: Instant) -> Option<(&str, Duration)> {
         self.down
             .iter()
-            .min_by_key(|(_, since)| **since)
-            .map(|(what, since)| (what.as_str(), now.saturating_duration_since(*since)))
+            .min_by_key(|(_, (since, _))| *since)
+            .map(|(what, (since, _))| (what.as_str(), now.saturating_duration_since(*since)))
     }
 
     /// The one-line state for a live display: phase, outage clock, last step.
@@ -139,6 +134,12 @@ impl Status {
         }
         s
     }
+}
+
+/// A moment on the run's clock, in seconds (`1.04 s`): the origin of the summary's and the
+/// reports' times.
+fn secs(at_ns: u64) -> String {
+    format!("{:.2} s", at_ns as f64 / 1e9)
 }
 
 #[cfg(test)]
@@ -173,7 +174,7 @@ mod tests {
         assert_eq!(
             s.apply(&ev(100, EventKind::ScriptStarted), at(100))
                 .as_deref(),
-            Some("script started")
+            Some("script started at 0.10 s")
         );
         for i in 0..98 {
             let p = EventKind::Processed {
@@ -185,7 +186,7 @@ mod tests {
         }
         assert_eq!(
             s.apply(&fault(1100, 0, "kill"), at(1100)).as_deref(),
-            Some("step 1: kill redis at 1.00 s; 98 of 300 processed")
+            Some("step 1: kill redis at 1.10 s; 98 of 300 processed")
         );
         assert_eq!(
             s.message(at(1900)),
@@ -193,7 +194,7 @@ mod tests {
         );
         assert_eq!(
             s.apply(&fault(2100, 1, "restart"), at(2100)).as_deref(),
-            Some("step 2: restart redis at 2.00 s (redis was down 1.0 s); 98 of 300 processed")
+            Some("step 2: restart redis at 2.10 s (redis was down 1.0 s); 98 of 300 processed")
         );
         assert_eq!(s.outage(at(2200)), None);
         assert_eq!(s.message(at(2200)), "script | last step: restart redis");

@@ -152,8 +152,8 @@ pub async fn resolve(choice: RuntimeChoice, scenario: &Scenario) -> Result<Resol
     }
 }
 
-/// What the local runtime lacks for `scenario`, with the install command; None when nothing.
-fn local_missing(scenario: &Scenario) -> Option<String> {
+/// The servers the local runtime lacks for `scenario` (`redis-server`, `rabbitmq-server`).
+pub fn missing_servers(scenario: &Scenario) -> Vec<&'static str> {
     let mut missing = Vec::new();
     let kinds = |k| scenario.services.values().any(|s| s.kind == k);
     if kinds(ServiceKind::Redis) && find_program("redis-server").is_none() {
@@ -166,11 +166,22 @@ fn local_missing(scenario: &Scenario) -> Option<String> {
     {
         missing.push("rabbitmq-server");
     }
+    missing
+}
+
+/// How to install `missing` servers on Debian or Ubuntu (as root; no sudo assumed).
+pub fn install_command(missing: &[&str]) -> String {
+    format!("apt-get update && apt-get install -y {}", missing.join(" "))
+}
+
+/// What the local runtime lacks for `scenario`, with the install command; None when nothing.
+fn local_missing(scenario: &Scenario) -> Option<String> {
+    let missing = missing_servers(scenario);
     (!missing.is_empty()).then(|| {
         format!(
-            "{} not found; install with `sudo apt-get install {}` (Debian/Ubuntu) or Homebrew",
+            "{} not found; install with `{}` (Debian/Ubuntu) or Homebrew",
             missing.join(" and "),
-            missing.join(" ")
+            install_command(&missing)
         )
     })
 }

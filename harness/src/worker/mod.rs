@@ -23,7 +23,7 @@ use crate::timeline::{EventKind, ExitStatus, Recorder};
 /// What can go wrong launching or stopping a worker.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
-    #[error("fixture `{name}` not found (searched {searched}); build it with `cargo build -p rebound-fixtures`")]
+    #[error("fixture `{name}` not found (searched {searched}); a fixture is a binary beside rebound or the test binary: build rebound's with `cargo build -p rebound-fixtures`, a package's own with `cargo build --bins` (cargo test builds them before its tests)")]
     FixtureNotFound { name: String, searched: String },
     #[error("program `{0}` not found on PATH")]
     ProgramNotFound(String),

@@ -443,3 +443,116 @@ rate = 100
     );
     assert!(!out.contains("REBOUND_IT_UNSET"), "it has a default: {out}");
 }
+
+/// The replay line of a failed scenario runs as printed and replays the run: the same seed,
+/// the worker arguments and the runtime it ran on.
+#[test]
+fn the_replay_line_of_a_failed_scenario_runs_as_printed() {
+    build_fixtures();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scenario = dir.path().join("ignores-sigterm.toml");
+    std::fs::write(
+        &scenario,
+        r#"name = "ignores-sigterm"
+[services.redis]
+kind = "redis"
+[workers.w1]
+fixture = "redis-worker"
+[workload]
+messages = 20
+rate = 100
+[limits]
+shutdown_grace = "300ms"
+"#,
+    )
+    .expect("written");
+    let out = rebound()
+        .args(["run", "--runtime", "auto", "--worker-arg=--ignore-sigterm"])
+        .arg("--report-dir")
+        .arg(dir.path().join("reports"))
+        .arg(&scenario)
+        .output()
+        .expect("rebound runs");
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("replay ignores-sigterm: "))
+        .unwrap_or_else(|| panic!("no replay line:\n{stdout}"));
+    assert!(line.contains("--worker-arg=--ignore-sigterm"), "{line}");
+    assert!(line.contains("--runtime="), "{line}");
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_rebound"))
+        .parent()
+        .expect("a directory")
+        .to_path_buf();
+    let path = std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .expect("a PATH");
+    let again = Command::new("sh")
+        .arg("-c")
+        .arg(line)
+        .current_dir(root())
+        .env("PATH", path)
+        .env_remove("NO_COLOR")
+        .env_remove("CI")
+        .output()
+        .expect("sh runs");
+    let replayed = text(&again.stdout);
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "{replayed}\n{}",
+        text(&again.stderr)
+    );
+    let seed = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("--seed="))
+        .expect("a seed");
+    assert!(replayed.contains(&format!("seed {seed}")), "{replayed}");
+    assert!(replayed.contains("failed clean_exit"), "{replayed}");
+}
+
+/// `validate`, `list` and `run` walk directories recursively; a selection without a scenario
+/// file is an error naming the path.
+#[test]
+fn directories_are_walked_recursively_and_an_empty_one_is_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let nested = dir.path().join("redis").join("outages");
+    std::fs::create_dir_all(&nested).expect("mkdir");
+    std::fs::copy(
+        root().join("scenarios/redis-kill-restart.toml"),
+        nested.join("kill.toml"),
+    )
+    .expect("copied");
+    for command in ["validate", "list"] {
+        let out = rebound()
+            .arg(command)
+            .arg(dir.path())
+            .output()
+            .expect("rebound runs");
+        let stdout = text(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{command}: {stdout}{}",
+            text(&out.stderr)
+        );
+        assert!(stdout.contains("kill"), "{command}: {stdout}");
+    }
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    for command in ["validate", "list", "run"] {
+        let out = rebound()
+            .arg(command)
+            .arg(&empty)
+            .output()
+            .expect("rebound runs");
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.contains(&empty.display().to_string()),
+            "{command}: {stderr}"
+        );
+        assert!(stderr.contains("no scenario file"), "{command}: {stderr}");
+    }
+}

@@ -70,10 +70,12 @@ impl LocalRabbitmq {
         ready_timeout: Duration,
         recorder: Recorder,
     ) -> Result<Self, RuntimeError> {
-        let missing = || RuntimeError::MissingBinary {
+        let missing = || {
+            RuntimeError::MissingBinary {
             binary: "rabbitmq-server",
             install:
-                "sudo apt-get install rabbitmq-server (Debian/Ubuntu) or brew install rabbitmq",
+                "apt-get update && apt-get install -y rabbitmq-server (Debian/Ubuntu, as root) or brew install rabbitmq",
+        }
         };
         let script = if Path::new(DEBIAN_SCRIPT).is_file() {
             PathBuf::from(DEBIAN_SCRIPT)
@@ -83,7 +85,7 @@ impl LocalRabbitmq {
         if process::find_program("epmd").is_none() {
             return Err(RuntimeError::MissingBinary {
                 binary: "epmd",
-                install: "sudo apt-get install erlang-base (it comes with rabbitmq-server)",
+                install: "apt-get update && apt-get install -y erlang-base (it comes with rabbitmq-server)",
             });
         }
         // SAFETY: geteuid has no preconditions.

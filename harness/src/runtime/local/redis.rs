@@ -33,7 +33,7 @@ impl LocalRedis {
         if process::find_program("redis-server").is_none() {
             return Err(RuntimeError::MissingBinary {
                 binary: "redis-server",
-                install: "sudo apt-get install redis-server (Debian/Ubuntu) or brew install redis",
+                install: "apt-get update && apt-get install -y redis-server (Debian/Ubuntu, as root) or brew install redis",
             });
         }
         let dir = tempfile::Builder::new()

@@ -27,7 +27,10 @@ fn missing_redis_server_says_how_to_install_it() {
     .expect("no redis-server on an empty PATH");
     let msg = err.to_string();
     assert!(msg.contains("`redis-server` not found on PATH"), "{msg}");
-    assert!(msg.contains("apt-get install redis-server"), "{msg}");
+    assert!(
+        msg.contains("apt-get update && apt-get install -y redis-server"),
+        "{msg}"
+    );
 }
 
 #[test]

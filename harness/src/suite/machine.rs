@@ -23,10 +23,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
-use rebound::runner::RunOptions;
-use rebound::runtime::local::can_share;
-use rebound::runtime::RuntimeChoice;
-use rebound::scenario::{Scenario, ServiceKind};
+use crate::runner::RunOptions;
+use crate::runtime::local::can_share;
+use crate::runtime::RuntimeChoice;
+use crate::scenario::{Scenario, ServiceKind};
 
 /// How a scenario run shares the machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

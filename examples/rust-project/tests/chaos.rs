@@ -1,0 +1,3 @@
+fn main() {
+    rebound::suite::Suite::new("scenarios").run()
+}
