@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::conn::Conn;
 use super::episode::Episode;
 use super::outage::{route_affected, Outage};
-use crate::streams::{uses_of, Stream, DEFAULT_STREAM};
+use crate::streams::{declared_name, uses_of, Stream, DEFAULT_STREAM};
 use crate::timeline::{EnqueueOutcome, EventKind, Timeline, Use};
 
 fn default_stream() -> String {
@@ -83,14 +83,38 @@ pub fn recoveries<'a>(
     {
         let on_route: Vec<&Stream> = streams.iter().filter(|s| s.proxy == route.proxy).collect();
         let main = headline(&on_route);
-        for stream in &on_route {
-            let is_headline = main.is_some_and(|m| std::ptr::eq(m, *stream));
-            let ep = episode(&route.worker, &stream.name);
-            if !is_headline && ep.is_none() {
-                continue;
+        let mut recovered: Vec<(Recovery, bool)> = on_route
+            .iter()
+            .map(|stream| {
+                let ep = episode(&route.worker, &stream.name);
+                let mut r = recovery(timeline, outage, stream, ep, false, end);
+                r.headline = main.is_some_and(|m| std::ptr::eq(m, *stream));
+                (r, ep.is_some())
+            })
+            .collect();
+        // One of a stream's identical loops heads it: the one seen coming back last. A loop
+        // that finds a fresh connection in a shared pool dials nothing, so only the loops seen
+        // coming back tell when the stream did.
+        if let Some(m) = main.filter(|m| declared_name(&m.name) != m.name) {
+            let back_last = recovered
+                .iter()
+                .enumerate()
+                .filter(|(_, (r, _))| declared_name(&r.stream) == declared_name(&m.name))
+                .filter_map(|(i, (r, _))| r.reconnected_at_ns.map(|at| (i, at)))
+                .max_by_key(|(_, at)| *at)
+                .map(|(i, _)| i);
+            if let Some(i) = back_last {
+                for (j, (r, _)) in recovered.iter_mut().enumerate() {
+                    r.headline = j == i;
+                }
             }
-            out.push(recovery(timeline, outage, stream, ep, is_headline, end));
         }
+        out.extend(
+            recovered
+                .into_iter()
+                .filter(|(r, judged)| r.headline || *judged)
+                .map(|(r, _)| r),
+        );
     }
     out
 }

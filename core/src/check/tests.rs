@@ -1694,8 +1694,9 @@ fn a_loop_retrying_too_soon_still_fails_among_identical_loops() {
 /// at 2408 ms) finds fresh connections in the pool and dials nothing. `b_retry_ms`: a failed
 /// retry of B's at that time, before the restore.
 fn shared_pool_loops(b_retry_ms: Option<f64>) -> Timeline {
+    // The first thread's connection is seen to close last: it is the one that redials last.
     let mut m = Multi::new()
-        .working(0.0, Use::Commands, Some(1000.0))
+        .working(0.0, Use::Commands, Some(1000.5))
         .working(1.0, Use::Commands, Some(1000.0))
         .fault(1000.0, "kill")
         .refused(1018.0)
@@ -1717,6 +1718,15 @@ fn a_loop_that_finds_a_fresh_pooled_connection_is_not_blamed_for_anothers() {
         "{}",
         check(&v, "backoff").detail
     );
+    // The stream came back when the loop seen coming back did: that loop heads it.
+    assert!(
+        check(&v, "reconnect").passed,
+        "{}",
+        check(&v, "reconnect").detail
+    );
+    let head: Vec<_> = v.outages.iter().filter(|o| o.recovery.headline).collect();
+    assert_eq!(head.len(), 1);
+    assert_eq!(head[0].recovery.stream, "consumers#2");
     // The control: a retry of B's too soon after its redial still fails.
     let v = judge(&consumer_loops(2), &shared_pool_loops(Some(1450.0)));
     assert!(!check(&v, "backoff").passed);
