@@ -7,7 +7,7 @@ test:
 # Run every scenario in scenarios/ and write reports to reports/ (replacing the last ones).
 scenarios *ARGS:
     cargo build --quiet -p rebound -p rebound-fixtures
-    ./target/debug/rebound run scenarios/ examples/*/*.toml --report-dir reports --overwrite {{ARGS}}
+    ./target/debug/rebound run scenarios/ examples/ --report-dir reports --overwrite {{ARGS}}
 
 # The detection matrix, RUNS times in a row: every broken mode of the fixtures must fail exactly
 # its checks (tests/scenarios.rs NEGATIVE_CONTROLS) and every resilient scenario must pass, in

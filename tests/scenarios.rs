@@ -152,8 +152,6 @@ fn main() {
     // reach: use `--test-threads 1` there for timing.
     let suite = Suite::new(root().join("scenarios"))
         .folder(root().join("examples"))
-        // Variants that fail on a race, judged by the detection matrix, not declared outcomes.
-        .skip_dir("flawed")
         .cargo_build([
             "-p".to_owned(),
             "rebound-fixtures".to_owned(),
