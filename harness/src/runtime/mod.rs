@@ -150,28 +150,70 @@ pub enum RuntimeError {
     },
 }
 
-/// A free TCP port on loopback, as the kernel hands them out.
+/// A free TCP port on loopback, outside the kernel's ephemeral range.
 ///
 /// The port is free when this returns, but nothing holds it: another process (a test running
 /// beside this one) can take it before the server that is given it binds. That race cannot be
 /// closed for a server rebound does not bind itself (redis-server, rabbitmq-server, a published
 /// container port), so callers retry with fresh ports when the server reports the address in
 /// use. Listeners rebound binds itself (the proxies, the proxy API) bind port 0 and keep it.
+///
+/// Outside the ephemeral range because a restarted server binds its port again: while it is
+/// down, a port from that range can be handed to any process's outgoing connection as its
+/// local port, and the restart would find it taken.
 pub fn free_port() -> std::io::Result<u16> {
     Ok(free_ports::<1>()?[0])
 }
 
-/// `N` distinct free TCP ports on loopback: each is held until all are chosen, so the kernel
-/// cannot hand out the same one twice (sequential [`free_port`] calls can).
+/// `N` distinct free TCP ports on loopback, outside the ephemeral range: each is held until all
+/// are chosen, so the same one cannot be handed out twice.
 pub fn free_ports<const N: usize>() -> std::io::Result<[u16; N]> {
+    use rand::Rng;
+    let (lo, hi) = server_port_range();
+    let mut rng = rand::rng();
     let mut held = Vec::with_capacity(N);
     let mut ports = [0; N];
     for port in &mut ports {
-        let l = std::net::TcpListener::bind(("127.0.0.1", 0))?;
-        *port = l.local_addr()?.port();
-        held.push(l);
+        let mut last = None;
+        for _ in 0..200 {
+            let p = rng.random_range(lo..=hi);
+            match std::net::TcpListener::bind(("127.0.0.1", p)) {
+                Ok(l) => {
+                    *port = p;
+                    held.push(l);
+                    last = None;
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        if let Some(e) = last {
+            return Err(e);
+        }
     }
     Ok(ports)
+}
+
+/// Ports for servers: below the kernel's ephemeral range (`ip_local_port_range`, 32768-60999
+/// by default) and above the common service ports; above the range on a machine whose range
+/// starts low.
+fn server_port_range() -> (u16, u16) {
+    let range =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    server_ports_beside(&range)
+}
+
+fn server_ports_beside(ephemeral: &str) -> (u16, u16) {
+    let mut bounds = ephemeral.split_whitespace().map(str::parse::<u16>);
+    let (low, high) = match (bounds.next(), bounds.next()) {
+        (Some(Ok(low)), Some(Ok(high))) if low <= high => (low, high),
+        _ => (32_768, 60_999),
+    };
+    if low > 20_000 {
+        (15_000, low - 1)
+    } else {
+        (high.saturating_add(1).min(65_000), 65_535)
+    }
 }
 
 /// Whether a server's start-up log says its port was taken (the race [`free_port`] leaves).
@@ -246,4 +288,20 @@ impl<const N: usize> PortTries<N> {
 /// Whether a start failed because a port given to the server was taken before it bound it.
 fn port_was_taken(e: &RuntimeError) -> bool {
     matches!(e, RuntimeError::DiedAtStart { log, .. } if says_address_in_use(log))
+}
+
+#[cfg(test)]
+mod port_tests {
+    use super::*;
+
+    #[test]
+    fn server_ports_stay_out_of_the_ephemeral_range() {
+        assert_eq!(server_ports_beside("32768\t60999\n"), (15_000, 32_767));
+        assert_eq!(server_ports_beside(""), (15_000, 32_767));
+        assert_eq!(server_ports_beside("1024 60999"), (61_000, 65_535));
+        let (lo, hi) = server_port_range();
+        for p in free_ports::<8>().expect("free ports") {
+            assert!((lo..=hi).contains(&p), "{p} outside {lo}..={hi}");
+        }
+    }
 }
