@@ -12,6 +12,7 @@ use super::schedule::{production_time, step_times, timed_actions};
 use super::template;
 use crate::check::Check;
 use crate::fault::{Action, Family, ProcState, StateRule};
+use crate::timeline::Use;
 
 /// Spans of the parsed document, to point at the exact key or value of a problem.
 struct Spans<'t> {
@@ -310,6 +311,32 @@ pub fn validate(s: &Scenario, path: &str, text: &str) -> Vec<ScenarioError> {
                     errors.push(at(
                         sfield("service"),
                         format!("unknown service `{svc}` in stream `{}`", st.name),
+                    ));
+                }
+            }
+            if let Some(u) = &st.uses {
+                let shows = |kind: ServiceKind| match u.get_ref() {
+                    Use::Commands | Use::BlockingRead | Use::Subscribe => {
+                        kind == ServiceKind::Redis
+                    }
+                    Use::Consume | Use::Publish => kind == ServiceKind::Rabbitmq,
+                };
+                let kinds: Vec<ServiceKind> = s
+                    .services
+                    .iter()
+                    .filter(|(n, _)| st.service.as_ref().is_none_or(|want| want == *n))
+                    .map(|(_, svc)| svc.kind)
+                    .collect();
+                if !kinds.is_empty() && !kinds.iter().any(|k| shows(*k)) {
+                    errors.push(at(
+                        Some(u.span()),
+                        format!(
+                            "stream `{}` of worker `{name}` can match no connection: `{}` is what {} connections show, and its services are {}",
+                            st.name,
+                            u.get_ref().name(),
+                            if shows(ServiceKind::Redis) { "Redis" } else { "AMQP" },
+                            if shows(ServiceKind::Redis) { "RabbitMQ" } else { "Redis" },
+                        ),
                     ));
                 }
             }
@@ -1159,6 +1186,25 @@ rate = 100
             "[[steps]]\nat = \"1s\"\naction = \"kill\"\ntarget = \"redis\"\n[[steps]]\nafter = \"1s\"\naction = \"restart\"\ntarget = \"redis\"\n",
         );
         assert_eq!(errors(&t), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_stream_that_can_match_no_connection_points_at_its_use() {
+        let t = with_steps("").replace(
+            "[workload]",
+            "[[workers.w1.streams]]\nname = \"c\"\nuses = \"consume\"\n[workload]",
+        );
+        let e = errors(&t);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with("s.toml:8:8: stream `c` of worker `w1` can match no connection: `consume` is what AMQP connections show, and its services are Redis"),
+            "{e:?}"
+        );
+        // A Redis use on the same file is fine.
+        assert_eq!(
+            errors(&t.replace("\"consume\"", "\"blocking_read\"")),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
