@@ -1128,6 +1128,17 @@ fn a_processed_job_left_marked_started_is_stranded_not_lost() {
 
 // --- connection streams -----------------------------------------------------------------------
 
+/// The verdict has an attempt that came too soon (attempt `attempt`, when given).
+fn assert_too_soon(v: &Verdict, attempt: Option<u32>) {
+    assert!(
+        v.violations
+            .iter()
+            .any(|x| x.kind == ViolationKind::TooSoon && attempt.is_none_or(|a| x.attempt == a)),
+        "{:#?}",
+        v.violations
+    );
+}
+
 /// The connection history of a worker with several retry loops on one route, at millisecond
 /// times: working connections tagged with what the client did on them, refused attempts.
 struct Multi {
@@ -1351,13 +1362,7 @@ fn an_early_attempt_of_one_stream_still_fires_among_two() {
         .build();
     let v = judge(&s, &t);
     assert!(!check(&v, "backoff").passed);
-    assert!(
-        v.violations
-            .iter()
-            .any(|x| x.kind == ViolationKind::TooSoon),
-        "{:#?}",
-        v.violations
-    );
+    assert_too_soon(&v, None);
 }
 
 /// A consumer loop (blocking pops) retrying 50, 100, 200, 400 ms and a control loop
@@ -1514,13 +1519,7 @@ fn a_redial_on_use_is_not_paired_with_an_announced_delay() {
 fn a_retry_too_soon_after_the_redial_still_fails() {
     let v = judge(&fixed_1s(true), &redial_then(50.0));
     assert!(!check(&v, "backoff").passed);
-    assert!(
-        v.violations
-            .iter()
-            .any(|x| x.kind == ViolationKind::TooSoon && x.attempt == 1),
-        "{:#?}",
-        v.violations
-    );
+    assert_too_soon(&v, Some(1));
 }
 
 /// arq under a supervisor: killed at 1000 ms, the process redials once on use and exits at
@@ -1570,13 +1569,7 @@ fn a_restarted_process_starts_the_schedule_again_after_its_first_dial() {
 fn a_restarted_process_that_retries_too_soon_still_fails() {
     let v = judge(&fixed_1s(true), &exits_and_restarts(100.0));
     assert!(!check(&v, "backoff").passed);
-    assert!(
-        v.violations
-            .iter()
-            .any(|x| x.kind == ViolationKind::TooSoon && x.attempt == 1),
-        "{:#?}",
-        v.violations
-    );
+    assert_too_soon(&v, Some(1));
 }
 
 /// huey's consumer: a worker thread blocked in BRPOP on a pooled connection the scheduler
@@ -1679,13 +1672,7 @@ fn identical_loops_of_one_worker_are_judged_each_on_its_own_schedule() {
 fn a_loop_retrying_too_soon_still_fails_among_identical_loops() {
     let v = judge(&consumer_loops(2), &two_redialing_loops(400.0));
     assert!(!check(&v, "backoff").passed);
-    assert!(
-        v.violations
-            .iter()
-            .any(|x| x.kind == ViolationKind::TooSoon),
-        "{:#?}",
-        v.violations
-    );
+    assert_too_soon(&v, None);
 }
 
 /// Dramatiq's two consumer loops on one shared redis-py pool: killed at 1000 ms, loop A
@@ -1752,13 +1739,7 @@ fn a_ticker_faster_than_its_period_still_fails_backoff() {
     // The scheduler retries every 150 ms where it ticks every second.
     let v = judge(&huey_like(), &pool_and_ticker(150.0));
     assert!(!check(&v, "backoff").passed);
-    assert!(
-        v.violations
-            .iter()
-            .any(|x| x.kind == ViolationKind::TooSoon),
-        "{:#?}",
-        v.violations
-    );
+    assert_too_soon(&v, None);
 }
 
 #[test]

@@ -30,26 +30,7 @@ const NEEDS_A_BROKER: StateRule = StateRule::Process {
 impl BrokerFault {
     /// What the catalogue knows of it.
     pub fn def(self) -> ActionDef {
-        let base = ActionDef {
-            name: self.into(),
-            summary: "",
-            targets: Targets {
-                service: true,
-                link: true,
-                worker: false,
-            },
-            only_on: None,
-            needs: &[],
-            breaks: false,
-            restores: false,
-            undo: None,
-            needs_for: None,
-            fields: &[],
-            check: None,
-            whole_broker: false,
-            state: NEEDS_A_BROKER,
-            outage_note: None,
-        };
+        let base = ActionDef::plain(self.into(), Targets::SERVICE_OR_LINK, NEEDS_A_BROKER);
         let whole_service = Targets {
             service: true,
             link: false,

@@ -61,6 +61,15 @@ pub struct Targets {
     pub worker: bool,
 }
 
+impl Targets {
+    /// A service (all its proxies) or one worker's link to it.
+    pub(crate) const SERVICE_OR_LINK: Targets = Targets {
+        service: true,
+        link: true,
+        worker: false,
+    };
+}
+
 /// What a runtime can do to a service. Each runtime declares its own before anything starts,
 /// so a scenario it cannot run is refused instead of passing with a fault never applied.
 #[derive(
@@ -202,6 +211,29 @@ pub struct ActionDef {
     pub state: StateRule,
     /// For the docs table: what the outage column adds (e.g. that an exit is unexpected).
     pub outage_note: Option<&'static str>,
+}
+
+impl ActionDef {
+    /// An action of a family with nothing of its own yet: each family's `def` starts here and
+    /// says what differs.
+    pub(crate) const fn plain(name: &'static str, targets: Targets, state: StateRule) -> Self {
+        ActionDef {
+            name,
+            summary: "",
+            targets,
+            only_on: None,
+            needs: &[],
+            breaks: false,
+            restores: false,
+            undo: None,
+            needs_for: None,
+            fields: &[],
+            check: None,
+            whole_broker: false,
+            state,
+            outage_note: None,
+        }
+    }
 }
 
 impl Action {

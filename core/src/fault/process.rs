@@ -75,20 +75,8 @@ impl ProcessFault {
     /// What the catalogue knows of it.
     pub fn def(self) -> ActionDef {
         let base = ActionDef {
-            name: self.into(),
-            summary: "",
-            targets: SERVICE,
-            only_on: None,
-            needs: &[],
-            breaks: false,
-            restores: false,
-            undo: None,
-            needs_for: None,
-            fields: &[],
-            check: None,
             whole_broker: true,
-            state: StateRule::Stateless,
-            outage_note: None,
+            ..ActionDef::plain(self.into(), SERVICE, StateRule::Stateless)
         };
         let stop = StateRule::Process {
             refuse: stopping,

@@ -12,31 +12,10 @@ pub enum ProxyFault {
     IdleDrop,
 }
 
-const SERVICE_OR_LINK: Targets = Targets {
-    service: true,
-    link: true,
-    worker: false,
-};
-
 impl ProxyFault {
     /// What the catalogue knows of it.
     pub fn def(self) -> ActionDef {
-        let base = ActionDef {
-            name: self.into(),
-            summary: "",
-            targets: SERVICE_OR_LINK,
-            only_on: None,
-            needs: &[],
-            breaks: false,
-            restores: false,
-            undo: None,
-            needs_for: None,
-            fields: &[],
-            check: None,
-            whole_broker: false,
-            state: StateRule::Stateless,
-            outage_note: None,
-        };
+        let base = ActionDef::plain(self.into(), Targets::SERVICE_OR_LINK, StateRule::Stateless);
         match self {
             ProxyFault::Down => ActionDef {
                 summary: "Take the service's proxies down: listeners closed, connections closed.",

@@ -35,26 +35,7 @@ fn positive_size(step: &StepSpec) -> Option<(&'static str, &'static str)> {
 impl ToxicFault {
     /// What the catalogue knows of it.
     pub fn def(self) -> ActionDef {
-        let base = ActionDef {
-            name: self.into(),
-            summary: "",
-            targets: Targets {
-                service: true,
-                link: true,
-                worker: false,
-            },
-            only_on: None,
-            needs: &[],
-            breaks: false,
-            restores: false,
-            undo: None,
-            needs_for: None,
-            fields: &[],
-            check: None,
-            whole_broker: false,
-            state: StateRule::Toxic,
-            outage_note: None,
-        };
+        let base = ActionDef::plain(self.into(), Targets::SERVICE_OR_LINK, StateRule::Toxic);
         match self {
             ToxicFault::Latency => ActionDef {
                 summary: "Delay data on the proxies by `latency` (+/- `jitter`).",
