@@ -109,7 +109,7 @@ fn toward_n(from: u64, to: u64) -> Vec<u64> {
     }
     let mid = to + (from - to) / 2;
     if mid > to && mid < from {
-        vec![mid, to]
+        vec![to, mid]
     } else {
         vec![to]
     }
@@ -130,6 +130,9 @@ pub struct Shrunk {
 
 /// Shrinks `start` while `still_fails` says a candidate fails the same check (`Some(true)`),
 /// spending at most `max_runs` calls; `None` from `still_fails` stops at once (time is up).
+///
+/// A candidate that passed is not tried again, and once the schedule with no step passed, no
+/// other stepless one is tried (fewer messages without a fault seldom fail what more did not).
 pub fn shrink(
     start: Schedule,
     space: &Space,
@@ -139,8 +142,14 @@ pub fn shrink(
     let mut current = start;
     let mut runs = 0;
     let mut accepted = 0;
+    let mut passed: Vec<Schedule> = Vec::new();
     'outer: loop {
         for c in candidates(&current, space) {
+            if passed.contains(&c)
+                || (c.moves.is_empty() && passed.iter().any(|p| p.moves.is_empty()))
+            {
+                continue;
+            }
             if runs >= max_runs {
                 return Shrunk {
                     schedule: current,
@@ -156,7 +165,7 @@ pub fn shrink(
                     accepted += 1;
                     continue 'outer;
                 }
-                Some(false) => {}
+                Some(false) => passed.push(c),
                 None => {
                     return Shrunk {
                         schedule: current,
