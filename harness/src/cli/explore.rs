@@ -123,6 +123,7 @@ pub fn explore(args: ExploreArgs) -> ExitCode {
     };
     let targets = {
         let mut t: Vec<&str> = space.choices.iter().map(|c| c.target.as_str()).collect();
+        t.sort_unstable();
         t.dedup();
         t.len()
     };
