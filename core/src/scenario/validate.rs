@@ -558,9 +558,17 @@ fn validate_explore(
             "`explore.max_steps` must be at least 1".to_owned(),
         ));
     }
+    // A defaulted field has no place in the file: point at the other one of the pair.
+    let written = |sp: Range<usize>, other: &str| {
+        if sp == (0..0) {
+            field(other)
+        } else {
+            Some(sp)
+        }
+    };
     if e.from > *e.until.get_ref() {
         errors.push(at(
-            Some(e.until.span()),
+            written(e.until.span(), "from"),
             format!(
                 "`explore.until = \"{}\"` is before `from = \"{}\"`",
                 e.until.get_ref(),
@@ -576,7 +584,7 @@ fn validate_explore(
     }
     if e.min_outage > *e.max_outage.get_ref() {
         errors.push(at(
-            Some(e.max_outage.span()),
+            written(e.max_outage.span(), "min_outage"),
             format!(
                 "`explore.max_outage = \"{}\"` is shorter than `min_outage = \"{}\"`",
                 e.max_outage.get_ref(),
