@@ -372,7 +372,7 @@ fn written(
     };
     let header = format!(
         "# Found by `{}` (seed {}):\n\
-         # schedule {} of the search failed `{}` ({}) {:.0?} in; {} rerun(s) failed it again.\n\
+         # schedule {} of the search failed `{}` ({}) {} in; {} rerun(s) failed it again.\n\
          # Found as: {}\n\
          # Shrunk in {} runs ({} smaller schedules still failed; {}).\n",
         options.command,
