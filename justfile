@@ -125,3 +125,47 @@ shards N="3":
 # suite's wall time and each scenario's overhead, the proxy's ratios (scripts/bench.sh).
 bench:
     scripts/bench.sh
+
+# `rebound explore` against every broken mode of the fixtures, from files without the exposing
+# fault (scenarios/explore/): each must find a failing schedule within BUDGET and shrink it to
+# at most 2 steps; the resilient fixtures, with the same files and budget, must find nothing.
+# Logs and found files under target/explore-matrix/; one line of figures per mode.
+explore-matrix BUDGET="2m" SEED="1":
+    #!/usr/bin/env bash
+    set -uo pipefail
+    cargo build --quiet -p rebound -p rebound-fixtures
+    out=target/explore-matrix
+    rm -rf "$out" && mkdir -p "$out"
+    status=0
+    echo "explore-matrix: budget {{BUDGET}}, seed {{SEED}}, $(date -u +%FT%TZ)"
+    # file, broken mode ("" for the resilient fixture)
+    for case in "redis-worker --no-reconnect" "redis-worker --no-health-check" \
+                "redis-pop --no-processing-list" "redis-storm --no-reset" \
+                "amqp-worker --auto-ack" \
+                "redis-worker" "redis-pop" "redis-storm" "amqp-worker"; do
+        read -r file mode <<<"$case"
+        label="$file${mode:+ $mode}"
+        dir="$out/${file}${mode:+-${mode#--}}"
+        args=(explore "scenarios/explore/$file.toml" --budget {{BUDGET}} --seed {{SEED}} --runtime local --out "$dir")
+        [ -n "$mode" ] && args+=("--worker-arg=$mode")
+        start=$(date +%s)
+        ./target/debug/rebound "${args[@]}" >"$dir.log" 2>&1
+        rc=$?
+        took=$(( $(date +%s) - start ))
+        summary=$(grep -E 'schedule\(s\) tried' "$dir.log" || echo "no summary")
+        finding=$(grep -E '^  [a-z_]+: schedule #' "$dir.log" | head -n 1 || true)
+        steps=$(sed -nE 's/.*; ([0-9]+) step\(s\):.*/\1/p' <<<"$finding")
+        if [ -n "$mode" ]; then
+            if [ "$rc" -eq 1 ] && [ -n "$steps" ] && [ "$steps" -le 2 ] && grep -q 'fails it as written' <<<"$finding"; then
+                verdict=ok
+            else
+                verdict=FAILED; status=1
+            fi
+        else
+            if [ "$rc" -eq 0 ]; then verdict=ok; else verdict=FAILED; status=1; fi
+        fi
+        echo "== $label: $verdict (exit $rc, ${took}s) $summary"
+        [ -n "$finding" ] && echo "  $finding"
+        grep -E '^  flaky ' "$dir.log" || true
+    done
+    exit $status

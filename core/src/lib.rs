@@ -8,6 +8,7 @@
 //! rendered again later (`rebound report`).
 
 pub mod check;
+pub mod explore;
 pub mod fault;
 pub mod redact;
 pub mod report;

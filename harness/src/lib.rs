@@ -10,6 +10,7 @@
 pub mod canary;
 pub mod direct;
 pub mod error;
+pub mod explore;
 pub mod fault;
 pub mod process;
 mod recorder;

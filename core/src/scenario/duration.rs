@@ -15,6 +15,11 @@ impl Dur {
         Self(Duration::from_millis(ms))
     }
 
+    /// From nanoseconds.
+    pub const fn from_nanos(ns: u64) -> Self {
+        Self(Duration::from_nanos(ns))
+    }
+
     /// From whole seconds.
     pub const fn from_secs(s: u64) -> Self {
         Self(Duration::from_secs(s))

@@ -8,7 +8,9 @@ use toml::de::{DeTable, DeValue, Deserializer, ValueDeserializer};
 use toml::Spanned;
 
 use super::error::{did_you_mean, ScenarioError, ScenarioErrors};
-use super::model::{Expect, Limits, Scenario, ServiceSpec, StepSpec, WorkerSpec, WorkloadSpec};
+use super::model::{
+    Expect, ExploreSpec, Limits, Scenario, ServiceSpec, StepSpec, WorkerSpec, WorkloadSpec,
+};
 use super::validate::validate;
 
 /// Reads, parses and validates a scenario file; every problem comes back at once.
@@ -79,6 +81,7 @@ const TOP: &[&str] = &[
     "expect",
     "limits",
     "repeat",
+    "explore",
 ];
 
 /// The fields without which nothing else can be checked for meaning.
@@ -107,6 +110,7 @@ fn read_parts<'i>(
             "steps" => items::<StepSpec>(value),
             "expect" => one::<Expect>(value),
             "limits" => one::<Limits>(value),
+            "explore" => one::<ExploreSpec>(value),
             _ => {
                 let valid = TOP
                     .iter()

@@ -16,7 +16,7 @@ pub use duration::{parse_duration, Dur, DurationError};
 pub use error::{did_you_mean, line_col, Location, ScenarioError, ScenarioErrors};
 pub use load::{load_file, parse_str};
 pub use model::{
-    split_link, Count, Duplicates, Durability, Expect, HashPart, InProgressStore,
+    split_link, Count, Duplicates, Durability, Expect, ExploreSpec, HashPart, InProgressStore,
     InspectCommandSpec, Limits, PatternsSpec, PayloadFormat, ProducerCommandSpec, RestartPolicy,
     ResultsKind, ResultsSpec, Scenario, ServiceKind, ServiceSpec, StepSpec, StoreType, StreamSpec,
     Streams, WorkerSpec, WorkloadSpec,

@@ -39,6 +39,84 @@ pub struct Scenario {
     /// How many times to run the scenario (recovery figures get percentiles and a pass rate).
     #[serde(default = "one")]
     pub repeat: u32,
+    /// What `rebound explore` may try: which actions, on which targets, how many steps, when
+    /// and how long. Ignored by `rebound run`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explore: Option<ExploreSpec>,
+}
+
+/// `[explore]`: the search space of `rebound explore` (docs/explore.md). Every field has a
+/// default; the table may be absent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExploreSpec {
+    /// The actions it may use (`kill`, `idle_drop`, `latency`, ...); default: every action the
+    /// runtime can perform on this file's services, workers and links, except
+    /// `external_terminate` (an unannounced death fails by design) and the undo actions
+    /// (`restart`, `resume`, `up`), which it writes as `for`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub actions: Option<Spanned<Vec<Spanned<String>>>>,
+    /// The targets it may aim at: service and worker names and links `worker->service`;
+    /// default: every one an action can take.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub targets: Option<Spanned<Vec<Spanned<String>>>>,
+    /// At most this many steps in a schedule (at least 1; default 3).
+    #[serde(default = "default_max_steps")]
+    #[schemars(with = "u32")]
+    pub max_steps: Spanned<u32>,
+    /// Steps start no earlier than this (default `500ms`).
+    #[serde(default = "default_explore_from")]
+    pub from: Dur,
+    /// Steps start no later than this (default `3s`).
+    #[serde(default = "default_explore_until")]
+    #[schemars(with = "Dur")]
+    pub until: Spanned<Dur>,
+    /// The shortest outage (a step's `for`; default `200ms`).
+    #[serde(default = "default_min_outage")]
+    pub min_outage: Dur,
+    /// The longest outage (default `1500ms`).
+    #[serde(default = "default_max_outage")]
+    #[schemars(with = "Dur")]
+    pub max_outage: Spanned<Dur>,
+    /// How many runs shrinking a failing schedule may spend (default 40).
+    #[serde(default = "default_shrink_runs")]
+    pub shrink_runs: u32,
+}
+
+impl Default for ExploreSpec {
+    fn default() -> Self {
+        Self {
+            actions: None,
+            targets: None,
+            max_steps: default_max_steps(),
+            from: default_explore_from(),
+            until: default_explore_until(),
+            min_outage: default_min_outage(),
+            max_outage: default_max_outage(),
+            shrink_runs: default_shrink_runs(),
+        }
+    }
+}
+
+fn default_max_steps() -> Spanned<u32> {
+    Spanned::new(0..0, 3)
+}
+fn default_explore_from() -> Dur {
+    Dur::from_millis(500)
+}
+fn default_explore_until() -> Spanned<Dur> {
+    Spanned::new(0..0, Dur::from_secs(3))
+}
+fn default_min_outage() -> Dur {
+    Dur::from_millis(200)
+}
+fn default_max_outage() -> Spanned<Dur> {
+    Spanned::new(0..0, Dur::from_millis(1500))
+}
+fn default_shrink_runs() -> u32 {
+    40
 }
 
 fn one() -> u32 {

@@ -518,6 +518,116 @@ pub fn validate(s: &Scenario, path: &str, text: &str) -> Vec<ScenarioError> {
     }
 
     errors.extend(validate_steps(s, path, text, &spans));
+    if let Some(e) = &s.explore {
+        errors.extend(validate_explore(s, e, &spans, &at));
+    }
+    errors
+}
+
+/// `[explore]`: actions that exist and can be generated, targets that exist, ranges that are
+/// not empty. Whether anything is left on a runtime is for `rebound explore` to say
+/// (`explore::Space::of`), with this file's places.
+fn validate_explore(
+    s: &Scenario,
+    e: &crate::scenario::ExploreSpec,
+    spans: &Spans<'_>,
+    at: &dyn Fn(Option<Range<usize>>, String) -> ScenarioError,
+) -> Vec<ScenarioError> {
+    let mut errors = Vec::new();
+    let field = |f: &str| spans.find(&[Key::Name("explore"), Key::Name(f)], false);
+    for name in e.actions.iter().flat_map(|a| a.get_ref()) {
+        let n = name.get_ref().as_str();
+        match Action::from_name(n) {
+            None => {
+                let help = match did_you_mean(n, Action::names().iter().copied()) {
+                    Some(d) => format!(
+                        "{d} (actions: {})",
+                        join_names(Action::names().iter().copied())
+                    ),
+                    None => format!("actions: {}", join_names(Action::names().iter().copied())),
+                };
+                errors.push(at(Some(name.span()), format!("unknown action `{n}`")).with_help(help));
+            }
+            Some(_) if matches!(n, "restart" | "resume" | "up") => errors.push(
+                at(
+                    Some(name.span()),
+                    format!("`{n}` is an undo: explore writes it as a step's `for`"),
+                )
+                .with_help("list the action it undoes (`kill`, `pause`, `down`)"),
+            ),
+            Some(_) => {}
+        }
+    }
+    if let Some(a) = &e.actions {
+        if a.get_ref().is_empty() {
+            errors.push(
+                at(
+                    Some(a.span()),
+                    "`explore.actions` is empty: nothing to try".to_owned(),
+                )
+                .with_help("list actions, or leave the field out for the default set"),
+            );
+        }
+    }
+    for t in e.targets.iter().flat_map(|t| t.get_ref()) {
+        let name = t.get_ref().as_str();
+        if resolve(s, name.trim()).is_none() {
+            let mut all: Vec<String> = s.services.keys().chain(s.workers.keys()).cloned().collect();
+            for w in s.workers.keys() {
+                for svc in s.services.keys() {
+                    all.push(format!("{w}->{svc}"));
+                }
+            }
+            let help = match did_you_mean(name, all.iter().map(String::as_str)) {
+                Some(d) => format!(
+                    "{d} (targets: {})",
+                    join_names(all.iter().map(String::as_str))
+                ),
+                None => format!("targets: {}", join_names(all.iter().map(String::as_str))),
+            };
+            errors.push(at(Some(t.span()), format!("unknown target `{name}`")).with_help(help));
+        }
+    }
+    if *e.max_steps.get_ref() == 0 {
+        errors.push(at(
+            Some(e.max_steps.span()),
+            "`explore.max_steps` must be at least 1".to_owned(),
+        ));
+    }
+    // A defaulted field has no place in the file: point at the other one of the pair.
+    let written = |sp: Range<usize>, other: &str| {
+        if sp == (0..0) {
+            field(other)
+        } else {
+            Some(sp)
+        }
+    };
+    if e.from > *e.until.get_ref() {
+        errors.push(at(
+            written(e.until.span(), "from"),
+            format!(
+                "`explore.until = \"{}\"` is before `from = \"{}\"`",
+                e.until.get_ref(),
+                e.from
+            ),
+        ));
+    }
+    if e.min_outage.0.is_zero() {
+        errors.push(at(
+            field("min_outage"),
+            "`explore.min_outage` must be longer than 0s".to_owned(),
+        ));
+    }
+    if e.min_outage > *e.max_outage.get_ref() {
+        errors.push(at(
+            written(e.max_outage.span(), "min_outage"),
+            format!(
+                "`explore.max_outage = \"{}\"` is shorter than `min_outage = \"{}\"`",
+                e.max_outage.get_ref(),
+                e.min_outage
+            ),
+        ));
+    }
     errors
 }
 

@@ -26,6 +26,11 @@ pub enum Command {
     /// Run scenarios and write a report directory per scenario.
     #[command(after_help = super::exit::EXIT_CODES)]
     Run(RunArgs),
+    /// Search the fault schedules a scenario file allows for one that breaks the worker, shrink
+    /// it, and write it as a scenario (docs/explore.md). Exit 0: nothing failed within the
+    /// budget; 1: found; 2: bad input.
+    #[command(after_help = super::exit::EXIT_CODES)]
+    Explore(super::explore::ExploreArgs),
     /// List scenarios: services, workers, and every fault in order with its time.
     List {
         /// Scenario files, or directories (walked recursively for `*.toml` files).

@@ -8,6 +8,7 @@ mod out;
 
 mod args;
 mod exit;
+mod explore;
 mod filter;
 mod init;
 mod interrupt;
@@ -53,6 +54,7 @@ pub fn main() -> ExitCode {
 fn command(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Run(args) => run::run(args, logging::enabled(cli.verbose)),
+        Command::Explore(args) => explore::explore(args),
         Command::List { paths, filter } => list::list(&paths, &filter::Filter::new(filter)),
         Command::Proxy {
             host,

@@ -8,6 +8,7 @@ mod diagnostics;
 mod docker_cleanup;
 mod drain;
 mod exits;
+mod explore;
 mod faults;
 mod guide;
 mod leaks;
