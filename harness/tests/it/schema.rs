@@ -28,12 +28,26 @@ fn shipped_schema_is_the_output_of_rebound_schema() {
 
 #[test]
 fn every_shipped_scenario_points_editors_at_the_schema() {
-    for path in shipped_scenarios() {
+    let schema = root()
+        .join("scenarios/scenario.schema.json")
+        .canonicalize()
+        .expect("scenarios/scenario.schema.json");
+    let examples = rebound::suite::discover(&root().join("examples")).expect("examples/");
+    let files = shipped_scenarios()
+        .into_iter()
+        .chain(examples.into_iter().map(|f| f.path));
+    for path in files {
         let text = std::fs::read_to_string(&path).expect("readable");
+        let pointer = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("#:schema "))
+            .unwrap_or_else(|| panic!("{}: no `#:schema` first line", path.display()));
+        let dir = path.parent().expect("a file in a folder");
         assert_eq!(
-            text.lines().next(),
-            Some("#:schema ./scenario.schema.json"),
-            "{}",
+            dir.join(pointer).canonicalize().ok().as_ref(),
+            Some(&schema),
+            "{}: `#:schema {pointer}`",
             path.display()
         );
     }

@@ -38,15 +38,13 @@ messages = 1000
 rate = 100
 "#;
 
-/// The shipped scenario files (`scenarios/*.toml`), sorted.
+/// The shipped scenario files (under `scenarios/`, as `rebound run` finds them), sorted.
 pub fn shipped_scenarios() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("scenarios"))
+    rebound::suite::discover(&root().join("scenarios"))
         .expect("scenarios/")
-        .map(|e| e.expect("an entry of scenarios/").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    files.sort();
-    files
+        .into_iter()
+        .map(|f| f.path)
+        .collect()
 }
 
 /// Builds the fixture workers beside the `rebound` binary, once per process: cargo does not
