@@ -32,8 +32,8 @@ the last job, so `clean_exit` failed on that (a real arq behaviour, not a timing
 arq logs every job on its own (`<t>s → <id>:process(...)`, `<t>s ← <id>:process ● `); the
 scenarios turn those lines into events with `patterns`. Job ids are the workload's (`m-42`).
 
-Environment: REDIS_URL (rebound's proxy for this worker), WORK_MS, and FLAW for the flawed
-variants (flawed/*.toml).
+Environment: REDIS_URL (rebound's proxy for this worker), WORK_MS, JOB_COMPLETION_WAIT_S
+(default 1), and FLAW for the flawed variants (flawed/*.toml).
 """
 
 import asyncio
@@ -55,6 +55,6 @@ async def process(ctx, mid):
 class WorkerSettings:
     functions = [process]
     redis_settings = RedisSettings.from_dsn(os.environ["REDIS_URL"])
-    job_completion_wait = 1
+    job_completion_wait = int(os.environ.get("JOB_COMPLETION_WAIT_S") or "1")
     if FLAW == "no-retry-jobs":
         retry_jobs = False
