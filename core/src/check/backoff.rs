@@ -195,7 +195,7 @@ pub fn check(
         }
         CheckResult::new("backoff", false, lines.join("\n"))
     };
-    (vec![backoff, rate_check(streams)], violations)
+    (vec![backoff, rate_check(streams, episodes)], violations)
 }
 
 /// `no_hammering`: no worker makes more failed attempts against its service than the bound
@@ -203,7 +203,7 @@ pub fn check(
 /// unreachable: a working connection (a start-up burst, a connection per job, a pool) is never
 /// counted. The bound counts attempt rounds (a pool's simultaneous connections are one); the
 /// detail gives both rates, rounds and connections.
-fn rate_check(streams: &[Stream]) -> CheckResult {
+fn rate_check(streams: &[Stream], episodes: &[Episode]) -> CheckResult {
     let mut problems = Vec::new();
     let (mut most_rounds, mut most_conns) = (0usize, 0usize);
     let mut bounds: Vec<String> = Vec::new();
@@ -219,12 +219,31 @@ fn rate_check(streams: &[Stream]) -> CheckResult {
         let (rs, groups) = rounds(&cs, spec.round_window.as_nanos());
         // A round the service answered on found it up: whatever the worker did next, that
         // attempt did not hammer a service that was down.
-        let failed: Vec<(u64, usize)> = rs
+        // A pool's redials on use that a busy machine spread apart are one redial (the
+        // episode's attempts say which): one round.
+        let redials: Vec<u64> = episodes
             .iter()
-            .zip(&groups)
-            .filter(|(r, _)| r.connected_ns.is_none())
-            .map(|(r, g)| (r.start_ns, g.len()))
+            .filter(|e| {
+                e.worker == stream.worker && e.service == stream.service && e.stream == stream.name
+            })
+            .flat_map(|e| {
+                e.attempts
+                    .iter()
+                    .skip(1)
+                    .take_while(|a| a.kind == AttemptKind::Redial)
+                    .map(|a| a.round.start_ns)
+            })
             .collect();
+        let mut failed: Vec<(u64, usize)> = Vec::new();
+        for (r, g) in rs.iter().zip(&groups) {
+            if r.connected_ns.is_some() {
+                continue;
+            }
+            match failed.last_mut() {
+                Some(last) if redials.contains(&r.start_ns) => last.1 += g.len(),
+                _ => failed.push((r.start_ns, g.len())),
+            }
+        }
         let (mut best, mut best_conns, mut best_at, mut j, mut in_window) =
             (0usize, 0usize, 0u64, 0usize, 0usize);
         for (i, (start, n)) in failed.iter().enumerate() {

@@ -17,7 +17,7 @@ use super::ms;
 use super::outage::{route_affected, Outage};
 use crate::scenario::DEFAULT_ROUND_WINDOW;
 use crate::streams::{declared_name, Assigned, Stream};
-use crate::timeline::{EventKind, Timeline};
+use crate::timeline::{Canary, EventKind, Timeline};
 
 /// Connections opened together: one attempt.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,6 +137,7 @@ pub(super) fn rounds(conns: &[Conn], window_ns: u64) -> (Vec<Round>, Vec<Vec<Con
 /// one attempt. A working connection that closes and is followed by another at once, with no
 /// failed attempt between and no fault to blame (a connection per job), is no episode.
 pub fn episodes(timeline: &Timeline, outages: &[Outage], streams: &[Stream]) -> Vec<Episode> {
+    let canary = Canary::of(timeline);
     let shutdown = timeline
         .events
         .iter()
@@ -162,6 +163,15 @@ pub fn episodes(timeline: &Timeline, outages: &[Outage], streams: &[Stream]) -> 
                 .collect()
         };
         let redial_on_use = stream.backoff.as_ref().is_some_and(|b| b.redial_on_use);
+        let redial_burst = stream
+            .backoff
+            .as_ref()
+            .filter(|b| b.redial_on_use)
+            .map(|b| RedialBurst {
+                window_ns: window.as_nanos(),
+                half_first_ns: b.window(1).lo_ns / 2,
+                canary: &canary,
+            });
         let starts = worker_starts(timeline, &stream.worker);
         let mut nth = 0;
         // When the current working connection was lost (None: connected or never connected).
@@ -171,6 +181,7 @@ pub fn episodes(timeline: &Timeline, outages: &[Outage], streams: &[Stream]) -> 
             let shape = Shape {
                 redial_on_use,
                 starts: &starts,
+                redial_burst,
             };
             if let Some(ep) = current.as_mut() {
                 push_attempt(ep, r, *how, timeline, shape);
@@ -246,6 +257,26 @@ fn new_episode(
 struct Shape<'a> {
     redial_on_use: bool,
     starts: &'a [u64],
+    /// How far apart a pool's redials may come and still be one redial: the round window,
+    /// plus as much as the machine was late, up to half the schedule's first delay.
+    redial_burst: Option<RedialBurst<'a>>,
+}
+
+#[derive(Clone, Copy)]
+struct RedialBurst<'a> {
+    window_ns: u64,
+    half_first_ns: u64,
+    canary: &'a Canary,
+}
+
+impl RedialBurst<'_> {
+    fn holds(&self, from_ns: u64, to_ns: u64) -> bool {
+        let late = self
+            .canary
+            .late_between(from_ns, to_ns)
+            .min(self.half_first_ns);
+        to_ns.saturating_sub(from_ns) <= self.window_ns + late
+    }
 }
 
 /// When each process of `worker` started, in order.
@@ -284,9 +315,16 @@ fn push_attempt(
         .rev()
         .take_while(|a| a.kind != AttemptKind::Start)
         .collect();
+    // Several users of a pool each redial on use: simultaneous, though a busy machine spreads
+    // them beyond the round window.
+    let redialling = !ep.attempts.is_empty()
+        && ep.attempts.iter().all(|a| a.kind == AttemptKind::Redial)
+        && shape
+            .redial_burst
+            .is_some_and(|b| b.holds(prev_end, r.start_ns));
     let kind = if restarted {
         AttemptKind::Start
-    } else if shape.redial_on_use && ep.attempts.is_empty() {
+    } else if shape.redial_on_use && (ep.attempts.is_empty() || redialling) {
         AttemptKind::Redial
     } else {
         AttemptKind::Retry

@@ -1522,6 +1522,65 @@ fn a_retry_too_soon_after_the_redial_still_fails() {
     assert_too_soon(&v, Some(1));
 }
 
+/// A redis-py pool behind a fixed 1 s schedule with two users: killed at 1000 ms, one user
+/// redials on use at 1400 ms and the other `second_ms` later (both refused); the schedule's
+/// retries follow, 1 s apart from the second, until the restore at 3000 ms. The canary was
+/// `late_ms` late throughout.
+fn two_redials(second_ms: f64, late_ms: u64) -> Timeline {
+    let mut m = Multi::new()
+        .working(0.0, Use::Commands, Some(1000.0))
+        .fault(1000.0, "kill")
+        .refused(1400.0)
+        .refused(1400.0 + second_ms);
+    let mut t = 1400.2 + second_ms + 1000.0;
+    while t < 3000.0 {
+        m = m.refused(t);
+        t += 1000.2;
+    }
+    let mut at = 0;
+    while at < 4000 {
+        m.events.push(Event {
+            at_ns: at * MS,
+            kind: EventKind::CanaryWoke {
+                slept_ns: 20 * MS,
+                late_ns: late_ms * MS,
+            },
+        });
+        at += 60;
+    }
+    m.fault(3000.0, "restart")
+        .working(t, Use::Commands, None)
+        .build()
+}
+
+#[test]
+fn a_pools_redials_spread_by_a_busy_machine_are_one_redial() {
+    // 8.5 ms apart while the machine ran 30 ms late: one redial, then the 1 s schedule.
+    let v = judge(&fixed_1s(true), &two_redials(8.5, 30));
+    assert!(
+        check(&v, "backoff").passed,
+        "{}",
+        check(&v, "backoff").detail
+    );
+    // And one round for no_hammering: at most one failed round a second passes.
+    let one_a_second = scenario_expecting(
+        r#"reconnect_within = "2s"
+clean_exit = false
+backoff = { delays = ["1s"], tolerance = "5ms", redial_on_use = true, max_rate = 1.0 }"#,
+    );
+    let v = judge(&one_a_second, &two_redials(8.5, 30));
+    assert!(
+        check(&v, "no_hammering").passed,
+        "{}",
+        check(&v, "no_hammering").detail
+    );
+    assert!(!check(&judge(&one_a_second, &two_redials(8.5, 0)), "no_hammering").passed);
+    // The controls: on a machine that kept time, the second is a retry too soon; and however
+    // late the machine, a retry 600 ms after the redial (beyond half the first delay) is too.
+    assert_too_soon(&judge(&fixed_1s(true), &two_redials(8.5, 0)), Some(1));
+    assert_too_soon(&judge(&fixed_1s(true), &two_redials(600.0, 600)), Some(1));
+}
+
 /// arq under a supervisor: killed at 1000 ms, the process redials once on use and exits at
 /// 1060 ms; started again at 1170 ms, its first dial at 1300 ms (refused), then its start-up
 /// retries `retry_ms` apart until the restore at 2500 ms.
