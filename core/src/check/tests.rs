@@ -1673,6 +1673,49 @@ backoff = { initial = "100ms", factor = 1.15, max = "10s", tolerance = "5ms" }"#
     s
 }
 
+/// huey on a busy machine (the canary 30 ms late): its consumer's fourth retry wakes 17 ms
+/// late, right at the centre of the scheduler's first window (anywhere within its 1 s period).
+fn huey_late_fourth() -> Timeline {
+    let mut m = Multi::new()
+        .working(0.0, Use::BlockingRead, Some(1000.0))
+        .also_used(Use::Commands)
+        .working(1.0, Use::Commands, Some(1000.0))
+        .fault(1000.0, "kill");
+    let (mut t, mut delay) = (1000.0, 100.0);
+    for k in 1..=6 {
+        t += delay + if k == 4 { 17.4 } else { 0.0 };
+        m = m.refused(t);
+        t += 0.2;
+        delay *= 1.15;
+    }
+    m = m.refused(1950.0);
+    let mut at = 0;
+    while at < 3000 {
+        m.events.push(Event {
+            at_ns: at * MS,
+            kind: EventKind::CanaryWoke {
+                slept_ns: 20 * MS,
+                late_ns: 30 * MS,
+            },
+        });
+        at += 60;
+    }
+    m.fault(2000.0, "restart")
+        .working(t + delay, Use::BlockingRead, None)
+        .working(2950.0, Use::Commands, None)
+        .build()
+}
+
+#[test]
+fn an_attempt_in_a_narrow_window_is_not_taken_by_a_wide_one() {
+    let v = judge(&huey_like(), &huey_late_fourth());
+    assert!(
+        check(&v, "backoff").passed,
+        "{}",
+        check(&v, "backoff").detail
+    );
+}
+
 /// Two consumer threads of one worker (dramatiq's), each with its own redis-py pool on a fixed
 /// 1 s schedule and identical on the wire: killed at 1000 ms, one redials on use at 1300 ms,
 /// the other at 1600 ms, and each retries `retry_ms` after its own last attempt until the

@@ -319,7 +319,7 @@ fn content_loop(loops: &[Loop], key: &str, t: u64, canary: &Canary) -> usize {
         .copied()
         .filter_map(|i| {
             if redial_due(&loops[i]) {
-                return Some((i, 0));
+                return Some((i, (0, 0)));
             }
             window_distance(&loops[i], t, canary).map(|d| (i, d))
         })
@@ -334,10 +334,13 @@ fn content_loop(loops: &[Loop], key: &str, t: u64, canary: &Canary) -> usize {
         .unwrap_or_else(|| longest_waiting(loops, &waiting))
 }
 
-/// How far `t` is from the centre of the window the loop's schedule gives its next attempt,
-/// when `t` is inside it: the late side allows the machine's own lateness, as `backoff`
-/// judges it. None when the loop has no schedule, or its next attempt is a redial on use.
-fn window_distance(l: &Loop, t: u64, canary: &Canary) -> Option<u64> {
+/// How well `t` fits the window the loop's schedule gives its next attempt, when it is
+/// inside it: the window's width first (an attempt inside a narrow window is likelier that
+/// loop's than one inside a wide one, such as a periodic loop's first tick anywhere within a
+/// period), then the distance from its centre. The late side allows the machine's own
+/// lateness, as `backoff` judges it. None when the loop has no schedule, or its next attempt
+/// is a redial on use.
+fn window_distance(l: &Loop, t: u64, canary: &Canary) -> Option<(u64, u64)> {
     let spec = l.backoff.as_ref()?;
     let since = l.waiting_since?;
     if redial_due(l) {
@@ -348,9 +351,12 @@ fn window_distance(l: &Loop, t: u64, canary: &Canary) -> Option<u64> {
     let late = canary.late_between(since, t);
     let (lo, hi) = spec.window(k).widened(spec.tolerance, late);
     let (lo, hi) = (since.saturating_add(lo), since.saturating_add(hi));
-    (lo..=hi)
-        .contains(&t)
-        .then(|| (t as i128 - ((lo + hi) / 2) as i128).unsigned_abs() as u64)
+    (lo..=hi).contains(&t).then(|| {
+        (
+            hi - lo,
+            (t as i128 - ((lo + hi) / 2) as i128).unsigned_abs() as u64,
+        )
+    })
 }
 
 /// Which waiting stream a failed attempt at `t` belongs to, and why.
