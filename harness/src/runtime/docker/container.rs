@@ -39,6 +39,11 @@ use crate::runtime::RuntimeError;
 use crate::timeline::{EventKind, ExitStatus, Recorder};
 
 /// How long a container may take to die after SIGKILL before we call the engine stuck.
+/// How many times a pause is tried when the engine could not freeze the container.
+const FREEZE_TRIES: u32 = 3;
+/// Between those tries: long enough for what kept the cgroup from freezing to settle.
+const FREEZE_RETRY: Duration = Duration::from_millis(50);
+
 const KILL_WAIT: Duration = Duration::from_secs(30);
 
 /// What a broker needs from its container.
@@ -598,7 +603,19 @@ impl Managed {
             .container
             .as_ref()
             .ok_or_else(|| self.invalid("pause", "its container was never created"))?;
-        c.pause().await.map_err(|e| self.engine("pause", e))?;
+        // runc gives up freezing a cgroup whose tasks do not settle in time, as on a busy
+        // machine ("unable to freeze"), and thaws it again: a fresh try usually freezes it.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match c.pause().await {
+                Ok(()) => break,
+                Err(e) if tries < FREEZE_TRIES && e.to_string().contains("unable to freeze") => {
+                    tokio::time::sleep(FREEZE_RETRY).await;
+                }
+                Err(e) => return Err(self.engine("pause", e)),
+            }
+        }
         self.paused = true;
         Ok(())
     }
