@@ -30,23 +30,12 @@ max_steps = 4
 until = "4s"
 "#;
 
-const EVERY: &[Capability] = &[
-    Capability::Kill,
-    Capability::Terminate,
-    Capability::TerminateUnannounced,
-    Capability::Pause,
-    Capability::Restart,
-    Capability::CloseProxiedConnections,
-    Capability::DebugCommand,
-    Capability::BrokerEval,
-];
-
 fn base(text: &str) -> Scenario {
     parse_str("ex.toml", text).expect("the test's file is valid")
 }
 
 fn space(text: &str) -> Space {
-    Space::of(&base(text), EVERY).expect("a space")
+    Space::of(&base(text), Capability::ALL).expect("a space")
 }
 
 fn first(seed: u64, n: usize) -> Vec<Schedule> {

@@ -110,6 +110,18 @@ pub enum Capability {
 }
 
 impl Capability {
+    /// Every capability: what a runtime that can do everything declares.
+    pub const ALL: &'static [Capability] = &[
+        Capability::Kill,
+        Capability::Terminate,
+        Capability::TerminateUnannounced,
+        Capability::Pause,
+        Capability::Restart,
+        Capability::CloseProxiedConnections,
+        Capability::DebugCommand,
+        Capability::BrokerEval,
+    ];
+
     /// The name used in messages and reports.
     pub fn name(self) -> &'static str {
         self.into()
@@ -478,6 +490,17 @@ pub fn docs_table() -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::Capability;
+    use strum::IntoEnumIterator as _;
+
+    #[test]
+    fn every_capability_is_in_all() {
+        assert_eq!(
+            Capability::ALL,
+            Capability::iter().collect::<Vec<_>>().as_slice()
+        );
+    }
+
     use super::*;
 
     #[test]

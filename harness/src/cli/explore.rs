@@ -74,12 +74,9 @@ pub fn explore(args: ExploreArgs) -> ExitCode {
             return Exit::Invalid.into();
         }
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match super::async_runtime() {
         Ok(r) => r,
-        Err(e) => {
-            err!("error: cannot start the async runtime: {e}");
-            return Exit::CouldNotRun.into();
-        }
+        Err(code) => return code,
     };
     let resolved = match runtime.block_on(rebound::runtime::resolve(args.runtime, &scenario)) {
         Ok(r) => r,

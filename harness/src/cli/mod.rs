@@ -84,3 +84,12 @@ fn command(cli: Cli) -> ExitCode {
         Command::Report { dir, baseline } => report_cmd::rerender(&dir, baseline.as_deref()),
     }
 }
+
+/// The async runtime a command runs its scenarios on; failing to start one is an exit of its
+/// own, said once for every command.
+fn async_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Runtime::new().map_err(|e| {
+        err!("error: cannot start the async runtime: {e}");
+        exit::Exit::CouldNotRun.into()
+    })
+}

@@ -71,12 +71,9 @@ pub fn run(args: RunArgs, logs: bool) -> ExitCode {
         err!("error: {e}");
         return Exit::Invalid.into();
     }
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match super::async_runtime() {
         Ok(r) => r,
-        Err(e) => {
-            err!("error: cannot start the async runtime: {e}");
-            return Exit::CouldNotRun.into();
-        }
+        Err(code) => return code,
     };
     // `auto` settles each scenario's runtime once, here, and says so once.
     let choices: Vec<RuntimeChoice> = if runtime_choice == RuntimeChoice::Auto {

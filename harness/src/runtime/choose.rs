@@ -37,8 +37,8 @@ impl RuntimeKind {
     /// is ([`docker::host_network`]).
     pub fn capabilities(self) -> &'static [Capability] {
         match self {
-            Self::Local => EVERY_CAPABILITY,
-            Self::Docker if docker::host_network() => EVERY_CAPABILITY,
+            Self::Local => Capability::ALL,
+            Self::Docker if docker::host_network() => Capability::ALL,
             Self::Docker => BEHIND_A_PUBLISHED_PORT,
         }
     }
@@ -51,18 +51,6 @@ impl RuntimeKind {
             .collect()
     }
 }
-
-/// What local processes, and containers in the host's network, can do to a service.
-const EVERY_CAPABILITY: &[Capability] = &[
-    Capability::Kill,
-    Capability::Terminate,
-    Capability::TerminateUnannounced,
-    Capability::Pause,
-    Capability::Restart,
-    Capability::CloseProxiedConnections,
-    Capability::DebugCommand,
-    Capability::BrokerEval,
-];
 
 /// What containers behind a published port can do (a remote engine): their brokers see the
 /// engine's userland proxy as every connection's peer, not a proxy's own socket, so they cannot
