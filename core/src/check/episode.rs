@@ -16,7 +16,7 @@ use super::conn::Conn;
 use super::ms;
 use super::outage::{route_affected, Outage};
 use crate::scenario::DEFAULT_ROUND_WINDOW;
-use crate::streams::{declared_name, Assigned, Stream};
+use crate::streams::{Assigned, Stream};
 use crate::timeline::{Canary, EventKind, Timeline};
 
 /// Connections opened together: one attempt.
@@ -179,6 +179,7 @@ pub fn episodes(timeline: &Timeline, outages: &[Outage], streams: &[Stream]) -> 
         let mut current: Option<Episode> = None;
         for ((r, g), how) in rs.iter().zip(&groups).zip(&assigned) {
             let shape = Shape {
+                declared: &stream.declared,
                 redial_on_use,
                 starts: &starts,
                 redial_burst,
@@ -255,6 +256,8 @@ fn new_episode(
 /// processes started.
 #[derive(Clone, Copy)]
 struct Shape<'a> {
+    /// The declared stream, whose announcements these are (one name for all its loops).
+    declared: &'a str,
     redial_on_use: bool,
     starts: &'a [u64],
     /// How far apart a pool's redials may come and still be one redial: the round window,
@@ -351,11 +354,7 @@ fn push_attempt(
                 worker,
                 delay_ms,
                 stream,
-            } if *worker == ep.worker
-                && stream
-                    .as_deref()
-                    .is_none_or(|s| s == declared_name(&ep.stream)) =>
-            {
+            } if *worker == ep.worker && stream.as_deref().is_none_or(|s| s == shape.declared) => {
                 Some(*delay_ms)
             }
             _ => None,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::conn::Conn;
 use super::episode::Episode;
 use super::outage::{route_affected, Outage};
-use crate::streams::{declared_name, uses_of, Stream, DEFAULT_STREAM};
+use crate::streams::{uses_of, Stream, DEFAULT_STREAM};
 use crate::timeline::{EnqueueOutcome, EventKind, Timeline, Use};
 
 fn default_stream() -> String {
@@ -95,12 +95,13 @@ pub fn recoveries<'a>(
         // One of a stream's identical loops heads it: the one seen coming back last. A loop
         // that finds a fresh connection in a shared pool dials nothing, so only the loops seen
         // coming back tell when the stream did.
-        if let Some(m) = main.filter(|m| declared_name(&m.name) != m.name) {
+        if let Some(m) = main.filter(|m| m.declared != m.name) {
             let back_last = recovered
                 .iter()
+                .zip(&on_route)
                 .enumerate()
-                .filter(|(_, (r, _))| declared_name(&r.stream) == declared_name(&m.name))
-                .filter_map(|(i, (r, _))| r.reconnected_at_ns.map(|at| (i, at)))
+                .filter(|(_, (_, s))| s.declared == m.declared)
+                .filter_map(|(i, ((r, _), _))| r.reconnected_at_ns.map(|at| (i, at)))
                 .max_by_key(|(_, at)| *at)
                 .map(|(i, _)| i);
             if let Some(i) = back_last {

@@ -53,6 +53,9 @@ pub struct Stream {
     /// The route's proxy.
     pub proxy: String,
     pub name: String,
+    /// The stream the scenario declared: `name` itself, or `consumers` for `consumers#2`, one
+    /// of a stream's loops.
+    pub declared: String,
     /// Its reconnection is the headline.
     pub consumes: bool,
     /// The schedule it is judged against: its own, or `expect.backoff`.
@@ -132,15 +135,6 @@ pub fn glob_matches(glob: &str, text: &str) -> bool {
     g[gi..].iter().all(|c| *c == '*')
 }
 
-/// The declared stream a judged stream belongs to: `consumers` for `consumers#2`, one of a
-/// stream's loops.
-pub fn declared_name(stream: &str) -> &str {
-    match stream.rsplit_once('#') {
-        Some((name, i)) if !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => stream,
-    }
-}
-
 /// Where a stream stands while its connections are assigned.
 struct Loop {
     /// What its working connections show: the stream's name, without `#i` for one of a
@@ -185,11 +179,12 @@ fn route_streams(
             Some(name)
         })
         .collect();
-    let stream = |name: &str, spec: Option<&StreamSpec>| Stream {
+    let stream = |name: &str, declared: &str, spec: Option<&StreamSpec>| Stream {
         worker: route.worker.clone(),
         service: route.service.clone(),
         proxy: route.proxy.clone(),
         name: name.to_owned(),
+        declared: declared.to_owned(),
         consumes: spec.is_some_and(|s| s.consumes),
         backoff: spec
             .and_then(|s| s.backoff.clone())
@@ -205,21 +200,18 @@ fn route_streams(
                 let name = if loops == 1 {
                     key.clone()
                 } else {
-                    let name = format!("{key}#{i}");
-                    debug_assert_eq!(declared_name(&name), key);
-                    name
+                    format!("{key}#{i}")
                 };
                 (name, key.clone(), spec)
             })
         })
         .collect();
     if names.len() <= 1 {
-        let (name, spec) = names
-            .first()
-            .map_or((DEFAULT_STREAM.to_owned(), None), |(n, _, s)| {
-                (n.clone(), *s)
-            });
-        let mut only = stream(&name, spec);
+        let (name, declared, spec) = names.first().map_or(
+            (DEFAULT_STREAM.to_owned(), DEFAULT_STREAM.to_owned(), None),
+            |(n, k, s)| (n.clone(), k.clone(), *s),
+        );
+        let mut only = stream(&name, &declared, spec);
         only.conns = cs
             .iter()
             .zip(&keys)
@@ -235,12 +227,11 @@ fn route_streams(
         return vec![only];
     }
 
-    let mut out: Vec<Stream> = names.iter().map(|(n, _, s)| stream(n, *s)).collect();
+    let mut out: Vec<Stream> = names.iter().map(|(n, k, s)| stream(n, k, *s)).collect();
     let mut loops: Vec<Loop> = out
         .iter()
-        .zip(&names)
-        .map(|(s, (_, key, _))| Loop {
-            key: key.clone(),
+        .map(|s| Loop {
+            key: s.declared.clone(),
             open_until: None,
             started: false,
             waiting_since: Some(0),

@@ -5,7 +5,5 @@
 pub mod assign;
 pub mod classify;
 
-pub use assign::{
-    declared_name, glob_matches, streams, uses_of, Assigned, Stream, StreamConn, DEFAULT_STREAM,
-};
+pub use assign::{glob_matches, streams, uses_of, Assigned, Stream, StreamConn, DEFAULT_STREAM};
 pub use classify::{Classifier, Observation, Protocol, Use};
